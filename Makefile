@@ -1,0 +1,45 @@
+# Two commands for a fresh machine with nothing but Python: `make run` and `make test`.
+# Without DATABASE_URL both start a private embedded PostgreSQL under $(DATA_DIR).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PORT ?= 8000
+DATA_DIR ?= $(CURDIR)/var
+export PORT DATA_DIR
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install run test lint format migrate bench faults browser clean createsuperuser
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python scripts/withdb.py --name dev -- sh scripts/serve.sh
+
+test: install
+	$(BIN)/python scripts/withdb.py --name test -- $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: install
+	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache
+
+createsuperuser: install
+	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py createsuperuser

@@ -1,0 +1,1 @@
+"""Billing state mirrored from Stripe."""

@@ -1,0 +1,34 @@
+"""Project-wide operational endpoints: liveness."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+def database_answers() -> str | None:
+    """None when the database answers a trivial query, else the reason it does not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        logger.warning("database check failed: %s", exc)
+        return f"database unavailable: {exc.__class__.__name__}"
+    return None
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process serves requests and reaches its database. Cheap: one SELECT 1."""
+    problem = database_answers()
+    if problem:
+        return JsonResponse({"status": "error", "database": "error", "reason": problem}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})

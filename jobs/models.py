@@ -1,0 +1,1 @@
+"""The jobs layer's tables."""

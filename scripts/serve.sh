@@ -1,0 +1,13 @@
+#!/bin/sh
+# What `make run` runs once the database is up: migrate, then every process of the Procfile.
+set -e
+python manage.py migrate --noinput
+python manage.py collectstatic --noinput -v 0
+cat <<MSG
+
+  Serving http://127.0.0.1:${PORT}/   (admin: http://127.0.0.1:${PORT}/admin/)
+  Create an admin user in another terminal:  make createsuperuser
+  Ctrl-C stops the web server, the workers and PostgreSQL.
+
+MSG
+exec honcho --no-colour start --port "${PORT}"

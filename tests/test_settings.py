@@ -1,0 +1,64 @@
+"""Settings refuse an insecure production configuration and accept a good one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD_KEY = "k" * 20 + "-production-secret-key-that-is-long-enough-0123456789"
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}
+    }
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = load_settings(DEBUG="0", ALLOWED_HOSTS="example.com")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_the_development_secret_key():
+    result = load_settings(
+        DEBUG="0", ALLOWED_HOSTS="example.com", SECRET_KEY="dev-insecure-only-for-local-development"
+    )
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_allowed_hosts():
+    result = load_settings(DEBUG="0", SECRET_KEY=GOOD_KEY)
+
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = load_settings(DEBUG="0", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="example.com")
+
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_malformed_boolean_is_a_clear_error():
+    result = load_settings(DEBUG="maybe")
+
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean" in result.stderr
