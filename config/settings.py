@@ -205,7 +205,7 @@ Q_CLUSTER = {
     "timeout": env_int("Q_TIMEOUT", 120),
     "retry": env_int("Q_RETRY", 150),
     "max_attempts": 0,
-    "ack_failures": True,
+    "ack_failures": False,  # jobs.services never raises; a crash must be delivered again
     "save_limit": env_int("Q_SAVE_LIMIT", 1000),
     "poll": 0.2,
     "catch_up": False,

@@ -1,5 +1,17 @@
+import os
+from importlib import import_module
+
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
 
 
 class JobsConfig(AppConfig):
     name = "jobs"
+    verbose_name = "Jobs and dead letters"
+
+    def ready(self) -> None:
+        # Every app declares its job types in tasks.py; workers must know them all.
+        autodiscover_modules("tasks")
+        # Extra job modules (tests start real workers that must know their job types).
+        for module in filter(None, os.environ.get("JOBS_EXTRA_MODULES", "").split(",")):
+            import_module(module.strip())
