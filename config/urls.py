@@ -10,5 +10,6 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("billing/", include("billing.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]
