@@ -7,6 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from billing import dunning, emails
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
 from jobs import job
@@ -52,3 +53,32 @@ def process_event(event_id: int) -> None:
             update_fields=["status", "attempts", "processed_at", "next_attempt_at", "last_error"]
         )
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
+
+
+@job(
+    "billing.send_email",
+    max_attempts=8,
+    backoff_base=60,
+    backoff_factor=2,
+    backoff_cap=3600,
+    timeout=30,
+    queue="default",
+    atomic=False,  # "sending" must commit before the ESP call: at most once
+)
+def send_email(email_id: int) -> None:
+    """Send one queued email (billing.emails.send)."""
+    emails.send(email_id)
+
+
+@job(
+    "billing.dunning_step",
+    max_attempts=5,
+    backoff_base=300,
+    backoff_factor=2,
+    backoff_cap=6 * 3600,
+    timeout=60,
+    queue="default",
+)
+def dunning_step(case_id: int, step: str, day: int) -> None:
+    """Run one scheduled step of a dunning case (billing.dunning.run_step)."""
+    dunning.run_step(case_id, step, day)

@@ -235,3 +235,12 @@ LOGGING = {
         "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
     },
 }
+
+# Billing (Stripe webhooks, emails, dunning). Dunning days count from the first failed payment.
+BILLING_DUNNING_REMINDER_DAYS = [
+    int(day) for day in env_list("BILLING_DUNNING_REMINDER_DAYS", "3,7") if day.isdigit()
+]
+BILLING_DUNNING_CANCEL_DAY = env_int("BILLING_DUNNING_CANCEL_DAY", 10)
+BILLING_ENTITLEMENTS_TTL = env_int("BILLING_ENTITLEMENTS_TTL", 3600)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+SITE_URL = env_str("SITE_URL", "http://localhost:8000")

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from django.db import models
 
-from billing.models import ActivityLog, Customer, StripeEvent
+from billing.models import ActivityLog, Customer, StripeEvent, Subscription
 
 M = TypeVar("M", bound=models.Model)
 
@@ -27,16 +27,17 @@ def _customer_of(obj: models.Model) -> Customer | None:
 
 
 def audit(
-    event: StripeEvent,
+    cause: StripeEvent | str,
     obj: models.Model,
     action: str,
     before: dict[str, Any],
     after: dict[str, Any],
+    customer: Customer | None = None,
 ) -> None:
-    """Record that `event` changed `obj` from `before` to `after`."""
+    """Record that `cause` (a Stripe event, or a named step) changed `obj` from before to after."""
     ActivityLog.objects.create(
-        customer=_customer_of(obj),
-        stripe_event_id=event.stripe_id,
+        customer=customer or _customer_of(obj),
+        stripe_event_id=cause.stripe_id if isinstance(cause, StripeEvent) else cause,
         object_type=obj._meta.model_name,
         object_id=str(getattr(obj, "stripe_id", obj.pk)),
         action=action,
@@ -64,14 +65,16 @@ def apply_newer(
     that does not exist yet is created. Equal `created` times apply (the later one processed
     wins): Stripe stamps seconds, so two events of one object may tie.
     """
-    row, created = model.objects.select_for_update().get_or_create(stripe_id=stripe_id)
+    row, created = model.objects.select_for_update().get_or_create(
+        stripe_id=stripe_id, defaults=values
+    )
     if not created and row.stripe_event_created and row.stripe_event_created > event.created:
         return row, False
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for field, value in values.items():
         attname = model._meta.get_field(field).attname
-        current = getattr(row, attname)
+        current = None if created else getattr(row, attname)
         new = value.pk if isinstance(value, models.Model) else value
         if current != new:
             before[attname], after[attname] = current, new
@@ -81,3 +84,11 @@ def apply_newer(
     if after:
         audit(event, row, action, {} if created else before, after)
     return row, True
+
+
+def ensure_subscription(stripe_id: str, customer: Customer) -> Subscription:
+    """The subscription with this Stripe id, created as a stub when no event about it came yet."""
+    subscription, _ = Subscription.objects.get_or_create(
+        stripe_id=stripe_id, defaults={"customer": customer}
+    )
+    return subscription

@@ -1,0 +1,60 @@
+"""Account emails (welcome, password changed, email changed) through the billing email jobs.
+
+Django's auth views save the user; these receivers notice what changed and queue the email in
+the same database connection, once per cause: a password change is keyed by the new hash, an
+address change by the pair of addresses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from billing.emails import queue_email
+
+
+def remember_previous(sender: type[User], instance: User, update_fields: Any, **_: Any) -> None:
+    """pre_save: keep the stored email and password hash to compare after the save."""
+    instance._previous = None
+    if instance.pk is None:
+        return
+    if update_fields is not None and not {"email", "password"} & set(update_fields):
+        return  # e.g. the last_login update on every login: nothing to compare, no query
+    instance._previous = (
+        User.objects.filter(pk=instance.pk).values_list("email", "password").first()
+    )
+
+
+def notify_changes(sender: type[User], instance: User, created: bool, **_: Any) -> None:
+    """post_save: welcome a new user; tell them when their password or address changed."""
+    user_cause = f"user:{instance.pk}"
+    if created:
+        if instance.email:
+            queue_email(
+                user_cause, "welcome", to=instance.email, context={"name": instance.username}
+            )
+        return
+    previous = getattr(instance, "_previous", None)
+    if previous is None:
+        return
+    old_email, old_password = previous
+    if old_password != instance.password and instance.email:
+        digest = hashlib.sha256(instance.password.encode()).hexdigest()[:16]
+        queue_email(
+            f"{user_cause}:password:{digest}",
+            "password_changed",
+            to=instance.email,
+            context={
+                "name": instance.username,
+                "reset_url": settings.SITE_URL + reverse("password_reset"),
+            },
+        )
+    if old_email != instance.email and old_email and instance.email:
+        cause = f"{user_cause}:email:{old_email}->{instance.email}"
+        context = {"name": instance.username, "old_email": old_email, "new_email": instance.email}
+        queue_email(cause, "email_changed_old", to=old_email, context=context)
+        queue_email(cause, "email_changed_new", to=instance.email, context=context)
