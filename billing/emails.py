@@ -113,7 +113,11 @@ def _message(email: Email, to: str) -> EmailMultiAlternatives:
 def _claim(email_id: int) -> tuple[Email, EmailMultiAlternatives] | None:
     """pending -> sending, committed before the send; None when there is nothing to send."""
     with transaction.atomic():
-        email = Email.objects.select_for_update().select_related("customer__user").get(pk=email_id)
+        email = (
+            Email.objects.select_for_update(of=("self",))
+            .select_related("customer__user")
+            .get(pk=email_id)
+        )
         if email.status in (Email.Status.SENT, Email.Status.SKIPPED):
             return None
         if email.status == Email.Status.SENDING:

@@ -58,17 +58,21 @@ def apply_newer(
     event: StripeEvent,
     values: dict[str, Any],
     action: str,
+    fill: tuple[str, ...] = ("customer",),
 ) -> tuple[M, bool]:
     """Set `values` on the row for `stripe_id` unless a newer event already did; audit it.
 
     Returns the row (locked for this transaction) and whether the event was applied. A row
-    that does not exist yet is created. Equal `created` times apply (the later one processed
-    wins): Stripe stamps seconds, so two events of one object may tie.
+    that does not exist yet is created. An older event still fills the empty `fill` fields:
+    who an object belongs to never changes, and a newer event may not say it (a detached
+    payment method has no customer). Equal `created` times apply, the later processed wins:
+    Stripe stamps seconds, so two events of one object may tie.
     """
     row, created = model.objects.select_for_update().get_or_create(
         stripe_id=stripe_id, defaults=values
     )
     if not created and row.stripe_event_created and row.stripe_event_created > event.created:
+        _fill_in(row, event, values, fill, action)
         return row, False
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -84,6 +88,28 @@ def apply_newer(
     if after:
         audit(event, row, action, {} if created else before, after)
     return row, True
+
+
+def _fill_in(
+    row: models.Model,
+    event: StripeEvent,
+    values: dict[str, Any],
+    fill: tuple[str, ...],
+    action: str,
+) -> None:
+    """Set the `fill` fields that are still empty on a row a newer event already wrote."""
+    after = {}
+    for field in fill:
+        value = values.get(field)
+        if value is None:
+            continue
+        attname = row._meta.get_field(field).attname
+        if getattr(row, attname) is None:
+            setattr(row, field, value)
+            after[attname] = value.pk if isinstance(value, models.Model) else value
+    if after:
+        row.save(update_fields=list(after))
+        audit(event, row, f"{action} (fill-in)", {}, after)
 
 
 def ensure_subscription(stripe_id: str, customer: Customer) -> Subscription:
