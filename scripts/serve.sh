@@ -2,6 +2,7 @@
 # What `make run` runs once the database is up: migrate, then every process of the Procfile.
 set -e
 python manage.py migrate --noinput
+python manage.py createcachetable
 python manage.py collectstatic --noinput -v 0
 cat <<MSG
 
