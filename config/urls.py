@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/dashboard/", ops.dashboard, name="ops-dashboard"),
     path("admin/", admin.site.urls),
+    path("billing/", include("billing.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
