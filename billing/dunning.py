@@ -81,8 +81,9 @@ def close_case(invoice: Invoice, event: StripeEvent) -> bool:
 
 def run_step(case_id: int, step: str, day: int) -> None:
     """One step of a case: a reminder email, or cancelling the subscription through Stripe."""
+    # Lock the case row only: the invoice handler locks the invoice, then the case.
     case = (
-        DunningCase.objects.select_for_update()
+        DunningCase.objects.select_for_update(of=("self",), no_key=True)
         .select_related("invoice__customer", "subscription")
         .get(pk=case_id)
     )

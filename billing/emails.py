@@ -114,7 +114,7 @@ def _claim(email_id: int) -> tuple[Email, EmailMultiAlternatives] | None:
     """pending -> sending, committed before the send; None when there is nothing to send."""
     with transaction.atomic():
         email = (
-            Email.objects.select_for_update(of=("self",))
+            Email.objects.select_for_update(of=("self",), no_key=True)
             .select_related("customer__user")
             .get(pk=email_id)
         )

@@ -32,7 +32,7 @@ def process_event(event_id: int) -> None:
     or a failure rolls both back and the jobs layer records it (see billing.signals).
     """
     with transaction.atomic():
-        event = StripeEvent.objects.select_for_update().get(pk=event_id)
+        event = StripeEvent.objects.select_for_update(no_key=True).get(pk=event_id)
         if event.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED):
             logger.info("stripe event %s already %s", event.stripe_id, event.status)
             return
@@ -57,9 +57,11 @@ def process_event(event_id: int) -> None:
 
 @job(
     "billing.send_email",
+    # Most failures are a recipient not known yet (its customer.created is in flight) or a
+    # brief ESP outage: retry sooner than event processing does.
     max_attempts=8,
-    backoff_base=60,
-    backoff_factor=2,
+    backoff_base=20,
+    backoff_factor=3,
     backoff_cap=3600,
     timeout=30,
     queue="default",

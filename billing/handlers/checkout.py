@@ -42,7 +42,9 @@ def checkout_completed(event: StripeEvent) -> None:
     customer_id = ref(session.get("customer"))
     if customer_id is None:
         raise PermanentError("checkout session without a customer: we create sessions with one")
-    customer = Customer.objects.select_for_update().get(pk=ensure_customer(customer_id).pk)
+    customer = Customer.objects.select_for_update(no_key=True).get(
+        pk=ensure_customer(customer_id).pk
+    )
     metadata = session.get("metadata") or {}
     user_id = session.get("client_reference_id") or metadata.get("user_id")
     if user_id:

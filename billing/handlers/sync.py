@@ -68,7 +68,9 @@ def apply_newer(
     payment method has no customer). Equal `created` times apply, the later processed wins:
     Stripe stamps seconds, so two events of one object may tie.
     """
-    row, created = model.objects.select_for_update().get_or_create(
+    # FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block the
+    # foreign-key checks of concurrent inserts pointing at this row (deadlocks, seen under load).
+    row, created = model.objects.select_for_update(no_key=True).get_or_create(
         stripe_id=stripe_id, defaults=values
     )
     if not created and row.stripe_event_created and row.stripe_event_created > event.created:
