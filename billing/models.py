@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KT
 
 
 class StripeEvent(models.Model):
@@ -35,6 +36,7 @@ class StripeEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [("replay_stripeevent", "Can replay Stripe events")]
         constraints = [
             models.UniqueConstraint(fields=["stripe_id"], name="billing_event_stripe_id_unique"),
             models.CheckConstraint(
@@ -55,6 +57,9 @@ class StripeEvent(models.Model):
                 condition=Q(status__in=["received", "processing", "failed"]),
                 name="billing_event_unprocessed_idx",
             ),
+            # Staff search by the object an event is about, or by its customer.
+            models.Index(KT("payload__data__object__id"), name="billing_event_object_idx"),
+            models.Index(KT("payload__data__object__customer"), name="billing_event_customer_idx"),
         ]
 
     def __str__(self) -> str:
