@@ -241,7 +241,7 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
+        "django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
     },
 }
 
