@@ -279,6 +279,9 @@ SIGNUP_RATE = env_str("SIGNUP_RATE", "10/h")
 PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "10/h")
 PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "3/h")  # per e-mail address
 
+# Headers and cookies with DEBUG off are set above (SECURE_*, *_COOKIE_*); in addition:
+CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token
+
 # Content-Security-Policy (django-csp): only our own origin; no inline script or style, no
 # framing. The pages and the admin satisfy it (tests/security/test_csp.py).
 CONTENT_SECURITY_POLICY = {
