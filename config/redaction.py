@@ -17,6 +17,8 @@ from typing import Any
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 8  # shorter configured values would clobber ordinary words
 
+# A quote as it appears in text, or HTML-escaped in the error report pages.
+_QUOTE = r"(?:['\"]|&quot;|&#x27;|&#39;)"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Stripe secret and restricted keys, webhook signing secrets.
     (re.compile(r"\b((?:sk|rk)_(?:live|test)_)[0-9A-Za-z]{6,}"), rf"\1{REDACTED}"),
@@ -26,7 +28,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Authorization / Stripe-Signature header values, in any of the shapes logs and reprs take.
     (
         re.compile(
-            r"(?i)((?:http_)?(?:authorization|stripe[-_]signature)['\"]?\s*[:=]\s*['\"]?)"
+            rf"(?i)((?:http_)?(?:authorization|stripe[-_]signature){_QUOTE}?\s*[:=]\s*{_QUOTE}?)"
             r"(?:(bearer|basic|token)\s+)?[^\s'\",;}]+(?:,[^\s'\",;}]+)*"
         ),
         rf"\1\2 {REDACTED}",
@@ -35,8 +37,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # key=value / "key": "value" pairs whose key names a secret (form data, reprs, JSON, env).
     (
         re.compile(
-            r"(?i)\b([\w-]*(?:password|passwd|secret|api[_-]?key|token|dsn)[\w-]*['\"]?"
-            r"\s*[:=]\s*['\"]?)([^\s'\"&,;}]+)"
+            rf"(?i)\b([\w-]*(?:password|passwd|secret|api[_-]?key|token|dsn)[\w-]*{_QUOTE}?"
+            rf"\s*[:=]\s*{_QUOTE}?)([^\s'\"&,;}}]+)"
         ),
         rf"\1{REDACTED}",
     ),

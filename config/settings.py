@@ -316,7 +316,9 @@ for _handler in LOGGING["handlers"].values():
 LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
 
 # Error reporting: Sentry only when SENTRY_DSN is set; no personal data, no request bodies,
-# and every event redacted before it leaves.
+# and every event redacted before it leaves. sentry-sdk 2.75 calls send_default_pii deprecated
+# in favour of data_collection, but giving data_collection switches Sentry's own EventScrubber
+# off; send_default_pii=False keeps it (a deprecation warning at start-up is the price).
 SENTRY_DSN = env_str("SENTRY_DSN")
 if SENTRY_DSN:
     import sentry_sdk
