@@ -2,7 +2,8 @@
 
 Django's SafeExceptionReporterFilter hides settings by name and only the POST fields and local
 variables that a view marked with `sensitive_*` decorators. These subclasses also hide, by
-name, POST fields and local variables that look secret, hide DATABASE_URL/SENTRY_DSN/ANYMAIL,
+name, POST fields and local variables that look secret, hide DATABASE_URL, SENTRY_DSN,
+ANYMAIL and ALERT_WEBHOOK_URL,
 and pass the finished report through `config.redaction.redact` for values that slipped into
 exception messages.
 """
@@ -23,7 +24,7 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
 
     hidden_settings = re.compile(
         "API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DSN|DATABASE_URL|ANYMAIL"
-        "|CREDENTIAL|PRIVATE",
+        "|WEBHOOK_URL|CREDENTIAL|PRIVATE",
         flags=re.IGNORECASE,
     )
 

@@ -60,8 +60,8 @@ def configured_secrets() -> list[str]:
     values: list[str] = []
 
     def add(value: Any) -> None:
-        if isinstance(value, str):
-            values.append(value)
+        if isinstance(value, str):  # a comma-separated list (secrets during a rotation) too
+            values.extend([value, *(part.strip() for part in value.split(","))])
         elif isinstance(value, dict):
             for item in value.values():
                 add(item)
@@ -77,6 +77,8 @@ def configured_secrets() -> list[str]:
         "STRIPE_WEBHOOK_SECRETS",
         "EMAIL_HOST_PASSWORD",
         "SENTRY_DSN",
+        "METRICS_TOKEN",
+        "ALERT_WEBHOOK_URL",
         "ANYMAIL",
     ):
         add(getattr(settings, name, None))

@@ -15,3 +15,9 @@ class JobsConfig(AppConfig):
         # Extra job modules (tests start real workers that must know their job types).
         for module in filter(None, os.environ.get("JOBS_EXTRA_MODULES", "").split(",")):
             import_module(module.strip())
+        from django.db.models.signals import post_migrate
+
+        from jobs import alerts  # noqa: F401 - connects the dead-job alert
+        from jobs.periodic import ensure_schedules
+
+        post_migrate.connect(ensure_schedules, sender=self)

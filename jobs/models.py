@@ -47,6 +47,7 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("replay_job", "Can replay, resolve or discard jobs")]
         constraints = [
             models.CheckConstraint(
                 name="job_status_valid",
@@ -87,6 +88,14 @@ class Job(models.Model):
     def __str__(self) -> str:
         about = f" ({self.target})" if self.target else ""
         return f"{self.name} #{self.pk}{about}: {self.get_status_display()}"
+
+
+class DeadLetter(Job):
+    """Dead jobs of every type, for the admin's one "Dead letters" entry."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dead letter"
 
 
 class JobAttempt(models.Model):
@@ -143,3 +152,16 @@ class JobAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of job #{self.job_id} by {self.actor_name or 'system'}"
+
+
+class AlertWindow(models.Model):
+    """Rate limit for dead-job alerts: the first death in a window alerts at once, the rest are
+    summed up in one message when the window ends."""
+
+    key = models.CharField(max_length=50, unique=True)
+    started_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    first_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.started_at:%H:%M}-{self.ends_at:%H:%M}"

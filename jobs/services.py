@@ -30,6 +30,7 @@ from config.observability import log_context
 from config.redaction import redact
 from jobs import signals
 from jobs.errors import PermanentError
+from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
 from jobs.models import Job, JobAction, JobAttempt
 from jobs.registry import JobType, get_job_type
 
@@ -169,6 +170,7 @@ def _bury(job: Job, error: str, now: datetime) -> None:
     job.last_error = error[:MAX_ERROR_CHARS]
     job.save(update_fields=["status", "finished_at", "lease_expires_at", "last_error"])
     signals.job_failed.send(sender=job.name, job=job, error=job.last_error, dead=True)
+    JOBS_DEAD.labels(job.name).inc()
     transaction.on_commit(lambda: signals.job_dead.send(sender=job.name, job=job))
     logger.error("job #%s %s is dead after %s attempts: %s", job.pk, job.name, job.attempts, error)
 
@@ -218,6 +220,7 @@ def _finish(job: Job, attempt: JobAttempt, started: float) -> None:
         finished_at=now,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
+    transaction.on_commit(lambda: JOB_ATTEMPTS.labels(job.name, "succeeded").inc())
 
 
 def _fail(
@@ -240,6 +243,7 @@ def _fail(
             error=error,
             traceback=redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
         )
+        JOB_ATTEMPTS.labels(job.name, "failed").inc()
         if isinstance(exc, PermanentError) or current.attempts >= current.max_attempts:
             _bury(current, error, now)
             return
