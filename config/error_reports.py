@@ -2,10 +2,9 @@
 
 Django's SafeExceptionReporterFilter hides settings by name and only the POST fields and local
 variables that a view marked with `sensitive_*` decorators. These subclasses also hide, by
-name, POST fields and local variables that look secret, hide DATABASE_URL, SENTRY_DSN,
-ANYMAIL and ALERT_WEBHOOK_URL,
-and pass the finished report through `config.redaction.redact` for values that slipped into
-exception messages.
+name, POST fields and local variables that look secret; hide DATABASE_URL, SENTRY_DSN, ANYMAIL
+and ALERT_WEBHOOK_URL; and pass the finished report through `config.redaction.redact` for
+values that slipped into exception messages.
 """
 
 from __future__ import annotations

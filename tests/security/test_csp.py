@@ -16,6 +16,10 @@ import pytest
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 
+from jobs import enqueue
+from jobs.testing import run_due_jobs
+from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+
 ROOT = Path(__file__).resolve().parents[2]
 INLINE = {
     "inline script": re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE),
@@ -39,7 +43,7 @@ def violations(html: str) -> list[str]:
 
 def admin_urls() -> list[str]:
     """The admin index and, for every registered model, its list, add and first change page."""
-    urls = ["/admin/", "/admin/password_change/"]
+    urls = ["/admin/", "/admin/password_change/", "/admin/dashboard/"]
     for model in admin.site._registry:
         info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
         urls.append(reverse(f"{info}_changelist"))
@@ -81,6 +85,8 @@ def test_public_pages_have_no_inline_code(client, url):
 
 @pytest.mark.django_db
 def test_admin_pages_have_no_inline_code(admin_client, admin_user):
+    enqueue("tests.refuses", target="tests:1")  # a dead job with a traceback: badges, <pre>
+    run_due_jobs()
     found = {}
     for url in admin_urls():
         response = admin_client.get(url)
@@ -88,6 +94,8 @@ def test_admin_pages_have_no_inline_code(admin_client, admin_user):
             found[url] = violations(response.content.decode())
 
     assert "/admin/auth/user/" in found  # the crawl did reach the model pages
+    assert any(url.startswith("/admin/jobs/job/") and "change" in url for url in found)
+    assert "/admin/dashboard/" in found
     assert {url: v for url, v in found.items() if v} == {}
 
 
