@@ -101,3 +101,23 @@ def test_password_reset_answers_the_same_for_known_and_unknown_addresses(client,
     assert known.redirect_chain == unknown.redirect_chain
     assert page_text(known) == page_text(unknown)
     assert [m.to for m in outbox] == [["alice@example.com"]]
+
+
+def test_signup_refuses_a_common_or_short_password(client, outbox):
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "bob",
+            "email": "bob@example.com",
+            "password1": "1234567",
+            "password2": "1234567",
+        },
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "This password is too common." in body
+    assert "too short" in body
+    assert "entirely numeric" in body
+    assert not User.objects.filter(username="bob").exists()
+    assert outbox == []
