@@ -201,3 +201,29 @@ def test_login_lockout_counts_the_proxied_client_address(client, settings):
 
     assert other_client.status_code == 200  # same proxy, different client: not locked
     assert locked.status_code == 429
+
+
+@pytest.mark.django_db
+def test_signup_limit_counts_the_proxied_client_address(client, settings, outbox):
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.SIGNUP_RATE = "2/h"
+
+    def via_proxy(n: int, forwarded: str) -> int:
+        return client.post(
+            "/accounts/signup/",
+            {
+                "username": f"user{n}",
+                "email": f"user{n}@example.com",
+                "password1": "a long enough passphrase",
+                "password2": "a long enough passphrase",
+            },
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        ).status_code
+
+    with time_machine.travel(T0, tick=False):
+        same_client = [via_proxy(n, f"{n}.{n}.{n}.{n}, 203.0.113.7") for n in range(3)]
+        other_client = via_proxy(9, "192.0.2.1")
+
+    assert same_client == [302, 302, 429]  # forging the left part does not reset the count
+    assert other_client == 302  # same proxy, different client: its own count
