@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from axes.models import AccessAttempt
 from django.conf import settings
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +109,11 @@ def test_a_success_before_the_limit_clears_the_failures(client, user):
         response = log_in(client, user)
 
     assert response.status_code == 302
+
+
+def test_failed_login_records_shown_in_the_admin_do_not_keep_the_password(client):
+    client.post(LOGIN, {"username": "alice", "password": "my-real-password-typo"})
+
+    attempt = AccessAttempt.objects.get(username="alice")
+    assert "my-real-password-typo" not in attempt.post_data + attempt.get_data
+    assert "password" in attempt.post_data  # the field is listed, its value masked
