@@ -235,3 +235,11 @@ LOGGING = {
         "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
     },
 }
+
+# Fast job pickup (issue 8): our broker on the same django_q_ormq table (jobs/broker.py) claims
+# due rows in id order with SKIP LOCKED and sleeps on LISTEN/NOTIFY instead of polling; `poll`
+# becomes the backstop of that sleep (and bounds how long a stopping cluster waits for the
+# pusher). Q_BROKER_CLASS="" goes back to django-q2's stock ORM broker (the benchmark baseline).
+Q_CLUSTER["broker_class"] = env_str("Q_BROKER_CLASS", "jobs.broker.PostgresBroker") or None
+Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0" if Q_CLUSTER["broker_class"] else "0.2"))
+Q_CLUSTER["bulk"] = env_int("Q_BULK", 1)
