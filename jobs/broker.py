@@ -1,4 +1,4 @@
-"""A django-q2 broker on the django_q_ormq table: SKIP LOCKED claims in id order, LISTEN/NOTIFY wake-ups.
+"""A django-q2 broker on django_q_ormq: SKIP LOCKED claims in id order, LISTEN/NOTIFY wake-ups.
 
 Set ``Q_CLUSTER["broker_class"] = "jobs.broker.PostgresBroker"``. Rows, admin ("Queued tasks"),
 ``async_task``, schedules, result saving and acknowledgement stay django-q2's own; only how a
@@ -17,6 +17,7 @@ get_job):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -223,10 +224,8 @@ class PostgresBroker(ORM):
     def _drop_listener(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None and self._listener_pid == os.getpid():
-            try:
+            with contextlib.suppress(psycopg.Error):
                 listener.close()
-            except psycopg.Error:
-                pass
 
     def _claim(self, listener: psycopg.Connection) -> list[tuple[int, str]]:
         rows = listener.execute(
