@@ -180,6 +180,10 @@ class PostgresBroker(ORM):
             cursor.execute(ENQUEUE_SQL, [self.list_key, task, self.channel])
             return cursor.fetchone()[0]
 
+    def notify(self) -> None:
+        """Wake this queue's clusters on commit: for OrmQ rows inserted without `enqueue`."""
+        notify_queue(self.list_key)
+
     def dequeue(self) -> list[tuple[int, str]] | None:
         """Claim due tasks; when none is due, wait once for a hint and try again.
 
