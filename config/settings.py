@@ -195,6 +195,15 @@ STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
 STRIPE_WEBHOOK_MAX_BYTES = env_int("STRIPE_WEBHOOK_MAX_BYTES", 1024 * 1024)
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # a local fake in tests; Stripe's own when empty
 
+# A cache every process shares, in PostgreSQL: django-q2 keeps its cluster heartbeats here
+# (the dashboard and /readyz read them from the web processes), and so do rate limits.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_cache",
+    }
+}
+
 # django-q2 on the ORM broker, in the default database (so enqueue joins our transactions).
 # `retry` is the visibility timeout: a job claimed by a worker that died comes back after it.
 # It must exceed `timeout`, the longest a job may run.
@@ -205,7 +214,7 @@ Q_CLUSTER = {
     "timeout": env_int("Q_TIMEOUT", 120),
     "retry": env_int("Q_RETRY", 150),
     "max_attempts": 0,
-    "ack_failures": True,
+    "ack_failures": False,  # jobs.services never raises; a crash must be delivered again
     "save_limit": env_int("Q_SAVE_LIMIT", 1000),
     "poll": 0.2,
     "catch_up": False,
@@ -235,6 +244,14 @@ LOGGING = {
         "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
     },
 }
+
+# Operations: readiness, alerts, retention
+READY_MAX_BACKLOG = env_int("READY_MAX_BACKLOG", 1000)
+METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer ..."
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook
+ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 300)  # one summary per window
+JOBS_RETENTION_SUCCEEDED_HOURS = env_int("JOBS_RETENTION_SUCCEEDED_HOURS", 24)
+JOBS_RETENTION_FAILED_DAYS = env_int("JOBS_RETENTION_FAILED_DAYS", 7)
 
 # Fast job pickup (issue 8): our broker on the same django_q_ormq table (jobs/broker.py) claims
 # due rows in id order with SKIP LOCKED and sleeps on LISTEN/NOTIFY instead of polling; `poll`

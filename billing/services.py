@@ -1,0 +1,60 @@
+"""Functions that change billing state: storing Stripe events and mirroring their processing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, transaction
+
+from billing.models import StripeEvent
+from billing.signals import PROCESS_EVENT_JOB
+from jobs import enqueue
+
+logger = logging.getLogger(__name__)
+
+
+_INSERT_EVENT = f"""
+    INSERT INTO {StripeEvent._meta.db_table}
+        (stripe_id, type, api_version, livemode, created, payload, status, attempts,
+         last_error, received_at)
+    VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, 0, '', now())
+    ON CONFLICT (stripe_id) DO NOTHING
+    RETURNING id
+"""  # noqa: S608 (the table name is ours, every value is a parameter)
+
+
+def event_target(event_id: int) -> str:
+    """The jobs layer's name for the StripeEvent row a job works on."""
+    return f"billing.stripeevent:{event_id}"
+
+
+def ingest_event(event: dict[str, Any]) -> int | None:
+    """Store a verified Stripe event once and enqueue its processing, in one transaction.
+
+    Returns the new row's id, or None when the event id was already stored (a duplicate
+    delivery: no new row, no new job). Concurrent deliveries of one id are settled by the
+    unique constraint, never by a read-then-write check.
+    """
+    params = [
+        event["id"],
+        event["type"],
+        event.get("api_version") or "",
+        bool(event.get("livemode", False)),
+        datetime.fromtimestamp(event["created"], tz=UTC),
+        json.dumps(event),
+        StripeEvent.Status.RECEIVED,
+    ]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_EVENT, params)
+            row = cursor.fetchone()
+        if row is None:
+            logger.info("stripe event %s type=%s duplicate", event["id"], event["type"])
+            return None
+        event_id = row[0]
+        enqueue(PROCESS_EVENT_JOB, event_id=event_id, target=event_target(event_id))
+    logger.info("stripe event %s type=%s stored as %s", event["id"], event["type"], event_id)
+    return event_id
