@@ -5,7 +5,7 @@ Set ``Q_CLUSTER["broker_class"] = "jobs.broker.PostgresBroker"``. Rows, admin ("
 cluster finds work changes (the technique of Procrastinate's fetch_job and graphile-worker's
 get_job):
 
-- ``lock`` keeps the ORM broker's meaning, "invisible until": enqueue writes now(), a claim
+- ``lock`` keeps the ORM broker's meaning, "invisible until": enqueue writes now, a claim
   writes now() + ``retry`` (a visibility timeout, so the task of a worker killed mid-run comes
   back), and a delayed job is a row whose lock is its run_at.
 - A claim takes due rows in id order (FIFO) with ``FOR UPDATE SKIP LOCKED``, so concurrent
@@ -30,6 +30,7 @@ from typing import Any
 
 import psycopg
 from django.db import connections
+from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
@@ -62,7 +63,7 @@ FROM {TABLE} WHERE key = %(key)s AND lock > now()
 
 ENQUEUE_SQL = f"""
 WITH task AS (
-    INSERT INTO {TABLE} (key, payload, lock) VALUES (%s, %s, now()) RETURNING id
+    INSERT INTO {TABLE} (key, payload, lock) VALUES (%s, %s, %s) RETURNING id
 )
 SELECT id, pg_notify(%s, '') FROM task
 """  # noqa: S608
@@ -177,7 +178,9 @@ class PostgresBroker(ORM):
     def enqueue(self, task: str) -> int:
         self.get_connection()  # closes a stale connection outside transactions, as the ORM broker
         with connections[Conf.ORM].cursor() as cursor:
-            cursor.execute(ENQUEUE_SQL, [self.list_key, task, self.channel])
+            # The application's clock, as the ORM broker: code and tests that read OrmQ.lock
+            # compare it with timezone.now().
+            cursor.execute(ENQUEUE_SQL, [self.list_key, task, timezone.now(), self.channel])
             return cursor.fetchone()[0]
 
     def notify(self) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
@@ -88,6 +88,7 @@ def test_concurrent_dequeuers_never_get_the_same_task():
                 taken[index] += ids
         finally:
             broker.close()
+            connections.close_all()  # the broker's constructor opened this thread's own
 
     threads = [threading.Thread(target=drain, args=(i,)) for i in range(4)]
     for thread in threads:
