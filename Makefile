@@ -9,7 +9,7 @@ DATA_DIR ?= $(CURDIR)/var
 export PORT DATA_DIR
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint format migrate bench faults browser clean createsuperuser
+.PHONY: install run test lint audit format migrate bench faults browser clean createsuperuser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/audit.py
+
+# Known vulnerabilities in the pinned runtime requirements (part of lint). Fails on a finding;
+# warns (exit 0) when the vulnerability service is unreachable, unless AUDIT_STRICT=1.
+audit: install
+	$(BIN)/python scripts/audit.py
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -43,3 +49,6 @@ clean:
 
 createsuperuser: install
 	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py createsuperuser
+
+faults: install
+	$(BIN)/python scripts/withdb.py --name faults -- $(BIN)/python -m bench.faults $(FAULTS)

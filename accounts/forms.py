@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.contrib.auth.models import User
@@ -37,8 +39,9 @@ class QueuedPasswordResetForm(PasswordResetForm):
             "password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}
         )
         user = context["user"]
+        # Each request is its own cause: asking twice mails twice (the link may be the same).
         queue_email(
-            f"user:{user.pk}:reset:{context['token']}",
+            f"user:{user.pk}:reset:{uuid.uuid4().hex}",
             "password_reset",
             to=to_email,
             context={

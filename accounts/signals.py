@@ -17,6 +17,12 @@ from django.urls import reverse
 from billing.emails import queue_email
 
 
+def welcome(user: User) -> None:
+    """Queue the welcome email of a newly activated sign-up (once per user)."""
+    if user.email:
+        queue_email(f"user:{user.pk}", "welcome", to=user.email, context={"name": user.username})
+
+
 def remember_previous(sender: type[User], instance: User, update_fields: Any, **_: Any) -> None:
     """pre_save: keep the stored email and password hash to compare after the save."""
     instance._previous = None
@@ -30,14 +36,10 @@ def remember_previous(sender: type[User], instance: User, update_fields: Any, **
 
 
 def notify_changes(sender: type[User], instance: User, created: bool, **_: Any) -> None:
-    """post_save: welcome a new user; tell them when their password or address changed."""
+    """post_save: tell a user when their password or address changed."""
     user_cause = f"user:{instance.pk}"
     if created:
-        if instance.email:
-            queue_email(
-                user_cause, "welcome", to=instance.email, context={"name": instance.username}
-            )
-        return
+        return  # a sign-up is welcomed when its activation link is used (services.activate)
     previous = getattr(instance, "_previous", None)
     if previous is None:
         return

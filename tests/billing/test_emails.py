@@ -133,7 +133,7 @@ def test_email_whose_sender_died_mid_send_is_not_sent_again(mailbox):
     assert "at most once" in job.last_error
 
 
-def test_signup_sends_a_welcome_email(client, mailbox):
+def test_activating_a_signup_sends_one_welcome_email(client, mailbox):
     client.post(
         "/accounts/signup/",
         {
@@ -144,8 +144,16 @@ def test_signup_sends_a_welcome_email(client, mailbox):
         },
     )
     run_at(datetime.now(tz=UTC))
+    assert [message.to for message in mailbox] == [["erin@example.com"]]  # the activation link
+    link = next(word for word in mailbox[0].body.split() if "/accounts/activate/" in word)
+    path = link.removeprefix("http://testserver")
 
-    assert sent(mailbox) == [("erin@example.com", "Welcome to Prebook")]
+    client.post(path)
+    client.post(path)  # a second click changes nothing
+    run_at(datetime.now(tz=UTC))
+
+    assert sent(mailbox)[-1:] == [("erin@example.com", "Welcome to Prebook")]
+    assert [m.subject for m in mailbox].count("Welcome to Prebook") == 1
 
 
 def test_password_change_through_django_view_sends_one_email(client, mailbox, user):
