@@ -331,6 +331,8 @@ for _handler in LOGGING["handlers"].values():
 # Replaces Django's default "django" logger (console + mail_admins): records still propagate to
 # the root's stdout handler, once, through the redacting filter.
 LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
+# axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
+LOGGING["loggers"]["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
 
 # Error reporting: Sentry only when SENTRY_DSN is set; no personal data, no request bodies,
 # and every event redacted before it leaves. sentry-sdk 2.75 calls send_default_pii deprecated
