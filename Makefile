@@ -49,3 +49,6 @@ clean:
 
 createsuperuser: install
 	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py createsuperuser
+
+faults: install
+	$(BIN)/python scripts/withdb.py --name faults -- $(BIN)/python -m bench.faults $(FAULTS)

@@ -242,7 +242,7 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
+        "django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
     },
 }
 
@@ -286,10 +286,7 @@ RATELIMIT_IP_META_KEY = "config.security.client_ip"
 # Form rate limits (django-ratelimit), counted atomically in PostgreSQL so that all workers
 # share them (accounts/cache.py says why not DatabaseCache). ratelimit warns (W001) about any
 # backend but memcached/redis; this one is tested in tests/security/test_rate_limits.py.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "ratelimit": {"BACKEND": "accounts.cache.PostgresCounterCache"},
-}
+CACHES["ratelimit"] = {"BACKEND": "accounts.cache.PostgresCounterCache"}
 RATELIMIT_USE_CACHE = "ratelimit"
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 SIGNUP_RATE = env_str("SIGNUP_RATE", "10/h")
@@ -354,3 +351,11 @@ if SENTRY_DSN:
         before_send=sentry_before_send,
         traces_sample_rate=0.0,
     )
+
+# Fast job pickup (issue 8): our broker on the same django_q_ormq table (jobs/broker.py) claims
+# due rows in id order with SKIP LOCKED and sleeps on LISTEN/NOTIFY instead of polling; `poll`
+# becomes the backstop of that sleep (and bounds how long a stopping cluster waits for the
+# pusher). Q_BROKER_CLASS="" goes back to django-q2's stock ORM broker (the benchmark baseline).
+Q_CLUSTER["broker_class"] = env_str("Q_BROKER_CLASS", "jobs.broker.PostgresBroker") or None
+Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0" if Q_CLUSTER["broker_class"] else "0.2"))
+Q_CLUSTER["bulk"] = env_int("Q_BULK", 1)
