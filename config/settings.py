@@ -258,7 +258,7 @@ JOBS_RETENTION_FAILED_DAYS = env_int("JOBS_RETENTION_FAILED_DAYS", 7)
 INSTALLED_APPS += ["axes", "django_ratelimit", "csp"]
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "csp.middleware.CSPMiddleware",
+    "config.security.CSPMiddleware",  # django-csp's, for HTML documents only
 )
 # Axes last: it turns the lockout raised during authentication into the lockout page.
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
