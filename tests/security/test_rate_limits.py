@@ -16,7 +16,7 @@ from config.security import client_ip
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def signup(client, n: int, ip: str = "203.0.113.7"):
+def signup(client, n: int, ip: str = "203.0.113.7", **headers: str):
     return client.post(
         "/accounts/signup/",
         {
@@ -26,6 +26,7 @@ def signup(client, n: int, ip: str = "203.0.113.7"):
             "password2": "a long enough passphrase",
         },
         REMOTE_ADDR=ip,
+        **headers,
     )
 
 
@@ -209,17 +210,7 @@ def test_signup_limit_counts_the_proxied_client_address(client, settings, outbox
     settings.SIGNUP_RATE = "2/h"
 
     def via_proxy(n: int, forwarded: str) -> int:
-        return client.post(
-            "/accounts/signup/",
-            {
-                "username": f"user{n}",
-                "email": f"user{n}@example.com",
-                "password1": "a long enough passphrase",
-                "password2": "a long enough passphrase",
-            },
-            REMOTE_ADDR="10.0.0.2",
-            HTTP_X_FORWARDED_FOR=forwarded,
-        ).status_code
+        return signup(client, n, ip="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded).status_code
 
     with time_machine.travel(T0, tick=False):
         same_client = [via_proxy(n, f"{n}.{n}.{n}.{n}, 203.0.113.7") for n in range(3)]
