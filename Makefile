@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/python scripts/withdb.py --name dev -- sh scripts/serve.sh
 
-test: install
+test: install browser
 	$(BIN)/python scripts/withdb.py --name test -- $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -43,6 +43,9 @@ format: install
 
 migrate: install
 	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py migrate
+
+browser:
+	@sh scripts/ensure_chromium.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -19,12 +19,18 @@ MIN_SECRET_LENGTH = 8  # shorter configured values would clobber ordinary words
 
 # A quote as it appears in text, or HTML-escaped in the error report pages.
 _QUOTE = r"(?:['\"]|&quot;|&#x27;|&#39;)"
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+# Each pattern runs only when the lower-cased text contains one of its trigger words: most log
+# lines contain none, and skipping the regex scan makes redact() about 10x cheaper for them.
+_PATTERNS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     # Stripe secret and restricted keys, webhook signing secrets.
-    (re.compile(r"\b((?:sk|rk)_(?:live|test)_)[0-9A-Za-z]{6,}"), rf"\1{REDACTED}"),
-    (re.compile(r"\b(whsec_)[0-9A-Za-z+/=_-]{4,}"), rf"\1{REDACTED}"),
+    (
+        re.compile(r"\b((?:sk|rk)_(?:live|test)_)[0-9A-Za-z]{6,}"),
+        rf"\1{REDACTED}",
+        ("sk_live_", "sk_test_", "rk_live_", "rk_test_"),
+    ),
+    (re.compile(r"\b(whsec_)[0-9A-Za-z+/=_-]{4,}"), rf"\1{REDACTED}", ("whsec_",)),
     # The HMACs in a Stripe-Signature header: t=...,v1=<hex>,v0=<hex>.
-    (re.compile(r"\b(v[01]=)[0-9a-fA-F]{16,}"), rf"\1{REDACTED}"),
+    (re.compile(r"\b(v[01]=)[0-9a-fA-F]{16,}"), rf"\1{REDACTED}", ("v1=", "v0=")),
     # Authorization / Stripe-Signature header values, in any of the shapes logs and reprs take.
     (
         re.compile(
@@ -32,8 +38,13 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
             r"(?:(bearer|basic|token)\s+)?[^\s'\",;}]+(?:,[^\s'\",;}]+)*"
         ),
         rf"\1\2 {REDACTED}",
+        ("authorization", "signature"),
     ),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
+    (
+        re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+        rf"\1 {REDACTED}",
+        ("bearer", "basic"),
+    ),
     # key=value / "key": "value" pairs whose key names a secret (form data, reprs, JSON, env).
     (
         re.compile(
@@ -41,9 +52,14 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
             rf"\s*[:=]\s*{_QUOTE}?)([^\s'\"&,;}}]+)"
         ),
         rf"\1{REDACTED}",
+        ("password", "passwd", "secret", "api_key", "api-key", "apikey", "token", "dsn"),
     ),
     # user:password@host in URLs (DATABASE_URL, SENTRY_DSN, broker URLs).
-    (re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/\s@]*:)[^@\s/]+(@)"), rf"\1{REDACTED}\2"),
+    (
+        re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/\s@]*:)[^@\s/]+(@)"),
+        rf"\1{REDACTED}\2",
+        ("://",),
+    ),
 ]
 _SENSITIVE_KEY = re.compile(
     r"(?i)password|passwd|secret|api[_-]?key|token|authorization|signature|cookie|session|dsn"
@@ -51,12 +67,38 @@ _SENSITIVE_KEY = re.compile(
 )
 
 
-def configured_secrets() -> list[str]:
+_SECRET_SETTINGS = (
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    "STRIPE_API_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_WEBHOOK_SECRETS",
+    "EMAIL_HOST_PASSWORD",
+    "SENTRY_DSN",
+    "METRICS_TOKEN",
+    "ALERT_WEBHOOK_URL",
+    "ANYMAIL",
+)
+
+
+def configured_secrets() -> tuple[str, ...]:
     """The secret values this deployment is configured with, longest first."""
     from django.conf import settings
 
     if not settings.configured:
-        return []
+        return ()
+    raw = [getattr(settings, name, None) for name in _SECRET_SETTINGS]
+    raw += [database.get("PASSWORD") for database in getattr(settings, "DATABASES", {}).values()]
+    return _secret_values(repr(raw), raw)
+
+
+_cache: dict[str, tuple[str, ...]] = {}
+
+
+def _secret_values(key: str, raw: list[Any]) -> tuple[str, ...]:
+    """The flattened, de-duplicated values of `raw`, computed once per distinct configuration."""
+    if key in _cache:
+        return _cache[key]
     values: list[str] = []
 
     def add(value: Any) -> None:
@@ -69,22 +111,13 @@ def configured_secrets() -> list[str]:
             for item in value:
                 add(item)
 
-    for name in (
-        "SECRET_KEY",
-        "SECRET_KEY_FALLBACKS",
-        "STRIPE_API_KEY",
-        "STRIPE_WEBHOOK_SECRET",
-        "STRIPE_WEBHOOK_SECRETS",
-        "EMAIL_HOST_PASSWORD",
-        "SENTRY_DSN",
-        "METRICS_TOKEN",
-        "ALERT_WEBHOOK_URL",
-        "ANYMAIL",
-    ):
-        add(getattr(settings, name, None))
-    for database in getattr(settings, "DATABASES", {}).values():
-        add(database.get("PASSWORD"))
-    return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    add(raw)
+    if len(_cache) > 16:  # settings overridden in many tests: keep the cache small
+        _cache.clear()
+    _cache[key] = tuple(
+        sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    )
+    return _cache[key]
 
 
 def redact(text: str) -> str:
@@ -93,8 +126,10 @@ def redact(text: str) -> str:
         return text
     for secret in configured_secrets():
         text = text.replace(secret, REDACTED)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for pattern, replacement, triggers in _PATTERNS:
+        if any(word in lowered for word in triggers):
+            text = pattern.sub(replacement, text)
     return text
 
 

@@ -258,7 +258,7 @@ JOBS_RETENTION_FAILED_DAYS = env_int("JOBS_RETENTION_FAILED_DAYS", 7)
 INSTALLED_APPS += ["axes", "django_ratelimit", "csp"]
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "csp.middleware.CSPMiddleware",
+    "config.security.CSPMiddleware",  # django-csp's, for HTML documents only
 )
 # Axes last: it turns the lockout raised during authentication into the lockout page.
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
@@ -328,6 +328,8 @@ for _handler in LOGGING["handlers"].values():
 # Replaces Django's default "django" logger (console + mail_admins): records still propagate to
 # the root's stdout handler, once, through the redacting filter.
 LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
+# axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
+LOGGING["loggers"]["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
 
 # Error reporting: Sentry only when SENTRY_DSN is set; no personal data, no request bodies,
 # and every event redacted before it leaves. sentry-sdk 2.75 calls send_default_pii deprecated

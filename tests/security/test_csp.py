@@ -63,6 +63,14 @@ def test_the_policy_is_sent_on_every_page(client):
 
 
 @pytest.mark.django_db
+def test_json_answers_skip_the_policy_that_only_documents_need(client):
+    response = client.get("/healthz")
+
+    assert response["Content-Type"] == "application/json"
+    assert "Content-Security-Policy" not in response
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "url",
     [

@@ -17,7 +17,7 @@ from jobs.testing import run_due_jobs
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def signup(client, n: int, ip: str = "203.0.113.7"):
+def signup(client, n: int, ip: str = "203.0.113.7", **headers: str):
     return client.post(
         "/accounts/signup/",
         {
@@ -27,6 +27,7 @@ def signup(client, n: int, ip: str = "203.0.113.7"):
             "password2": "a long enough passphrase",
         },
         REMOTE_ADDR=ip,
+        **headers,
     )
 
 
@@ -211,17 +212,7 @@ def test_signup_limit_counts_the_proxied_client_address(client, settings, outbox
     settings.SIGNUP_RATE = "2/h"
 
     def via_proxy(n: int, forwarded: str) -> int:
-        return client.post(
-            "/accounts/signup/",
-            {
-                "username": f"user{n}",
-                "email": f"user{n}@example.com",
-                "password1": "a long enough passphrase",
-                "password2": "a long enough passphrase",
-            },
-            REMOTE_ADDR="10.0.0.2",
-            HTTP_X_FORWARDED_FOR=forwarded,
-        ).status_code
+        return signup(client, n, ip="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded).status_code
 
     with time_machine.travel(T0, tick=False):
         same_client = [via_proxy(n, f"{n}.{n}.{n}.{n}, 203.0.113.7") for n in range(3)]
