@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.http import HttpRequest, JsonResponse
@@ -29,6 +29,7 @@ from billing.models import (
     Subscription,
     WalletTransaction,
 )
+from jobs.admin import JobActionsMixin
 from jobs.admin_tools import ConsoleMedia, EstimatedCountPaginator, ReadOnlyAdminMixin, StatusBadge
 from jobs.models import JobAction, JobAttempt
 
@@ -36,7 +37,9 @@ PAYLOAD_PREVIEW_CHARS = 4000
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Events with their attempts and payload; replay through the jobs layer, audited there."""
+
     list_display = [
         "stripe_id",
         "type",
@@ -53,7 +56,7 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "received_at"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    actions = ["replay", "force_replay"]
+    actions = ["replay_events", "force_replay_events"]  # the jobs' summary, this permission
     fields = [
         "stripe_id",
         "type",
@@ -163,26 +166,20 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.replay_stripeevent")
 
-    def _replay(self, request: HttpRequest, queryset: QuerySet, force: bool) -> None:
-        done, skipped = 0, {}
-        for event in queryset:
-            result = services.replay_event(event, actor=request.user, force=force)
-            if result.done:
-                done += 1
-            else:
-                skipped[result.reason] = skipped.get(result.reason, 0) + 1
-        summary = f"{done} replayed"
-        if skipped:
-            summary += ", " + ", ".join(f"{n} skipped: {why}" for why, n in skipped.items())
-        self.message_user(request, summary, messages.SUCCESS if done else messages.WARNING)
-
     @admin.action(description="Replay selected events (failed or dead)", permissions=["replay"])
-    def replay(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._replay(request, queryset, force=False)
+    def replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(
+            request, queryset, "replayed", lambda pk: services.replay_event(pk, actor=request.user)
+        )
 
     @admin.action(description="Replay, even if processed (forced)", permissions=["replay"])
-    def force_replay(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._replay(request, queryset, force=True)
+    def force_replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(
+            request,
+            queryset,
+            "replayed",
+            lambda pk: services.replay_event(pk, actor=request.user, force=True),
+        )
 
 
 class ActivityInline(admin.TabularInline):

@@ -62,17 +62,17 @@ def ingest_event(event: dict[str, Any]) -> int | None:
     return event_id
 
 
-def event_job(event: StripeEvent) -> Job | None:
+def event_job(event_id: int) -> Job | None:
     """The newest processing job of an event (None once retention pruned it)."""
-    return Job.objects.filter(name=PROCESS_EVENT_JOB, target=event_target(event.pk)).first()
+    return Job.objects.filter(name=PROCESS_EVENT_JOB, target=event_target(event_id)).first()
 
 
-def replay_event(event: StripeEvent, *, actor: object, force: bool = False) -> ActionResult:
+def replay_event(event_id: int, *, actor: object, force: bool = False) -> ActionResult:
     """Process an event again through its job (audited by the jobs layer).
 
     A processed or ignored event only when forced; handlers are idempotent, so that is safe.
     """
-    job = event_job(event)
+    job = event_job(event_id)
     if job is None:
         return ActionResult(False, "its job was pruned")
     return replay(job.pk, actor=actor, force=force)

@@ -1,9 +1,11 @@
-"""What workers run for billing: processing a stored Stripe event."""
+"""What workers run for billing: Stripe events, emails, dunning steps, retention."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,7 +13,9 @@ from billing import dunning, emails
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
 from jobs import job
+from jobs.periodic import periodic
 from jobs.services import current_job
+from jobs.tasks import delete_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +88,20 @@ def send_email(email_id: int) -> None:
 def dunning_step(case_id: int, step: str, day: int) -> None:
     """Run one scheduled step of a dunning case (billing.dunning.run_step)."""
     dunning.run_step(case_id, step, day)
+
+
+@periodic("billing.prune_events", minutes=60)
+@job("billing.prune_events", max_attempts=3, timeout=600, atomic=False)
+def prune_events() -> int:
+    """Delete processed and ignored events past STRIPE_EVENT_RETENTION_DAYS, in batches.
+
+    Failed and dead events stay until they are processed. A redelivery of a pruned event id is
+    stored and processed again, which the handlers make harmless (Stripe stops after 3 days).
+    """
+    before = timezone.now() - timedelta(days=settings.STRIPE_EVENT_RETENTION_DAYS)
+    return delete_in_batches(
+        StripeEvent.objects.filter(
+            status__in=[StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED],
+            processed_at__lt=before,
+        )
+    )

@@ -71,7 +71,7 @@ def test_staff_without_the_permission_cannot_replay(client, django_user_model, d
 
     response = viewer.post(
         "/admin/billing/stripeevent/",
-        {"action": "replay", "_selected_action": [dead_event.pk]},
+        {"action": "replay_events", "_selected_action": [dead_event.pk]},
     )
 
     assert response.status_code == 200  # the list again, the action unknown to this user
@@ -88,7 +88,7 @@ def test_replay_processes_the_event_again_and_records_who_asked(
 
     operator.post(
         "/admin/billing/stripeevent/",
-        {"action": "replay", "_selected_action": [dead_event.pk]},
+        {"action": "replay_events", "_selected_action": [dead_event.pk]},
     )
     dead_event.refresh_from_db()
     assert dead_event.status == "received"
@@ -111,14 +111,14 @@ def test_replaying_a_processed_event_is_refused_unless_forced(client, django_use
 
     refused = operator.post(
         "/admin/billing/stripeevent/",
-        {"action": "replay", "_selected_action": [event.pk]},
+        {"action": "replay_events", "_selected_action": [event.pk]},
         follow=True,
     )
     assert "0 replayed, 1 skipped: already succeeded" in refused.content.decode()
 
     operator.post(
         "/admin/billing/stripeevent/",
-        {"action": "force_replay", "_selected_action": [event.pk]},
+        {"action": "force_replay_events", "_selected_action": [event.pk]},
     )
     run_at(T0.replace(hour=10))
     event.refresh_from_db()

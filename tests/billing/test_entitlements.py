@@ -26,6 +26,18 @@ def subscription_event(kind: str, status: str, created: int) -> dict:
     return make_event(kind, subscription, created=created)
 
 
+def checkout_event(user_id: int, created: int) -> dict:
+    session = {
+        "id": "cs_gil",
+        "object": "checkout.session",
+        "mode": "subscription",
+        "customer": "cus_gil",
+        "subscription": "sub_gil",
+        "client_reference_id": str(user_id),
+    }
+    return make_event("checkout.session.completed", session, created=created)
+
+
 @pytest.fixture(autouse=True)
 def empty_cache():
     cache.clear()
@@ -36,19 +48,12 @@ def empty_cache():
 def test_subscription_changes_reach_the_cached_entitlements_after_commit(
     client, user, django_capture_on_commit_callbacks
 ):
-    checkout = {
-        "id": "cs_gil",
-        "object": "checkout.session",
-        "mode": "subscription",
-        "customer": "cus_gil",
-        "subscription": "sub_gil",
-        "client_reference_id": str(user.pk),
-    }
+    checkout = checkout_event(user.pk, int(T0.timestamp()))
     start = int(T0.timestamp())
     assert entitlements(user.pk)["plan"] == "free"  # now cached
 
     with django_capture_on_commit_callbacks(execute=True):
-        deliver(client, make_event("checkout.session.completed", checkout, created=start), T0)
+        deliver(client, checkout, T0)
         deliver(
             client, subscription_event("customer.subscription.created", "active", start + 1), T0
         )
@@ -68,19 +73,12 @@ def test_subscription_changes_reach_the_cached_entitlements_after_commit(
 
 
 def test_cached_entitlements_stay_until_a_commit_invalidates_them(client, user):
-    checkout = {
-        "id": "cs_gil",
-        "object": "checkout.session",
-        "mode": "subscription",
-        "customer": "cus_gil",
-        "subscription": "sub_gil",
-        "client_reference_id": str(user.pk),
-    }
+    checkout = checkout_event(user.pk, int(T0.timestamp()))
     start = int(T0.timestamp())
     assert entitlements(user.pk)["plan"] == "free"
 
     # Inside the test's transaction nothing commits: the cache must not be cleared early.
-    deliver(client, make_event("checkout.session.completed", checkout, created=start), T0)
+    deliver(client, checkout, T0)
     deliver(client, subscription_event("customer.subscription.created", "active", start + 1), T0)
     run_at(T0)
 

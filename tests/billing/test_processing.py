@@ -8,6 +8,7 @@ import pytest
 import time_machine
 
 from billing.models import ActivityLog, Customer, StripeEvent
+from billing.tasks import prune_events
 from jobs.models import Job
 from jobs.services import replay
 from jobs.testing import run_due_jobs
@@ -140,3 +141,18 @@ def test_replayed_dead_event_is_processed_again(client, customer_event, django_u
     stored.refresh_from_db()
     assert (stored.status, stored.attempts) == ("processed", 2)
     assert Customer.objects.get().user.username == "late"
+
+
+def test_retention_prunes_old_processed_events_and_keeps_dead_ones(client, customer_event):
+    processed = deliver_at(client, customer_event("cus_A"))
+    dead = deliver_at(client, customer_event("cus_B", metadata={}))
+    run_at(T0)
+    StripeEvent.objects.filter(pk=dead.pk).update(status="dead", processed_at=T0)
+
+    with time_machine.travel(T0 + timedelta(days=29), tick=False):
+        assert prune_events() == 0
+    with time_machine.travel(T0 + timedelta(days=31), tick=False):
+        assert prune_events() == 1
+
+    assert list(StripeEvent.objects.values_list("pk", flat=True)) == [dead.pk]
+    assert not StripeEvent.objects.filter(pk=processed.pk).exists()
