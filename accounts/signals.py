@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import User
 from django.urls import reverse
 
@@ -30,9 +31,14 @@ def remember_previous(sender: type[User], instance: User, update_fields: Any, **
         return
     if update_fields is not None and not {"email", "password"} & set(update_fields):
         return  # e.g. the last_login update on every login: nothing to compare, no query
-    instance._previous = (
-        User.objects.filter(pk=instance.pk).values_list("email", "password").first()
-    )
+    previous = User.objects.filter(pk=instance.pk).values_list("email", "password").first()
+    # set_password() keeps the raw password until the save ends. A hash written without it is
+    # Django upgrading the hash of the same password on login; the same raw password set
+    # again is no change either.
+    raw = getattr(instance, "_password", None)
+    if previous and (raw is None or check_password(raw, previous[1])):
+        previous = (previous[0], instance.password)
+    instance._previous = previous
 
 
 def notify_changes(sender: type[User], instance: User, created: bool, **_: Any) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.template.loader import render_to_string
 
 from billing.emails import SUBJECTS, queue_email
@@ -197,3 +198,24 @@ def test_email_change_tells_the_old_and_the_new_address(mailbox, user):
         ("alice.new@example.com", "This is now your email address"),
         ("alice@example.com", "Your email address was changed"),
     ]
+
+
+class CheapPBKDF2(PBKDF2PasswordHasher):
+    """A preferred hasher other than the stored one, cheap enough for a test."""
+
+    iterations = 10
+
+
+def test_a_hash_upgrade_on_login_is_not_a_password_change(mailbox, user, settings):
+    Email.objects.all().delete()
+    settings.PASSWORD_HASHERS = [
+        f"{__name__}.CheapPBKDF2",
+        "django.contrib.auth.hashers.MD5PasswordHasher",  # what the stored hash uses now
+    ]
+
+    # What a login does with a correct password under an outdated hasher: rehash and save.
+    assert user.check_password("correct horse battery")
+
+    user.refresh_from_db()
+    assert user.password.startswith("pbkdf2_sha256$10$")
+    assert not Email.objects.filter(template="password_changed").exists()
