@@ -114,7 +114,7 @@ def run_step(case_id: int, step: str, day: int) -> None:
     now = timezone.now()
     before = {"status": subscription.status}
     Subscription.objects.filter(pk=subscription.pk).update(
-        status="canceled", canceled_at=now, stripe_event_created=now
+        status="canceled", canceled_at=now, stripe_event_created=now, stripe_event_rank=3
     )
     audit(cause, subscription, "dunning.canceled_subscription", before, {"status": "canceled"})
     case.status, case.closed_at, case.closed_by = DunningCase.Status.CANCELED, now, cause

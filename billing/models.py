@@ -80,8 +80,10 @@ class Customer(models.Model):
     email = models.EmailField(blank=True, default="")
     name = models.CharField(max_length=255, blank=True, default="")
     deleted = models.BooleanField(default=False)
-    # Order safety: Stripe's `created` of the newest event applied to this row.
+    # Order safety: Stripe's `created` of the newest event applied to this row, and the rank
+    # of its type, which settles events of the same second (billing.handlers.sync).
     stripe_event_created = models.DateTimeField(null=True, blank=True)
+    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,6 +134,7 @@ class Subscription(models.Model):
     cancel_at_period_end = models.BooleanField(default=False)
     canceled_at = models.DateTimeField(null=True, blank=True)
     stripe_event_created = models.DateTimeField(null=True, blank=True)
+    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -163,6 +166,7 @@ class Invoice(models.Model):
     next_payment_attempt = models.DateTimeField(null=True, blank=True)
     hosted_invoice_url = models.URLField(max_length=2000, blank=True, default="")
     stripe_event_created = models.DateTimeField(null=True, blank=True)
+    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -188,6 +192,7 @@ class Payment(models.Model):
     currency = models.CharField(max_length=3, blank=True, default="")
     status = models.CharField(max_length=32, blank=True, default="")
     stripe_event_created = models.DateTimeField(null=True, blank=True)
+    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -215,6 +220,7 @@ class PaymentMethod(models.Model):
     last4 = models.CharField(max_length=4, blank=True, default="")
     attached = models.BooleanField(default=False)
     stripe_event_created = models.DateTimeField(null=True, blank=True)
+    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

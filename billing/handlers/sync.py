@@ -65,15 +65,22 @@ def apply_newer(
     Returns the row (locked for this transaction) and whether the event was applied. A row
     that does not exist yet is created. An older event still fills the empty `fill` fields:
     who an object belongs to never changes, and a newer event may not say it (a detached
-    payment method has no customer). Equal `created` times apply, the later processed wins:
-    Stripe stamps seconds, so two events of one object may tie.
+    payment method has no customer). Stripe stamps seconds, so two events of one object often
+    share one `created` (a subscription created incomplete and updated to active as checkout
+    completes): the rank of the event type settles those, and equal ranks apply in processing
+    order.
     """
     # FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block the
     # foreign-key checks of concurrent inserts pointing at this row (deadlocks, seen under load).
     row, created = model.objects.select_for_update(no_key=True).get_or_create(
         stripe_id=stripe_id, defaults=values
     )
-    if not created and row.stripe_event_created and row.stripe_event_created > event.created:
+    rank = event_rank(event.type)
+    if (
+        not created
+        and row.stripe_event_created
+        and ((row.stripe_event_created, row.stripe_event_rank) > (event.created, rank))
+    ):
         _fill_in(row, event, values, fill, action)
         return row, False
     before: dict[str, Any] = {}
@@ -86,10 +93,30 @@ def apply_newer(
             before[attname], after[attname] = current, new
         setattr(row, field, value)
     row.stripe_event_created = event.created
+    row.stripe_event_rank = rank
     row.save()
     if after:
         audit(event, row, action, {} if created else before, after)
     return row, True
+
+
+# Within one second, which event type describes the later state of its object.
+_RANK_BY_SUFFIX = {
+    "created": 0,
+    "attached": 1,
+    "detached": 2,
+    "payment_failed": 1,
+    "paid": 2,
+    "payment_succeeded": 2,
+    "succeeded": 2,
+    "refunded": 3,
+    "deleted": 3,
+}
+
+
+def event_rank(event_type: str) -> int:
+    """How late in its object's life an event type comes (1 for updates and the rest)."""
+    return _RANK_BY_SUFFIX.get(event_type.rsplit(".", 1)[-1], 1)
 
 
 def _fill_in(

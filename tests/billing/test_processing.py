@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from billing.models import ActivityLog, Customer, StripeEvent
+from billing.models import ActivityLog, Customer, StripeEvent, Subscription
 from billing.tasks import prune_events
 from jobs.models import Job
 from jobs.services import replay
@@ -156,3 +156,29 @@ def test_retention_prunes_old_processed_events_and_keeps_dead_ones(client, custo
 
     assert list(StripeEvent.objects.values_list("pk", flat=True)) == [dead.pk]
     assert not StripeEvent.objects.filter(pk=processed.pk).exists()
+
+
+def _subscription(status: str) -> dict:
+    return {"id": "sub_S", "object": "subscription", "customer": "cus_S", "status": status}
+
+
+def test_events_of_one_second_settle_on_the_later_state_whatever_the_order(client):
+    # Checkout creates the subscription incomplete and activates it within the same second.
+    created = make_event("customer.subscription.created", _subscription("incomplete"), created=5)
+    updated = make_event("customer.subscription.updated", _subscription("active"), created=5)
+    deliver_at(client, updated)
+    run_at(T0)
+    deliver_at(client, created)
+    run_at(T0)
+
+    assert Subscription.objects.get().status == "active"
+
+
+def test_deletion_in_the_same_second_as_an_update_wins(client, customer_event):
+    deliver_at(client, customer_event("cus_D", type="customer.deleted", created=7))
+    deliver_at(
+        client, customer_event("cus_D", "later@example.com", type="customer.updated", created=7)
+    )
+    run_at(T0)
+
+    assert Customer.objects.get().deleted is True
