@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import stripe
 from django.conf import settings
 from django.utils import timezone
 
@@ -19,6 +20,8 @@ from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
 from billing.stripe_api import client
 from jobs import enqueue
+from jobs.models import Job
+from jobs.services import discard
 
 DUNNING_STEP_JOB = "billing.dunning_step"
 SETTLED = ("paid", "void", "uncollectible")
@@ -76,6 +79,15 @@ def close_case(invoice: Invoice, event: StripeEvent) -> bool:
         audit(
             event, case, "dunning.closed", {"status": "open"}, {"status": "paid"}, invoice.customer
         )
+        # Settle the steps still waiting (audited by the jobs layer); a step that already
+        # started finds the case closed and does nothing.
+        waiting = Job.objects.filter(
+            name=DUNNING_STEP_JOB,
+            unique_key__startswith=f"dunning:{invoice.stripe_id}:",
+            status=Job.Status.QUEUED,
+        ).values_list("pk", flat=True)
+        for job_id in waiting:
+            discard(job_id, actor=f"billing ({event.stripe_id})", note="invoice paid")
     return bool(closed)
 
 
@@ -110,7 +122,12 @@ def run_step(case_id: int, step: str, day: int) -> None:
     # The case row stays locked while Stripe answers: a payment arriving meanwhile waits for
     # this decision instead of racing it.
     subscription = case.subscription
-    client().v1.subscriptions.cancel(subscription.stripe_id)
+    try:
+        client().v1.subscriptions.cancel(subscription.stripe_id)
+    except stripe.InvalidRequestError as exc:
+        if exc.code != "resource_missing":
+            raise
+        # Already gone at Stripe (canceled by hand): the outcome we wanted.
     now = timezone.now()
     before = {"status": subscription.status}
     Subscription.objects.filter(pk=subscription.pk).update(

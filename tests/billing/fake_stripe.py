@@ -20,6 +20,7 @@ class FakeStripe:
         self.events: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.canceled: list[str] = []
+        self.missing: set[str] = set()  # subscriptions the API answers 404 resource_missing for
         self.server: ThreadingHTTPServer | None = None
 
     @property
@@ -78,8 +79,12 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
             prefix = "/v1/subscriptions/"
-            if self.path.startswith(prefix):
-                self._answer(200, fake.cancel(self.path[len(prefix) :]))
+            subscription_id = self.path[len(prefix) :]
+            if self.path.startswith(prefix) and subscription_id in fake.missing:
+                error = {"type": "invalid_request_error", "code": "resource_missing"}
+                self._answer(404, {"error": {**error, "message": "No such subscription"}})
+            elif self.path.startswith(prefix):
+                self._answer(200, fake.cancel(subscription_id))
             else:
                 self._answer(404, {"error": {"type": "invalid_request_error"}})
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing.models import DunningCase, Subscription
-from jobs.models import Job
+from jobs.models import Job, JobAction
 from tests.billing.conftest import make_event
 from tests.billing.helpers import deliver, drain, run_at, sent
 
@@ -132,8 +132,9 @@ def test_payment_closes_the_case_and_stops_every_pending_step(
     assert sent(mailbox) == sorted(
         [FAILED, REMINDER, ("carl@example.com", "Receipt for your payment")]
     )
-    steps = Job.objects.filter(name="billing.dunning_step")
-    assert sorted(steps.values_list("status", flat=True)) == ["succeeded"] * 3  # ran, did nothing
+    steps = Job.objects.filter(name="billing.dunning_step").order_by("run_at")
+    assert list(steps.values_list("status", flat=True)) == ["succeeded", "discarded", "discarded"]
+    assert JobAction.objects.filter(kind="discard").count() == 2  # audited, with the cause
 
 
 def test_repeated_payment_failures_open_one_case_with_one_set_of_steps(
@@ -159,3 +160,15 @@ def test_dunning_days_come_from_settings(client, mailbox, fake_stripe, subscribe
 
     assert sent(mailbox) == sorted([FAILED, REMINDER, CANCELED])
     assert fake_stripe.canceled == ["sub_carl"]
+
+
+def test_subscription_already_gone_at_stripe_counts_as_canceled(
+    client, mailbox, fake_stripe, subscribed
+):
+    fake_stripe.missing.add("sub_carl")  # canceled by hand in the Dashboard meanwhile
+    fail_payment(client)
+
+    drain(until=T0 + 10 * DAY)
+
+    assert DunningCase.objects.get().status == "canceled"
+    assert Job.objects.get(name="billing.dunning_step", kwargs__step="cancel").status == "succeeded"
