@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 import psycopg
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
@@ -183,6 +183,22 @@ class PostgresBroker(ORM):
             cursor.execute(ENQUEUE_SQL, [self.list_key, task, timezone.now(), self.channel])
             return cursor.fetchone()[0]
 
+    def acknowledge(self, task_id: int) -> None:
+        """Delete the finished task's row, without waiting for its WAL flush when we may.
+
+        An acknowledgement lost in a database crash brings the task back after ``retry``
+        (at-least-once, as a worker crash does); jobs are idempotent. Inside a caller's
+        transaction the caller's durability is not ours to weaken, so it is left alone.
+        """
+        connection = connections[Conf.ORM]
+        if not connection.get_autocommit():
+            self.delete(task_id)
+            return
+        self.get_connection()  # closes a stale connection, as the ORM broker
+        with transaction.atomic(using=Conf.ORM), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [task_id])  # noqa: S608
+
     def notify(self) -> None:
         """Wake this queue's clusters on commit: for OrmQ rows inserted without `enqueue`."""
         notify_queue(self.list_key)
@@ -224,6 +240,9 @@ class PostgresBroker(ORM):
             self._listener = None
         if self._listener is None or self._listener.closed:
             listener = psycopg.connect(**listen_connection_params(Conf.ORM))
+            # A claim lost in a database crash only makes its row visible again: at-least-once
+            # holds, and skipping the WAL flush per claim saves ~1.3 ms of fdatasync a job.
+            listener.execute("SET synchronous_commit = off")
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
             self._listener, self._listener_pid = listener, os.getpid()
         return self._listener
