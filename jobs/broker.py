@@ -29,7 +29,8 @@ import time
 from typing import Any
 
 import psycopg
-from django.db import connections, transaction
+from django import db
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
@@ -198,6 +199,18 @@ class PostgresBroker(ORM):
         with transaction.atomic(using=Conf.ORM), connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
             cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [task_id])  # noqa: S608
+
+    def set_stat(self, key: str, value: str, timeout: int) -> Any:
+        """Save a cluster heartbeat; after a database restart, on a fresh connection.
+
+        The sentinel writes heartbeats to the (database) cache but only django-q2's scheduler,
+        every 30 s, closes its broken connection: /readyz would see no cluster meanwhile.
+        """
+        try:
+            return super().set_stat(key, value, timeout)
+        except DatabaseError:
+            db.close_old_connections()
+            return super().set_stat(key, value, timeout)
 
     def notify(self) -> None:
         """Wake this queue's clusters on commit: for OrmQ rows inserted without `enqueue`."""
