@@ -283,3 +283,15 @@ def test_acknowledge_inside_a_transaction_rolls_back_with_it(broker):
         raise Rollback
 
     assert OrmQ.objects.filter(pk=task_id).exists()
+
+
+def test_acknowledge_reconnects_after_its_connection_dies(broker):
+    task_id = broker.enqueue(payload(1))
+    dequeue_ids(broker)
+    backend_pid = connection.connection.info.backend_pid
+    with psycopg.connect(**listen_connection_params(Conf.ORM)) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+
+    broker.acknowledge(task_id)
+
+    assert not OrmQ.objects.filter(pk=task_id).exists()
