@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import signal
 import statistics
@@ -85,28 +84,6 @@ def setup_django() -> None:
     import django
 
     django.setup()
-
-
-def machine() -> dict:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        server_version = cursor.fetchone()[0]
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cores": os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "postgresql": server_version,
-        "platform": platform.platform(),
-    }
 
 
 class TaskLog:
@@ -312,6 +289,7 @@ def main() -> int:
     from django.core.management import call_command
     from django_q.brokers.orm import ORM
 
+    from bench.run_all import machine
     from jobs.broker import PostgresBroker
 
     RESULTS.mkdir(parents=True, exist_ok=True)
