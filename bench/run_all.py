@@ -3,8 +3,9 @@
     make bench        # = python scripts/withdb.py --name bench -- python bench/run_all.py
     python bench/run_all.py pickup webhook   # only these modules
 
-A benchmark is a module bench/<name>.py with a top-level ``main() -> int`` that writes
-``bench/results/<name>.json``:
+A benchmark is a module bench/<name>.py with a top-level ``main()`` taking no arguments (its
+return value is ignored unless it is an exit code) that writes ``bench/results/<name>.json``,
+preferably in this shape (other JSON is shown by its "summary" mapping, if any):
 
     {"name": "...", "title": "...", "machine": {...}, "seconds": 12.3,
      "figures": [{"metric": "pickup p50", "unit": "ms", "value": 2.1, "baseline": 123.0,
@@ -31,6 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 MODULE_TIMEOUT = int(os.environ.get("BENCH_MODULE_TIMEOUT", "540"))
+# Modules with a main() that are not benchmarks.
+NOT_BENCHMARKS = {
+    "billing_acceptance": "acceptance against a running server (see its docstring)",
+    "faults": "fault scenarios: make faults",
+}
 
 
 def log(message: str) -> None:
@@ -41,17 +47,23 @@ def benchmark_modules() -> list[str]:
     """Modules of bench/ that define a top-level main(), without importing them."""
     names = []
     for path in sorted(BENCH.glob("*.py")):
-        if path.name.startswith("_") or path.stem == "run_all":
+        if path.name.startswith("_") or path.stem == "run_all" or path.stem in NOT_BENCHMARKS:
             continue
         tree = ast.parse(path.read_text(), filename=str(path))
-        if any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body):
-            names.append(path.stem)
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == "main":
+                required = len(node.args.args) - len(node.args.defaults)
+                if required == 0:
+                    names.append(path.stem)
     return names
 
 
 def run_module(name: str) -> tuple[int | None, float]:
     started = time.monotonic()
-    code = f"import sys; from bench import {name}; sys.exit({name}.main())"
+    code = (
+        f"import sys; from bench import {name}; status = {name}.main(); "
+        "sys.exit(status if isinstance(status, int) else 0)"
+    )
     try:
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, timeout=MODULE_TIMEOUT, check=False
@@ -108,6 +120,26 @@ def met(figure: dict) -> str:
     return {True: "yes", False: "**no**"}.get(figure.get("met"), "")
 
 
+def is_scalar(value: object) -> bool:
+    return isinstance(value, int | float | str | bool)
+
+
+def plain_summary(result: dict) -> list[str]:
+    """A result without "figures": its "summary" mapping (or top-level scalars) as a table."""
+    pairs = result.get("summary")
+    if not isinstance(pairs, dict):
+        pairs = {}
+        for key, value in result.items():
+            if is_scalar(value):
+                pairs[key] = value
+            elif isinstance(value, dict) and key != "machine":  # e.g. one entry per scenario
+                scalars = [f"{k} {fmt(v)}" for k, v in value.items() if is_scalar(v)]
+                pairs[key] = ", ".join(scalars)
+    lines = ["| figure | value |", "| --- | --- |"]
+    lines += [f"| {key} | {fmt(value)} |" for key, value in pairs.items() if key != "_file"]
+    return [*lines, ""]
+
+
 def summary(results: list[dict], runs: dict[str, tuple[int | None, float]]) -> str:
     lines = ["# Benchmark summary", ""]
     lines.append(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
@@ -118,8 +150,11 @@ def summary(results: list[dict], runs: dict[str, tuple[int | None, float]]) -> s
         lines.append(f"- `bench/{name}.py`: {state} in {seconds:.0f} s")
     lines.append("")
     for result in results:
-        lines.append(f"## {result.get('title', result.get('name'))}")
+        lines.append(f"## {result.get('title') or result.get('name') or result['_file']}")
         lines.append("")
+        if "figures" not in result:
+            lines += plain_summary(result)
+            continue
         lines.append("| figure | value | baseline | vs baseline | target | met |")
         lines.append("| --- | --- | --- | --- | --- | --- |")
         for figure in result.get("figures", []):
@@ -148,7 +183,7 @@ def main() -> int:
     results = []
     for path in sorted(RESULTS.glob("*.json")):
         try:
-            results.append(json.loads(path.read_text()))
+            results.append({"_file": path.stem, **json.loads(path.read_text())})
         except json.JSONDecodeError:
             log(f"skipping {path.name}: not JSON")
     text = summary(results, runs)

@@ -12,6 +12,8 @@ from django.db import connection, transaction
 from billing.models import StripeEvent
 from billing.signals import PROCESS_EVENT_JOB
 from jobs import enqueue
+from jobs.models import Job
+from jobs.services import ActionResult, replay
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +60,19 @@ def ingest_event(event: dict[str, Any]) -> int | None:
         enqueue(PROCESS_EVENT_JOB, event_id=event_id, target=event_target(event_id))
     logger.info("stripe event %s type=%s stored as %s", event["id"], event["type"], event_id)
     return event_id
+
+
+def event_job(event_id: int) -> Job | None:
+    """The newest processing job of an event (None once retention pruned it)."""
+    return Job.objects.filter(name=PROCESS_EVENT_JOB, target=event_target(event_id)).first()
+
+
+def replay_event(event_id: int, *, actor: object, force: bool = False) -> ActionResult:
+    """Process an event again through its job (audited by the jobs layer).
+
+    A processed or ignored event only when forced; handlers are idempotent, so that is safe.
+    """
+    job = event_job(event_id)
+    if job is None:
+        return ActionResult(False, "its job was pruned")
+    return replay(job.pk, actor=actor, force=force)

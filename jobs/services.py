@@ -27,6 +27,7 @@ from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from config.observability import log_context
+from config.redaction import redact
 from jobs import signals
 from jobs.errors import PermanentError
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
@@ -226,7 +227,8 @@ def _fail(
     job: Job, job_type: JobType, attempt: JobAttempt, exc: BaseException, started: float
 ) -> None:
     now = timezone.now()
-    error = f"{exc.__class__.__name__}: {exc}"[:MAX_ERROR_CHARS]
+    # Stored errors are shown in the admin: no secret may ride along in a message or traceback.
+    error = redact(f"{exc.__class__.__name__}: {exc}")[:MAX_ERROR_CHARS]
     with transaction.atomic():
         current = Job.objects.select_for_update().get(pk=job.pk)
         if current.status != Job.Status.RUNNING or current.attempts != job.attempts:
@@ -239,7 +241,7 @@ def _fail(
             finished_at=now,
             duration_ms=int((time.monotonic() - started) * 1000),
             error=error,
-            traceback=traceback.format_exc()[-MAX_TRACEBACK_CHARS:],
+            traceback=redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
         )
         JOB_ATTEMPTS.labels(job.name, "failed").inc()
         if isinstance(exc, PermanentError) or current.attempts >= current.max_attempts:

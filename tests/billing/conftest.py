@@ -54,6 +54,8 @@ def post_event(client: Client, event: dict[str, Any] | str, **kwargs: Any):
 @pytest.fixture(autouse=True)
 def webhook_secret(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
+    # Users are made in many tests here; the production hasher costs ~0.3 s per password.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return SECRET
 
 
@@ -70,3 +72,27 @@ def customer_event():
         return make_event(fields.pop("type", "customer.created"), obj, **fields)
 
     return build
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """The local fake Stripe API, with the settings pointing the stripe client at it."""
+    from tests.billing import fake_stripe as fake_module
+
+    fake = fake_module.start()
+    settings.STRIPE_API_KEY = "sk_test_fake"
+    settings.STRIPE_API_BASE = fake.url
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+@pytest.fixture
+def mailbox(settings):
+    """anymail's test backend; returns django.core.mail.outbox, emptied."""
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    mail.outbox = []
+    return mail.outbox

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from billing.models import ActivityLog, Customer, StripeEvent
+from billing.models import ActivityLog, Customer, StripeEvent, Subscription
+from billing.tasks import prune_events
 from jobs.models import Job
 from jobs.services import replay
 from jobs.testing import run_due_jobs
@@ -140,3 +141,44 @@ def test_replayed_dead_event_is_processed_again(client, customer_event, django_u
     stored.refresh_from_db()
     assert (stored.status, stored.attempts) == ("processed", 2)
     assert Customer.objects.get().user.username == "late"
+
+
+def test_retention_prunes_old_processed_events_and_keeps_dead_ones(client, customer_event):
+    processed = deliver_at(client, customer_event("cus_A"))
+    dead = deliver_at(client, customer_event("cus_B", metadata={}))
+    run_at(T0)
+    StripeEvent.objects.filter(pk=dead.pk).update(status="dead", processed_at=T0)
+
+    with time_machine.travel(T0 + timedelta(days=29), tick=False):
+        assert prune_events() == 0
+    with time_machine.travel(T0 + timedelta(days=31), tick=False):
+        assert prune_events() == 1
+
+    assert list(StripeEvent.objects.values_list("pk", flat=True)) == [dead.pk]
+    assert not StripeEvent.objects.filter(pk=processed.pk).exists()
+
+
+def _subscription(status: str) -> dict:
+    return {"id": "sub_S", "object": "subscription", "customer": "cus_S", "status": status}
+
+
+def test_events_of_one_second_settle_on_the_later_state_whatever_the_order(client):
+    # Checkout creates the subscription incomplete and activates it within the same second.
+    created = make_event("customer.subscription.created", _subscription("incomplete"), created=5)
+    updated = make_event("customer.subscription.updated", _subscription("active"), created=5)
+    deliver_at(client, updated)
+    run_at(T0)
+    deliver_at(client, created)
+    run_at(T0)
+
+    assert Subscription.objects.get().status == "active"
+
+
+def test_deletion_in_the_same_second_as_an_update_wins(client, customer_event):
+    deliver_at(client, customer_event("cus_D", type="customer.deleted", created=7))
+    deliver_at(
+        client, customer_event("cus_D", "later@example.com", type="customer.updated", created=7)
+    )
+    run_at(T0)
+
+    assert Customer.objects.get().deleted is True

@@ -210,3 +210,20 @@ def test_database_down_answers_503_so_stripe_retries(client, customer_event):
     assert response.status_code == 503
     assert response.json() == {"error": "database unavailable, retry later"}
     assert nothing_stored()
+
+
+def test_webhook_needs_no_csrf_token_and_sets_no_cookie(customer_event):
+    strict = Client(enforce_csrf_checks=True)
+
+    response = post_event(strict, customer_event())
+
+    assert response.status_code == 200
+    assert not response.cookies  # no session, no CSRF cookie on this path
+
+
+def test_other_posts_still_need_a_csrf_token():
+    strict = Client(enforce_csrf_checks=True)
+
+    response = strict.post("/accounts/login/", {"username": "x", "password": "y"})
+
+    assert response.status_code == 403

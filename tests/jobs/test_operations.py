@@ -121,3 +121,12 @@ def test_pruning_deletes_old_finished_jobs_and_keeps_dead_ones(settings):
     with time_machine.travel(T0 + timedelta(days=365), tick=False):
         prune()
     assert Job.objects.filter(pk=dead.pk, status="dead").exists()  # unresolved: never pruned
+
+
+def test_metrics_count_requests_by_route_and_status(client):
+    client.get("/healthz")
+
+    body = client.get("/metrics").content.decode()
+
+    assert 'http_requests_total{route="healthz",status="200"}' in body
+    assert 'http_request_duration_seconds_bucket{le="0.005",route="healthz"}' in body
