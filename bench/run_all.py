@@ -2,6 +2,7 @@
 
     make bench        # = python scripts/withdb.py --name bench -- python bench/run_all.py
     python bench/run_all.py pickup webhook   # only these modules
+    python bench/run_all.py --summary        # only rewrite SUMMARY.md from the JSON there
 
 A benchmark is a module bench/<name>.py with a top-level ``main()`` taking no arguments (its
 return value is ignored unless it is an exit code) that writes ``bench/results/<name>.json``,
@@ -174,7 +175,8 @@ def summary(results: list[dict], runs: dict[str, tuple[int | None, float]]) -> s
 
 def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    wanted = sys.argv[1:] or benchmark_modules()
+    args = sys.argv[1:]
+    wanted = [] if args == ["--summary"] else args or benchmark_modules()
     runs: dict[str, tuple[int | None, float]] = {}
     for name in wanted:
         log(f"running bench/{name}.py (limit {MODULE_TIMEOUT} s)")
