@@ -144,7 +144,11 @@ def plain_summary(result: dict) -> list[str]:
 def summary(results: list[dict], runs: dict[str, tuple[int | None, float]]) -> str:
     lines = ["# Benchmark summary", ""]
     lines.append(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
-    lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + ".")
+    info = machine()
+    for result in results:  # without a database here, the version a benchmark recorded
+        info.setdefault("postgresql", (result.get("machine") or {}).get("postgresql"))
+    info = {k: v for k, v in info.items() if v}
+    lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".")
     lines.append("")
     for name, (status, seconds) in runs.items():
         state = "timed out" if status is None else ("ok" if status == 0 else f"exit {status}")
