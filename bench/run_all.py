@@ -146,7 +146,9 @@ def summary(results: list[dict], runs: dict[str, tuple[int | None, float]]) -> s
     lines.append(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     info = machine()
     for result in results:  # without a database here, the version a benchmark recorded
-        info.setdefault("postgresql", (result.get("machine") or {}).get("postgresql"))
+        info["postgresql"] = info.get("postgresql") or (result.get("machine") or {}).get(
+            "postgresql"
+        )
     info = {k: v for k, v in info.items() if v}
     lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".")
     lines.append("")
