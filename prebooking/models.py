@@ -101,6 +101,14 @@ class Prebooking(models.Model):
         )
 
     @property
+    def answer_summary(self) -> str:
+        """The provider's answer in a word or two, for lists."""
+        if not self.response:
+            return self.error
+        answer = self.response.get("answer") or {}
+        return str(answer.get("status") or answer.get("error") or self.response.get("reason", ""))
+
+    @property
     def is_final(self) -> bool:
         return self.status not in {self.Status.PENDING, self.Status.FIRING}
 
