@@ -125,16 +125,46 @@ class Shot:
         return idempotency_key(self.id)
 
 
-def claim_for_arming(until: datetime) -> list[Shot]:
-    """Take every pending, unarmed prebooking opening by `until` (once: armed_at is the claim)."""
+ARMING_LOCK_SPACE = 7007  # first key of our advisory locks: one lock per opening instant
+
+
+def _instant_key(instant: datetime) -> int:
+    return int(instant.timestamp() * 1000) % 2_147_483_647
+
+
+def claim_for_arming(until: datetime, owned: set[datetime] | None = None) -> list[Shot]:
+    """Take the pending, unarmed prebookings opening by `until`, for instants this worker owns.
+
+    One worker owns an instant (a session advisory lock), so a same-instant group is sent by
+    one process in creation order even when many arm tasks run at once; `owned` is the
+    caller's set of instants, grown here. armed_at (one conditional UPDATE) is the claim.
+    """
+    owned = set() if owned is None else owned
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE prebooking_prebooking SET armed_at = now()
+            SELECT DISTINCT opens_at FROM prebooking_prebooking
              WHERE status = 'pending' AND armed_at IS NULL AND opens_at <= %s
-            RETURNING id, provider, payload, opens_at, created_at
             """,
             [until],
+        )
+        for (instant,) in cursor.fetchall():
+            if instant in owned:
+                continue
+            cursor.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", [ARMING_LOCK_SPACE, _instant_key(instant)]
+            )
+            if cursor.fetchone()[0]:
+                owned.add(instant)
+        if not owned:
+            return []
+        cursor.execute(
+            """
+            UPDATE prebooking_prebooking SET armed_at = now()
+             WHERE status = 'pending' AND armed_at IS NULL AND opens_at = ANY(%s)
+            RETURNING id, provider, payload, opens_at, created_at
+            """,
+            [list(owned)],
         )
         rows = cursor.fetchall()
     shots = [
@@ -142,6 +172,20 @@ def claim_for_arming(until: datetime) -> list[Shot]:
         for id, provider, payload, opens, created in rows
     ]
     return sorted(shots, key=lambda shot: (shot.created_at, shot.id))
+
+
+def release_instant(instant: datetime, owned: set[datetime]) -> None:
+    """Give up ownership of an instant once its group has been sent."""
+    owned.discard(instant)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_unlock(%s, %s)", [ARMING_LOCK_SPACE, _instant_key(instant)]
+        )
+
+
+def release_all_instants(owned: set[datetime]) -> None:
+    for instant in list(owned):
+        release_instant(instant, owned)
 
 
 def _json(value: str) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -16,6 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.PREBOOKING_DEMO_GYM_PORT)
 
     def handle(self, *args, host: str, port: int, **options) -> None:
+        if not settings.PREBOOKING_DEMO_GYM_ENABLED:
+            # Idle rather than exit: honcho stops every process when one ends.
+            self.stdout.write("Demo gym disabled (PREBOOKING_DEMO_GYM_ENABLED is off).")
+            signal.pause()
+            return
         server = make_server(host, port)
         self.stdout.write(f"Demo gym listening on http://{host}:{server.server_address[1]}/")
         try:
