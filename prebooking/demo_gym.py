@@ -8,11 +8,14 @@ gym's thread scheduling.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import socket
 import struct
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -87,6 +90,40 @@ def _give_place(gym_class: DemoGymClass, member: str, key: str) -> tuple[int, di
     return 201, {"status": "booked", "booking": booking.pk}
 
 
+class Turnstile:
+    """Lets requests decide in the order they arrived, not the order their threads woke up.
+
+    Each request waits until FAIRNESS seconds after its arrival (so that an earlier one whose
+    thread is slow to wake can join the queue), then goes when it is the earliest waiting.
+    """
+
+    FAIRNESS = 0.005
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[float, int]] = []
+        self.condition = threading.Condition()
+        self.tickets = itertools.count()
+
+    def run(self, arrived: float, decide):
+        ticket = (arrived, next(self.tickets))
+        with self.condition:
+            heapq.heappush(self.waiting, ticket)
+        delay = arrived + self.FAIRNESS - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        with self.condition:
+            while self.waiting[0] != ticket:
+                self.condition.wait(0.01)
+        try:
+            return decide()
+        finally:
+            with self.condition:
+                # Not heappop: a late-waking earlier request may have become the head.
+                self.waiting.remove(ticket)
+                heapq.heapify(self.waiting)
+                self.condition.notify_all()
+
+
 class GymHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler; one thread per client connection."""
 
@@ -155,7 +192,10 @@ class GymHandler(BaseHTTPRequestHandler):
             return
         key = self.headers.get("Idempotency-Key", "")[:80]
         try:
-            status, answer = book(class_id, member, key, self.arrived_at)
+            status, answer = self.server.turnstile.run(
+                self.arrived_at.timestamp(),
+                lambda: book(class_id, member, key, self.arrived_at),
+            )
         except Exception:
             log.exception("demo gym: booking failed")
             status, answer = 500, {"error": "internal"}
@@ -169,6 +209,10 @@ class GymServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024  # a whole same-instant group connects at once
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.turnstile = Turnstile()
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0) -> GymServer:
