@@ -9,7 +9,7 @@ DATA_DIR ?= $(CURDIR)/var
 export PORT DATA_DIR
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint format migrate bench faults browser clean createsuperuser
+.PHONY: install run test lint format migrate bench bench-prebooking faults browser clean createsuperuser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ format: install
 
 migrate: install
 	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py migrate
+
+bench: bench-prebooking
+
+bench-prebooking: install
+	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python bench/prebooking.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
