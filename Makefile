@@ -9,7 +9,7 @@ DATA_DIR ?= $(CURDIR)/var
 export PORT DATA_DIR
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint format migrate bench bench-prebooking faults browser clean createsuperuser
+.PHONY: install run test lint audit format migrate bench bench-prebooking faults browser clean createsuperuser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,18 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/python scripts/withdb.py --name dev -- sh scripts/serve.sh
 
-test: install
+test: install browser
 	$(BIN)/python scripts/withdb.py --name test -- $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/audit.py
+
+# Known vulnerabilities in the pinned runtime requirements (part of lint). Fails on a finding;
+# warns (exit 0) when the vulnerability service is unreachable, unless AUDIT_STRICT=1.
+audit: install
+	$(BIN)/python scripts/audit.py
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -43,8 +49,14 @@ bench: bench-prebooking
 bench-prebooking: install
 	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python bench/prebooking.py
 
+browser:
+	@sh scripts/ensure_chromium.sh
+
 clean:
 	rm -rf $(VENV) .pytest_cache
 
 createsuperuser: install
 	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py createsuperuser
+
+faults: install
+	$(BIN)/python scripts/withdb.py --name faults -- $(BIN)/python -m bench.faults $(FAULTS)

@@ -7,6 +7,7 @@ an insecure default (no SECRET_KEY, the development key, no ALLOWED_HOSTS).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -195,6 +196,15 @@ STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
 STRIPE_WEBHOOK_MAX_BYTES = env_int("STRIPE_WEBHOOK_MAX_BYTES", 1024 * 1024)
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # a local fake in tests; Stripe's own when empty
 
+# A cache every process shares, in PostgreSQL: django-q2 keeps its cluster heartbeats here
+# (the dashboard and /readyz read them from the web processes), and so do rate limits.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_cache",
+    }
+}
+
 # django-q2 on the ORM broker, in the default database (so enqueue joins our transactions).
 # `retry` is the visibility timeout: a job claimed by a worker that died comes back after it.
 # It must exceed `timeout`, the longest a job may run.
@@ -205,7 +215,7 @@ Q_CLUSTER = {
     "timeout": env_int("Q_TIMEOUT", 120),
     "retry": env_int("Q_RETRY", 150),
     "max_attempts": 0,
-    "ack_failures": True,
+    "ack_failures": False,  # jobs.services never raises; a crash must be delivered again
     "save_limit": env_int("Q_SAVE_LIMIT", 1000),
     "poll": 0.2,
     "catch_up": False,
@@ -232,9 +242,133 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
+        "django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
     },
 }
+
+# Operations: readiness, alerts, retention
+READY_MAX_BACKLOG = env_int("READY_MAX_BACKLOG", 1000)
+METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer ..."
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook
+ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 300)  # one summary per window
+JOBS_RETENTION_SUCCEEDED_HOURS = env_int("JOBS_RETENTION_SUCCEEDED_HOURS", 24)
+JOBS_RETENTION_FAILED_DAYS = env_int("JOBS_RETENTION_FAILED_DAYS", 7)
+
+# Security hardening (docs/security.md lists each threat, its defence and the test proving it).
+INSTALLED_APPS += ["axes", "django_ratelimit", "csp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "config.security.CSPMiddleware",  # django-csp's, for HTML documents only
+)
+# Axes last: it turns the lockout raised during authentication into the lockout page.
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+
+# Login throttling (django-axes): lock an account, and separately a client address, after
+# AXES_FAILURE_LIMIT failed logins; the lock lifts AXES_COOLOFF_MINUTES after the last failure.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
+AXES_VERBOSE = False
+# The client address behind reverse proxies: TRUSTED_PROXY_COUNT is how many proxies that
+# append to X-Forwarded-For stand in front of gunicorn (0: clients connect directly). See
+# config.security.client_ip; both axes and the form rate limits use it.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+RATELIMIT_IP_META_KEY = "config.security.client_ip"
+
+# Form rate limits (django-ratelimit), counted atomically in PostgreSQL so that all workers
+# share them (accounts/cache.py says why not DatabaseCache). ratelimit warns (W001) about any
+# backend but memcached/redis; this one is tested in tests/security/test_rate_limits.py.
+CACHES["ratelimit"] = {"BACKEND": "accounts.cache.PostgresCounterCache"}
+RATELIMIT_USE_CACHE = "ratelimit"
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+SIGNUP_RATE = env_str("SIGNUP_RATE", "10/h")
+PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "10/h")
+PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "3/h")  # per e-mail address
+
+# Headers and cookies with DEBUG off are set above (SECURE_*, *_COOKIE_*); in addition:
+CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token
+
+# Content-Security-Policy (django-csp): only our own origin; no inline script or style, no
+# framing. The pages and the admin satisfy it (tests/security/test_csp.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Secrets never reach logs, error e-mails, stored tracebacks or Sentry (config.redaction).
+DEFAULT_EXCEPTION_REPORTER = "config.error_reports.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.RedactingExceptionReporterFilter"
+LOGGING["filters"]["redact"] = {"()": "config.redaction.RedactingFilter"}
+LOGGING["filters"]["require_debug_false"] = {"()": "django.utils.log.RequireDebugFalse"}
+LOGGING["handlers"]["mail_admins"] = {
+    "class": "django.utils.log.AdminEmailHandler",
+    "level": "ERROR",
+    "filters": ["require_debug_false"],
+}
+for _handler in LOGGING["handlers"].values():
+    _handler["filters"] = ["redact", *_handler.get("filters", [])]
+# Replaces Django's default "django" logger (console + mail_admins): records still propagate to
+# the root's stdout handler, once, through the redacting filter.
+LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
+# axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
+LOGGING["loggers"]["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
+
+# Error reporting: Sentry only when SENTRY_DSN is set; no personal data, no request bodies,
+# and every event redacted before it leaves. sentry-sdk 2.75 calls send_default_pii deprecated
+# in favour of data_collection, but giving data_collection switches Sentry's own EventScrubber
+# off; send_default_pii=False keeps it (a deprecation warning at start-up is the price).
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    from config.redaction import sentry_before_send
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration()],
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        send_default_pii=False,
+        max_request_body_size="never",
+        before_send=sentry_before_send,
+        traces_sample_rate=0.0,
+    )
+
+# Fast job pickup (issue 8): our broker on the same django_q_ormq table (jobs/broker.py) claims
+# due rows in id order with SKIP LOCKED and sleeps on LISTEN/NOTIFY instead of polling; `poll`
+# becomes the backstop of that sleep (and bounds how long a stopping cluster waits for the
+# pusher). Q_BROKER_CLASS="" goes back to django-q2's stock ORM broker (the benchmark baseline).
+Q_CLUSTER["broker_class"] = env_str("Q_BROKER_CLASS", "jobs.broker.PostgresBroker") or None
+Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0" if Q_CLUSTER["broker_class"] else "0.2"))
+Q_CLUSTER["bulk"] = env_int("Q_BULK", 1)
+
+# Billing (Stripe webhooks, emails, dunning). Dunning days count from the first failed payment.
+BILLING_DUNNING_REMINDER_DAYS = [
+    int(day) for day in env_list("BILLING_DUNNING_REMINDER_DAYS", "3,7") if day.isdigit()
+]
+BILLING_DUNNING_CANCEL_DAY = env_int("BILLING_DUNNING_CANCEL_DAY", 10)
+BILLING_ENTITLEMENTS_TTL = env_int("BILLING_ENTITLEMENTS_TTL", 3600)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+SITE_URL = env_str("SITE_URL", "http://localhost:8000")
+STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 
 # Prebooking (issue 7): bookings fired at the instant a class opens.
 # The timing cluster (Q_CLUSTER_NAME=timing) runs only prebooking work, so no backlog of
@@ -269,7 +403,7 @@ if env_str("PREBOOKING_PROVIDER_URL"):
         "token": env_str("PREBOOKING_PROVIDER_TOKEN"),
     }
 PREBOOKING_DEMO_GYM_ENABLED = env_bool("PREBOOKING_DEMO_GYM_ENABLED", DEBUG)
-if not PREBOOKING_DEMO_GYM_ENABLED and "gym" in PREBOOKING_PROVIDERS:
+if not PREBOOKING_DEMO_GYM_ENABLED:
     del PREBOOKING_PROVIDERS["demo"]
 # The armer holds a timing worker from LEAD before opening until the retry window closes.
 _PREBOOKING_TASK_SECONDS = PREBOOKING_LEAD_SECONDS + 30 + PREBOOKING_RETRY_WINDOW + 60
@@ -278,7 +412,6 @@ Q_CLUSTER["ALT_CLUSTERS"] = {
         "workers": env_int("Q_TIMING_WORKERS", 4),
         "timeout": _PREBOOKING_TASK_SECONDS,
         "retry": _PREBOOKING_TASK_SECONDS + 30,
-        "poll": 0.05,
         "max_attempts": 1,
     }
 }

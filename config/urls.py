@@ -4,12 +4,16 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
-from config import views
+from config import ops, views
 
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
+    path("admin/dashboard/", ops.dashboard, name="ops-dashboard"),
     path("admin/", admin.site.urls),
+    path("billing/", include("billing.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("prebookings/", include("prebooking.urls")),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
 ]

@@ -10,21 +10,12 @@ from django.utils.html import format_html
 from prebooking import services
 from prebooking.models import DemoGymClass, DemoGymRequest, Prebooking
 
-STATUS_COLOURS = {
-    "pending": "#1864ab",
-    "firing": "#1864ab",
-    "succeeded": "#2b8a3e",
-    "failed": "#c92a2a",
-    "expired": "#c92a2a",
-    "cancelled": "#5b6675",
-}
-
 
 def _pretty(value, limit: int = 4000) -> str:
     text = json.dumps(value, indent=2, sort_keys=True) if value is not None else "-"
     if len(text) > limit:
         text = text[:limit] + "\n… (cut)"
-    return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+    return format_html('<pre class="prebooking-json">{}</pre>', text)
 
 
 @admin.register(Prebooking)
@@ -45,6 +36,10 @@ class PrebookingAdmin(admin.ModelAdmin):
     date_hierarchy = "opens_at"
     show_full_result_count = False
     actions = ["cancel_selected", "rerun_selected"]
+
+    class Media:
+        css = {"all": ["css/prebooking-admin.css"]}
+
     fields = [
         "owner",
         "provider",
@@ -81,8 +76,11 @@ class PrebookingAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Prebooking) -> str:
-        colour = STATUS_COLOURS.get(obj.status, "#000")
-        return format_html('<b style="color: {}">● {}</b>', colour, obj.get_status_display())
+        return format_html(
+            '<b class="prebooking-status prebooking-status-{}">● {}</b>',
+            obj.status,
+            obj.get_status_display(),
+        )
 
     @admin.display(description="lateness", ordering="lateness_ms")
     def lateness(self, obj: Prebooking) -> str:

@@ -11,18 +11,11 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from jobs.testing import run_due_jobs
 from prebooking.models import Prebooking
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ZONE = "Europe/Madrid"
 
 
@@ -34,7 +27,7 @@ def page(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the ORM calls here are sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(timezone_id=ZONE, locale="en-GB")
         context.set_default_timeout(10_000)
         yield context.new_page()
@@ -64,7 +57,7 @@ def close_connections_after():
 
 
 def test_sign_up_prebook_see_the_countdown_and_cancel_another(
-    page, live_server, settings, close_connections_after
+    page, live_server, settings, mailbox, close_connections_after
 ):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     base = live_server.url
@@ -73,7 +66,12 @@ def test_sign_up_prebook_see_the_countdown_and_cancel_another(
     page.fill("input[name=email]", "carla@example.com")
     page.fill("input[name=password1]", "a-Strong-passw0rd!")
     page.fill("input[name=password2]", "a-Strong-passw0rd!")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}/accounts/signup/done/")
+    run_due_jobs(queue="default")  # the activation email goes through the jobs layer
+    link = re.search(r"https?://\S+(/accounts/activate/\S+/)", mailbox[0].body).group(1)
+    page.goto(f"{base}{link}")
+    page.click("main button[type=submit]")
     page.wait_for_url(f"{base}/prebookings/")
 
     opens_at = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)

@@ -1,0 +1,272 @@
+"""Fault injection against the real stack: each scenario starts gunicorn, worker clusters and
+PostgreSQL, injects a fault, and checks the database afterwards.
+
+    make faults                      (every scenario)
+    make faults FAULTS=quick         (the subset CI runs)
+    python scripts/withdb.py --name faults -- python -m bench.faults [scenario ...]
+
+Prints one line per scenario and ``N passed, M failed``; exits non-zero when one failed.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+
+from bench.loadgen import closed_loop, customer_event, open_loop, post, signature
+from bench.stack import BENCH_SECRET, Stack, restart_database, setup_django, write_result
+
+SCENARIOS: dict[str, Callable[[], dict]] = {}
+QUICK = ["bad_input", "worker_sigkill"]
+
+
+def scenario(func: Callable[[], dict]) -> Callable[[], dict]:
+    SCENARIOS[func.__name__] = func
+    return func
+
+
+class Failed(AssertionError):
+    pass
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise Failed(message)
+
+
+def new_events(count: int) -> tuple[list[str], list[str]]:
+    prefix = uuid.uuid4().hex[:8]
+    bodies = [customer_event(number, prefix, pad=200) for number in range(count)]
+    return bodies, [json.loads(body)["id"] for body in bodies]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return predicate()
+
+
+def event_statuses(stripe_ids: list[str]) -> dict[str, int]:
+    from django.db.models import Count
+
+    from billing.models import StripeEvent
+
+    rows = (
+        StripeEvent.objects.filter(stripe_id__in=stripe_ids)
+        .values("status")
+        .annotate(n=Count("pk"))
+    )
+    return {row["status"]: row["n"] for row in rows}
+
+
+def attempts_per_event_job(stripe_ids: list[str]) -> dict[str, int]:
+    """How many times each event's processing job ran to success (must be exactly once)."""
+    from django.db.models import Count, Q
+
+    from billing.models import StripeEvent
+    from jobs.models import Job
+
+    event_ids = list(
+        StripeEvent.objects.filter(stripe_id__in=stripe_ids).values_list("pk", flat=True)
+    )
+    targets = [f"billing.stripeevent:{pk}" for pk in event_ids]
+    jobs = (
+        Job.objects.filter(target__in=targets)
+        .annotate(wins=Count("attempt_log", filter=Q(attempt_log__outcome="succeeded")))
+        .values_list("wins", flat=True)
+    )
+    counts: dict[str, int] = {}
+    for wins in jobs:
+        counts[str(wins)] = counts.get(str(wins), 0) + 1
+    counts["jobs"] = len(jobs)
+    return counts
+
+
+@scenario
+def worker_sigkill() -> dict:
+    """kill -9 the worker cluster repeatedly while events are processing; restart it."""
+    bodies, ids = new_events(2000)
+    with Stack(env={"Q_RETRY": "6", "Q_TIMEOUT": "4", "JOBS_LEASE_MARGIN": "1"}) as stack:
+        sent = closed_loop(stack.url, bodies, BENCH_SECRET)
+        check(sent["ok"] == len(bodies), f"not every event was accepted: {sent['statuses']}")
+        for _ in range(5):
+            time.sleep(1.5)
+            stack.kill("worker0", signal.SIGKILL)
+            stack.start_workers()
+        done = wait_until(lambda: event_statuses(ids).get("processed", 0) == len(ids), 240)
+        statuses = event_statuses(ids)
+        runs = attempts_per_event_job(ids)
+    check(done, f"not every event processed: {statuses}")
+    check(set(runs) <= {"1", "jobs"}, f"a job succeeded more than once: {runs}")
+    return {"events": len(ids), "statuses": statuses, "successes_per_job": runs, "kills": 5}
+
+
+@scenario
+def database_restart() -> dict:
+    """Stop PostgreSQL under webhook load and start it again: 200s processed, the rest 503."""
+    bodies, _ = new_events(3000)
+    results: dict = {}
+    with Stack() as stack:
+        loader = threading.Thread(
+            target=lambda: results.update(open_loop(stack.url, bodies, 150, BENCH_SECRET))
+        )
+        loader.start()
+        time.sleep(5)
+        restart_database(down_seconds=3)
+        loader.join()
+        statuses = results["statuses"]
+        from django.db import connection
+
+        connection.close()
+        accepted = accepted_ids(bodies)
+        done = wait_until(
+            lambda: event_statuses(accepted).get("processed", 0) == len(accepted), 240
+        )
+        final = event_statuses(accepted)
+    check("500" not in statuses, f"the server answered 500: {statuses}")
+    check(set(statuses) <= {"200", "503"}, f"unexpected answers: {statuses}")
+    check(len(accepted) == statuses.get("200", 0), "an event answered 200 was not stored")
+    check(done, f"accepted events not all processed: {final}")
+    return {"answers": statuses, "accepted": len(accepted), "processed": final}
+
+
+def accepted_ids(bodies: list[str]) -> list[str]:
+    """The ids of the events the server stored."""
+    from billing.models import StripeEvent
+
+    ids = [json.loads(body)["id"] for body in bodies]
+    return list(StripeEvent.objects.filter(stripe_id__in=ids).values_list("stripe_id", flat=True))
+
+
+@scenario
+def two_clusters() -> dict:
+    """Two worker clusters on one database: no job runs twice."""
+    bodies, ids = new_events(2000)
+    with Stack(worker_clusters=2) as stack:
+        sent = closed_loop(stack.url, bodies, BENCH_SECRET)
+        done = wait_until(lambda: event_statuses(ids).get("processed", 0) == len(ids), 240)
+        runs = attempts_per_event_job(ids)
+        statuses = event_statuses(ids)
+    check(sent["ok"] == len(bodies), f"not every event accepted: {sent['statuses']}")
+    check(done, f"not every event processed: {statuses}")
+    check(set(runs) <= {"1", "jobs"}, f"a job ran to success more than once: {runs}")
+    return {"events": len(ids), "successes_per_job": runs}
+
+
+BAD_REQUESTS = [
+    ("no signature", None, "{}"),
+    ("garbage signature", "nonsense", "{}"),
+    ("wrong secret", "sign:whsec_wrong", None),
+    ("stale timestamp", "stale", None),
+    ("not json", "sign", "this is not json"),
+    ("not an event", "sign", json.dumps({"id": "cus_1", "object": "customer"})),
+    ("event without data", "sign", json.dumps({"id": "evt_x", "object": "event", "type": "a"})),
+    ("json array", "sign", "[1, 2, 3]"),
+]
+
+
+@scenario
+def bad_input() -> dict:
+    """Every kind of bad webhook request gets a 4xx and stores nothing; no 5xx."""
+    from billing.models import StripeEvent
+
+    before = StripeEvent.objects.count()
+    answers = {}
+    good_body = customer_event(1, uuid.uuid4().hex[:8], pad=10)
+    with Stack() as stack:
+        host, port = "127.0.0.1", stack.port
+        for name, how, body in BAD_REQUESTS:
+            body = body or good_body
+            if how is None:
+                header = None
+            elif how == "sign":
+                header = signature(body, BENCH_SECRET)
+            elif how.startswith("sign:"):
+                header = signature(body, how.removeprefix("sign:"))
+            elif how == "stale":
+                import stripe
+
+                old = int(time.time()) - 3600
+                sig = stripe.WebhookSignature._compute_signature(f"{old}.{body}", BENCH_SECRET)
+                header = f"t={old},v1={sig}"
+            else:
+                header = how
+            answers[name] = post(host, port, body, header)
+        answers["oversized body"] = post(
+            host, port, "x" * (2 * 1024 * 1024), signature("x", BENCH_SECRET)
+        )
+        answers["GET"] = get_status(stack.url + "/billing/webhooks/stripe/")
+        answers["signup with mismatched passwords"] = post_form(
+            stack.url + "/accounts/signup/",
+            {"username": "mallory", "email": "m@example.com", "password1": "a", "password2": "b"},
+        )
+    after = StripeEvent.objects.count()
+    wrong = {name: status for name, status in answers.items() if not 400 <= status < 500}
+    check(not wrong, f"not a 4xx: {wrong}")
+    check(after == before, f"{after - before} events stored from bad requests")
+    return {"answers": answers}
+
+
+def get_status(url: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def post_form(url: str, fields: dict) -> int:
+    """A form post without the CSRF token, as a forged cross-site request would be."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    data = urllib.parse.urlencode(fields).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def main(names: list[str]) -> int:
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if names == ["quick"]:
+        names = QUICK
+    names = names or list(SCENARIOS)
+    passed, failed, report = 0, 0, {}
+    for name in names:
+        began = time.monotonic()
+        try:
+            detail = SCENARIOS[name]()
+            passed += 1
+            report[name] = {"passed": True, "seconds": round(time.monotonic() - began, 1), **detail}
+            summary = json.dumps(detail, default=str)[:300]
+            print(f"PASS {name} ({report[name]['seconds']} s): {summary}")
+        except Exception as error:
+            failed += 1
+            report[name] = {"passed": False, "error": str(error), "trace": traceback.format_exc()}
+            print(f"FAIL {name}: {error}")
+        sys.stdout.flush()
+    write_result("faults", report)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

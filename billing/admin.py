@@ -1,0 +1,304 @@
+"""Billing in the admin: Stripe events (with replay) and the state their handlers keep.
+
+Everything is read-only: Stripe is the source of these rows, and the only change staff make
+is a replay, an action gated by ``billing.replay_stripeevent`` and audited by the jobs layer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.fields.json import KT
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from billing import services
+from billing.models import (
+    ActivityLog,
+    Customer,
+    DunningCase,
+    Email,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    StripeEvent,
+    Subscription,
+    WalletTransaction,
+)
+from jobs.admin import JobActionsMixin
+from jobs.admin_tools import ConsoleMedia, EstimatedCountPaginator, ReadOnlyAdminMixin, StatusBadge
+from jobs.models import JobAction, JobAttempt
+
+PAYLOAD_PREVIEW_CHARS = 4000
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Events with their attempts and payload; replay through the jobs layer, audited there."""
+
+    list_display = [
+        "stripe_id",
+        "type",
+        "status_badge",
+        "attempts",
+        "received_at",
+        "processed_at",
+        "next_attempt_at",
+        "livemode",
+    ]
+    list_filter = ["status", "type", "livemode", "received_at"]
+    search_fields = ["=stripe_id"]
+    search_help_text = "An event id (evt_...), the id of the object it is about, or a customer id."
+    date_hierarchy = "received_at"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    actions = ["replay_events", "force_replay_events"]  # the jobs' summary, this permission
+    fields = [
+        "stripe_id",
+        "type",
+        "status_badge",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "api_version",
+        "livemode",
+        "created",
+        "received_at",
+        "processed_at",
+        "attempt_timeline",
+        "replays",
+        "payload_pretty",
+    ]
+    readonly_fields = fields
+    status_badge = StatusBadge("status").column()
+    Media = ConsoleMedia
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if term and not term.startswith("evt_"):
+            # The same expressions as the payload indexes, so both lookups use them.
+            found = queryset.alias(
+                object_id=KT("payload__data__object__id"),
+                customer_id=KT("payload__data__object__customer"),
+            ).filter(Q(object_id=term) | Q(customer_id=term))
+            return found, False
+        return super().get_search_results(request, queryset, term)
+
+    def get_urls(self) -> list:
+        full = path(
+            "<int:event_id>/payload.json",
+            self.admin_site.admin_view(self.payload_json),
+            name="billing_stripeevent_payload",
+        )
+        return [full, *super().get_urls()]
+
+    def payload_json(self, request: HttpRequest, event_id: int) -> JsonResponse:
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "forbidden"}, status=403)
+        event = get_object_or_404(StripeEvent, pk=event_id)
+        return JsonResponse(event.payload, json_dumps_params={"indent": 2})
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, event: StripeEvent) -> str:
+        text = json.dumps(event.payload, indent=2, sort_keys=True)
+        more = ""
+        if len(text) > PAYLOAD_PREVIEW_CHARS:
+            url = reverse("admin:billing_stripeevent_payload", args=[event.pk])
+            more = format_html('<a href="{}">the whole payload ({} characters)</a>', url, len(text))
+            text = text[:PAYLOAD_PREVIEW_CHARS] + "\n…"
+        return format_html(
+            '<details class="payload" open><summary>JSON</summary><pre>{}</pre>{}</details>',
+            text,
+            more,
+        )
+
+    @admin.display(description="Attempts (newest first)")
+    def attempt_timeline(self, event: StripeEvent) -> str:
+        attempts = JobAttempt.objects.filter(job__target=services.event_target(event.pk)).order_by(
+            "-started_at", "-id"
+        )[:50]
+        if not attempts:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td><details><summary>{}</summary><pre class='traceback'>{}</pre></details></td></tr>",
+            (
+                (
+                    a.number,
+                    a.get_outcome_display(),
+                    a.started_at,
+                    a.duration_ms if a.duration_ms is not None else "",
+                    a.worker,
+                    a.error[:120] or "-",
+                    a.traceback or "-",
+                )
+                for a in attempts
+            ),
+        )
+        return format_html(
+            "<table><tr><th>#</th><th>outcome</th><th>started</th><th>ms</th><th>worker</th>"
+            "<th>error</th></tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="Replays")
+    def replays(self, event: StripeEvent) -> str:
+        actions = JobAction.objects.filter(job__target=services.event_target(event.pk))
+        return (
+            format_html_join(
+                "",
+                "<div>{} by {} ({}){}</div>",
+                (
+                    (a.at, a.actor_name, a.get_kind_display(), " forced" if a.forced else "")
+                    for a in actions
+                ),
+            )
+            or "-"
+        )
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.replay_stripeevent")
+
+    @admin.action(description="Replay selected events (failed or dead)", permissions=["replay"])
+    def replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(
+            request, queryset, "replayed", lambda pk: services.replay_event(pk, actor=request.user)
+        )
+
+    @admin.action(description="Replay, even if processed (forced)", permissions=["replay"])
+    def force_replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(
+            request,
+            queryset,
+            "replayed",
+            lambda pk: services.replay_event(pk, actor=request.user, force=True),
+        )
+
+
+class ActivityInline(admin.TabularInline):
+    model = ActivityLog
+    extra = 0
+    can_delete = False
+    ordering = ["-created_at", "-id"]
+    fields = ["created_at", "stripe_event_id", "object_type", "object_id", "action", "change"]
+    readonly_fields = fields
+    verbose_name_plural = "Activity (newest first)"
+
+    @admin.display(description="Before -> after")
+    def change(self, log: ActivityLog) -> str:
+        return _change(log)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def _change(log: ActivityLog) -> str:
+    keys = sorted(set(log.before) | set(log.after))
+    return "; ".join(
+        f"{key}: {log.before.get(key, '-')} -> {log.after.get(key, '-')}" for key in keys
+    )
+
+
+@admin.register(Customer)
+class CustomerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["stripe_id", "email", "name", "user", "deleted", "wallet_balance"]
+    list_filter = ["deleted"]
+    search_fields = ["=stripe_id", "email", "user__username", "user__email"]
+    list_select_related = ["user"]
+    inlines = [ActivityInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(balance=Sum("wallet__amount"))
+
+    @admin.display(description="Wallet (minor units)", ordering="balance")
+    def wallet_balance(self, customer: Customer) -> int:
+        return customer.balance or 0
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["stripe_id", "customer", "status", "plan", "current_period_end"]
+    list_display += ["cancel_at_period_end", "canceled_at"]
+    list_filter = ["status", "plan", "cancel_at_period_end"]
+    search_fields = ["=stripe_id", "=customer__stripe_id", "customer__email"]
+    list_select_related = ["customer"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["stripe_id", "customer", "status", "amount_due", "amount_paid", "currency"]
+    list_display += ["attempt_count"]
+    list_filter = ["status", "currency"]
+    search_fields = ["=stripe_id", "=customer__stripe_id", "customer__email"]
+    list_select_related = ["customer"]
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["stripe_id", "charge_id", "customer", "amount", "amount_refunded"]
+    list_display += ["currency", "status"]
+    list_filter = ["status", "currency"]
+    search_fields = ["=stripe_id", "=charge_id", "=customer__stripe_id"]
+    list_select_related = ["customer"]
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["stripe_id", "customer", "brand", "last4", "attached"]
+    list_filter = ["attached", "brand"]
+    search_fields = ["=stripe_id", "=customer__stripe_id"]
+    list_select_related = ["customer"]
+
+
+@admin.register(WalletTransaction)
+class WalletTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "customer", "kind", "amount", "currency", "source"]
+    list_filter = ["kind", "currency"]
+    search_fields = ["=source", "=customer__stripe_id", "=payment_intent_id", "=charge_id"]
+    list_select_related = ["customer"]
+
+
+@admin.register(DunningCase)
+class DunningCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["invoice", "subscription", "status_badge", "opened_at", "closed_at"]
+    list_display += ["closed_by"]
+    list_filter = ["status"]
+    search_fields = ["=invoice__stripe_id", "=subscription__stripe_id"]
+    list_select_related = ["invoice", "subscription"]
+    status_badge = StatusBadge("status").column()
+    Media = ConsoleMedia
+
+
+@admin.register(Email)
+class EmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "template", "to", "customer", "status_badge", "sent_at", "key"]
+    list_filter = ["status", "template"]
+    search_fields = ["key", "to", "=customer__stripe_id", "customer__email"]
+    list_select_related = ["customer"]
+    status_badge = StatusBadge("status").column()
+    Media = ConsoleMedia
+
+
+@admin.register(ActivityLog)
+class ActivityLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "customer", "action", "object_type", "object_id", "change"]
+    list_display += ["stripe_event_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["=stripe_event_id", "=object_id", "=customer__stripe_id"]
+    list_select_related = ["customer"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    @admin.display(description="Before -> after")
+    def change(self, log: ActivityLog) -> str:
+        return _change(log)

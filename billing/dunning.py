@@ -1,0 +1,145 @@
+"""Dunning: recover a failed invoice by email on day 0, 3 and 7, cancel on day 10.
+
+A case opens on the first `invoice.payment_failed` of an invoice with a subscription. Each
+later step is a job with a run_at (the jobs layer delivers it when due, surviving restarts)
+and a unique key (it exists once). A payment closes the case; a step that runs after that
+finds the case closed and does nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import stripe
+from django.conf import settings
+from django.utils import timezone
+
+from billing.emails import money, queue_email
+from billing.entitlements import invalidate_entitlements
+from billing.handlers.sync import audit
+from billing.models import DunningCase, Invoice, StripeEvent, Subscription
+from billing.stripe_api import client
+from jobs import enqueue
+from jobs.models import Job
+from jobs.services import discard
+
+DUNNING_STEP_JOB = "billing.dunning_step"
+SETTLED = ("paid", "void", "uncollectible")
+
+
+def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
+    """Open the invoice's dunning case (once) and schedule its steps; None if not needed."""
+    if invoice.subscription is None or invoice.status in SETTLED:
+        return None
+    now = timezone.now()
+    case, created = DunningCase.objects.get_or_create(
+        invoice=invoice,
+        defaults={
+            "subscription": invoice.subscription,
+            "opened_at": now,
+            "opened_by_event": event.stripe_id,
+        },
+    )
+    if not created:
+        return case
+    customer = invoice.customer
+    audit(event, case, "dunning.opened", {}, {"status": case.status}, customer=customer)
+    queue_email(
+        f"invoice:{invoice.stripe_id}",
+        "payment_failed",
+        customer=customer,
+        context={
+            "invoice": invoice.stripe_id,
+            "amount": money(invoice.amount_due, invoice.currency),
+            "hosted_invoice_url": invoice.hosted_invoice_url,
+        },
+    )
+    steps = [("remind", day) for day in settings.BILLING_DUNNING_REMINDER_DAYS]
+    steps.append(("cancel", settings.BILLING_DUNNING_CANCEL_DAY))
+    for step, day in steps:
+        enqueue(
+            DUNNING_STEP_JOB,
+            case_id=case.pk,
+            step=step,
+            day=day,
+            run_at=now + timedelta(days=day),
+            unique_key=f"dunning:{invoice.stripe_id}:{step}:{day}",
+            target=f"billing.dunningcase:{case.pk}",
+        )
+    return case
+
+
+def close_case(invoice: Invoice, event: StripeEvent) -> bool:
+    """A payment came in: close the invoice's open case so no later step does anything."""
+    closed = DunningCase.objects.filter(invoice=invoice, status=DunningCase.Status.OPEN).update(
+        status=DunningCase.Status.PAID, closed_at=timezone.now(), closed_by=event.stripe_id
+    )
+    if closed:
+        case = DunningCase.objects.get(invoice=invoice)
+        audit(
+            event, case, "dunning.closed", {"status": "open"}, {"status": "paid"}, invoice.customer
+        )
+        # Settle the steps still waiting (audited by the jobs layer); a step that already
+        # started finds the case closed and does nothing.
+        waiting = Job.objects.filter(
+            name=DUNNING_STEP_JOB,
+            unique_key__startswith=f"dunning:{invoice.stripe_id}:",
+            status=Job.Status.QUEUED,
+        ).values_list("pk", flat=True)
+        for job_id in waiting:
+            discard(job_id, actor=f"billing ({event.stripe_id})", note="invoice paid")
+    return bool(closed)
+
+
+def run_step(case_id: int, step: str, day: int) -> None:
+    """One step of a case: a reminder email, or cancelling the subscription through Stripe."""
+    # Lock the case row only: the invoice handler locks the invoice, then the case.
+    case = (
+        DunningCase.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("invoice__customer", "subscription")
+        .get(pk=case_id)
+    )
+    if case.status != DunningCase.Status.OPEN:
+        return  # paid (or canceled) meanwhile: the remaining steps do nothing
+    invoice, customer = case.invoice, case.invoice.customer
+    cause = f"dunning:{invoice.stripe_id}:day{day}"
+    if step == "remind":
+        queue_email(
+            cause,
+            "dunning_reminder",
+            customer=customer,
+            context={
+                "case": case.pk,
+                "day": day,
+                "invoice": invoice.stripe_id,
+                "amount": money(invoice.amount_due, invoice.currency),
+                "hosted_invoice_url": invoice.hosted_invoice_url,
+                "cancel_day": settings.BILLING_DUNNING_CANCEL_DAY,
+            },
+        )
+        audit(cause, case, "dunning.reminded", {}, {"day": day}, customer=customer)
+        return
+    # The case row stays locked while Stripe answers: a payment arriving meanwhile waits for
+    # this decision instead of racing it.
+    subscription = case.subscription
+    try:
+        client().v1.subscriptions.cancel(subscription.stripe_id)
+    except stripe.InvalidRequestError as exc:
+        if exc.code != "resource_missing":
+            raise
+        # Already gone at Stripe (canceled by hand): the outcome we wanted.
+    now = timezone.now()
+    before = {"status": subscription.status}
+    Subscription.objects.filter(pk=subscription.pk).update(
+        status="canceled", canceled_at=now, stripe_event_created=now, stripe_event_rank=3
+    )
+    audit(cause, subscription, "dunning.canceled_subscription", before, {"status": "canceled"})
+    case.status, case.closed_at, case.closed_by = DunningCase.Status.CANCELED, now, cause
+    case.save(update_fields=["status", "closed_at", "closed_by"])
+    invalidate_entitlements(customer)
+    queue_email(
+        f"subscription:{subscription.stripe_id}",
+        "subscription_canceled",
+        customer=customer,
+        context={"plan": subscription.plan, "reason": "unpaid"},
+    )

@@ -1,0 +1,69 @@
+"""Handlers for checkout.session.* events: who the customer is, and wallet top-ups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.handlers.customer import link_user
+from billing.handlers.payload import data_object, ref
+from billing.handlers.sync import audit, ensure_customer, ensure_subscription
+from billing.models import ActivityLog, Customer, StripeEvent, WalletTransaction
+from jobs.errors import PermanentError
+
+TRUE = {"true", "1", "yes"}
+
+
+def is_wallet_top_up(metadata: dict[str, Any] | None) -> bool:
+    """Our checkout marks wallet top-ups with metadata wallet_top_up=true."""
+    return str((metadata or {}).get("wallet_top_up", "")).lower() in TRUE
+
+
+def _credit_wallet(session: dict[str, Any], customer: Customer, event: StripeEvent) -> None:
+    if session.get("payment_status") != "paid" or not session.get("amount_total"):
+        return
+    credit, created = WalletTransaction.objects.get_or_create(
+        source=session["id"],
+        defaults={
+            "customer": customer,
+            "kind": WalletTransaction.Kind.TOP_UP,
+            "amount": session["amount_total"],
+            "currency": session.get("currency") or "",
+            "payment_intent_id": ref(session.get("payment_intent")) or "",
+            "stripe_event_id": event.stripe_id,
+        },
+    )
+    if created:
+        audit(event, credit, "wallet.credited", {}, {"amount": credit.amount})
+
+
+def checkout_completed(event: StripeEvent) -> None:
+    """Link the customer to our user (subscriptions) or credit the wallet (top-ups), once."""
+    session = data_object(event)
+    customer_id = ref(session.get("customer"))
+    if customer_id is None:
+        raise PermanentError("checkout session without a customer: we create sessions with one")
+    customer = Customer.objects.select_for_update(no_key=True).get(
+        pk=ensure_customer(customer_id).pk
+    )
+    metadata = session.get("metadata") or {}
+    user_id = session.get("client_reference_id") or metadata.get("user_id")
+    if user_id:
+        link_user(customer, str(user_id), event)
+    if session.get("mode") == "subscription" and ref(session.get("subscription")):
+        ensure_subscription(ref(session["subscription"]), customer)
+    elif session.get("mode") == "payment" and is_wallet_top_up(metadata):
+        _credit_wallet(session, customer, event)
+
+
+def checkout_expired(event: StripeEvent) -> None:
+    """An abandoned checkout: recorded in the customer's activity, nothing else changes."""
+    session = data_object(event)
+    customer_id = ref(session.get("customer"))
+    ActivityLog.objects.create(
+        customer=ensure_customer(customer_id) if customer_id else None,
+        stripe_event_id=event.stripe_id,
+        object_type="checkout_session",
+        object_id=session["id"],
+        action="checkout.expired",
+        after={"mode": session.get("mode") or "", "amount_total": session.get("amount_total")},
+    )

@@ -1,0 +1,102 @@
+"""Handlers for payment_intent.*, charge.refunded and payment_method.* events."""
+
+from __future__ import annotations
+
+from django.db.models import Sum
+
+from billing.handlers.checkout import is_wallet_top_up
+from billing.handlers.payload import data_object, dig, ref
+from billing.handlers.sync import apply_newer, audit, ensure_customer
+from billing.models import Customer, Payment, PaymentMethod, StripeEvent, WalletTransaction
+
+
+def _customer(obj: dict) -> Customer | None:
+    customer_id = ref(obj.get("customer"))
+    return ensure_customer(customer_id) if customer_id else None
+
+
+def payment_intent_changed(event: StripeEvent) -> None:
+    """payment_intent.succeeded / payment_failed: mirror the payment's amount and status."""
+    intent = data_object(event)
+    values = {
+        "customer": _customer(intent),
+        "amount": intent.get("amount") or 0,
+        "currency": intent.get("currency") or "",
+        "status": intent.get("status") or "",
+        "charge_id": ref(intent.get("latest_charge")) or "",
+    }
+    apply_newer(Payment, intent["id"], event, values, event.type)
+
+
+def _debit_refunds(charge: dict, payment: Payment, event: StripeEvent) -> None:
+    """Debit the wallet up to the charge's cumulative refunded amount, never twice.
+
+    charge.refunded carries the running total (amount_refunded); the wallet already holds
+    debits for the earlier totals, so only the difference moves. The Payment row is locked by
+    the caller, which serialises concurrent refund events of one charge.
+    """
+    already = -(
+        WalletTransaction.objects.filter(
+            charge_id=charge["id"], kind=WalletTransaction.Kind.REFUND
+        ).aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    owed = (charge.get("amount_refunded") or 0) - already
+    if owed <= 0 or payment.customer is None:
+        return
+    debit = WalletTransaction.objects.create(
+        customer=payment.customer,
+        kind=WalletTransaction.Kind.REFUND,
+        amount=-owed,
+        currency=charge.get("currency") or "",
+        source=f"{charge['id']}:refunded:{charge['amount_refunded']}",
+        payment_intent_id=payment.stripe_id,
+        charge_id=charge["id"],
+        stripe_event_id=event.stripe_id,
+    )
+    audit(event, debit, "wallet.debited", {}, {"amount": debit.amount})
+
+
+def charge_refunded(event: StripeEvent) -> None:
+    """charge.refunded: record the refunded amount; a wallet top-up's refund debits the wallet."""
+    charge = data_object(event)
+    intent_id = ref(charge.get("payment_intent")) or charge["id"]
+    values = {
+        "customer": _customer(charge),
+        "charge_id": charge["id"],
+        "amount": charge.get("amount") or 0,
+        "amount_refunded": charge.get("amount_refunded") or 0,
+        "currency": charge.get("currency") or "",
+        "status": "refunded" if charge.get("refunded") else "partially_refunded",
+    }
+    payment, _applied = apply_newer(Payment, intent_id, event, values, event.type)
+    top_up = WalletTransaction.objects.filter(
+        payment_intent_id=intent_id, kind=WalletTransaction.Kind.TOP_UP
+    ).exists()
+    if top_up or is_wallet_top_up(charge.get("metadata")):
+        _debit_refunds(charge, payment, event)
+
+
+def payment_method_attached(event: StripeEvent) -> None:
+    """payment_method.attached: the customer has this card now."""
+    method = data_object(event)
+    values = {
+        "customer": _customer(method),
+        "type": method.get("type") or "",
+        "brand": dig(method, "card", "brand") or "",
+        "last4": dig(method, "card", "last4") or "",
+        "attached": True,
+    }
+    apply_newer(PaymentMethod, method["id"], event, values, event.type)
+
+
+def payment_method_detached(event: StripeEvent) -> None:
+    """payment_method.detached: the card is gone (the payload no longer names the customer)."""
+    method = data_object(event)
+    values = {
+        "type": method.get("type") or "",
+        "brand": dig(method, "card", "brand") or "",
+        "last4": dig(method, "card", "last4") or "",
+        "attached": False,
+    }
+    apply_newer(PaymentMethod, method["id"], event, values, event.type)

@@ -1,0 +1,149 @@
+"""Order-safe, audited writes of Stripe state: the one way handlers change billing rows.
+
+Stripe delivers at least once and in any order. Each mirrored row keeps the `created` time of
+the newest event applied to it; an older event leaves the row alone, so replays and shuffles
+converge on the state of the newest event. Every change writes an ActivityLog row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.db import models
+
+from billing.models import ActivityLog, Customer, StripeEvent, Subscription
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _customer_of(obj: models.Model) -> Customer | None:
+    if isinstance(obj, Customer):
+        return obj
+    return getattr(obj, "customer", None)
+
+
+def audit(
+    cause: StripeEvent | str,
+    obj: models.Model,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    customer: Customer | None = None,
+) -> None:
+    """Record that `cause` (a Stripe event, or a named step) changed `obj` from before to after."""
+    ActivityLog.objects.create(
+        customer=customer or _customer_of(obj),
+        stripe_event_id=cause.stripe_id if isinstance(cause, StripeEvent) else cause,
+        object_type=obj._meta.model_name,
+        object_id=str(getattr(obj, "stripe_id", obj.pk)),
+        action=action,
+        before={key: _plain(value) for key, value in before.items()},
+        after={key: _plain(value) for key, value in after.items()},
+    )
+
+
+def ensure_customer(stripe_id: str) -> Customer:
+    """The customer with this Stripe id, created as a stub when no event about it came yet."""
+    customer, _ = Customer.objects.get_or_create(stripe_id=stripe_id)
+    return customer
+
+
+def apply_newer(
+    model: type[M],
+    stripe_id: str,
+    event: StripeEvent,
+    values: dict[str, Any],
+    action: str,
+    fill: tuple[str, ...] = ("customer",),
+) -> tuple[M, bool]:
+    """Set `values` on the row for `stripe_id` unless a newer event already did; audit it.
+
+    Returns the row (locked for this transaction) and whether the event was applied. A row
+    that does not exist yet is created. An older event still fills the empty `fill` fields:
+    who an object belongs to never changes, and a newer event may not say it (a detached
+    payment method has no customer). Stripe stamps seconds, so two events of one object often
+    share one `created` (a subscription created incomplete and updated to active as checkout
+    completes): the rank of the event type settles those, and equal ranks apply in processing
+    order.
+    """
+    # FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block the
+    # foreign-key checks of concurrent inserts pointing at this row (deadlocks, seen under load).
+    row, created = model.objects.select_for_update(no_key=True).get_or_create(
+        stripe_id=stripe_id, defaults=values
+    )
+    rank = event_rank(event.type)
+    if (
+        not created
+        and row.stripe_event_created
+        and ((row.stripe_event_created, row.stripe_event_rank) > (event.created, rank))
+    ):
+        _fill_in(row, event, values, fill, action)
+        return row, False
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for field, value in values.items():
+        attname = model._meta.get_field(field).attname
+        current = None if created else getattr(row, attname)
+        new = value.pk if isinstance(value, models.Model) else value
+        if current != new:
+            before[attname], after[attname] = current, new
+        setattr(row, field, value)
+    row.stripe_event_created = event.created
+    row.stripe_event_rank = rank
+    row.save()
+    if after:
+        audit(event, row, action, {} if created else before, after)
+    return row, True
+
+
+# Within one second, which event type describes the later state of its object.
+_RANK_BY_SUFFIX = {
+    "created": 0,
+    "attached": 1,
+    "detached": 2,
+    "payment_failed": 1,
+    "paid": 2,
+    "payment_succeeded": 2,
+    "succeeded": 2,
+    "refunded": 3,
+    "deleted": 3,
+}
+
+
+def event_rank(event_type: str) -> int:
+    """How late in its object's life an event type comes (1 for updates and the rest)."""
+    return _RANK_BY_SUFFIX.get(event_type.rsplit(".", 1)[-1], 1)
+
+
+def _fill_in(
+    row: models.Model,
+    event: StripeEvent,
+    values: dict[str, Any],
+    fill: tuple[str, ...],
+    action: str,
+) -> None:
+    """Set the `fill` fields that are still empty on a row a newer event already wrote."""
+    after = {}
+    for field in fill:
+        value = values.get(field)
+        if value is None:
+            continue
+        attname = row._meta.get_field(field).attname
+        if getattr(row, attname) is None:
+            setattr(row, field, value)
+            after[attname] = value.pk if isinstance(value, models.Model) else value
+    if after:
+        row.save(update_fields=list(after))
+        audit(event, row, f"{action} (fill-in)", {}, after)
+
+
+def ensure_subscription(stripe_id: str, customer: Customer) -> Subscription:
+    """The subscription with this Stripe id, created as a stub when no event about it came yet."""
+    subscription, _ = Subscription.objects.get_or_create(
+        stripe_id=stripe_id, defaults={"customer": customer}
+    )
+    return subscription

@@ -1,0 +1,64 @@
+"""Job types: a function of ids plus the policy it runs under (attempts, backoff, queue)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from jobs.errors import JobNotRegistered
+
+
+@dataclass(frozen=True)
+class JobType:
+    """One kind of job and its retry policy.
+
+    Backoff before attempt n+1 is ``min(cap, base * factor ** (n - 1))`` seconds, spread by
+    +/- ``jitter`` (a fraction) so that jobs that failed together do not retry together.
+    """
+
+    name: str
+    func: Callable[..., object]
+    max_attempts: int = 5
+    backoff_base: float = 60.0
+    backoff_factor: float = 2.0
+    backoff_cap: float = 6 * 3600.0
+    jitter: float = 0.1
+    timeout: int = 60
+    queue: str = "default"
+    atomic: bool = True  # run the function and record success in one transaction
+
+    def backoff(self, attempt: int) -> timedelta:
+        """Delay after failed attempt number ``attempt`` (1-based)."""
+        delay = min(self.backoff_cap, self.backoff_base * self.backoff_factor ** (attempt - 1))
+        if self.jitter:
+            delay *= 1 + random.uniform(-self.jitter, self.jitter)
+        return timedelta(seconds=delay)
+
+
+_registry: dict[str, JobType] = {}
+
+
+def job(name: str, **policy: object) -> Callable[[Callable[..., object]], Callable[..., object]]:
+    """Declare a job type: ``@job("billing.process_event", max_attempts=5)``."""
+
+    def register(func: Callable[..., object]) -> Callable[..., object]:
+        existing = _registry.get(name)
+        if existing is not None and existing.func is not func:
+            raise ValueError(f"job {name!r} is declared twice")
+        _registry[name] = JobType(name=name, func=func, **policy)
+        return func
+
+    return register
+
+
+def get_job_type(name: str) -> JobType:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise JobNotRegistered(f"no job type named {name!r}") from None
+
+
+def job_types() -> list[JobType]:
+    return sorted(_registry.values(), key=lambda job_type: job_type.name)

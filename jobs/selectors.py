@@ -1,0 +1,79 @@
+"""Read-only queries about the queue, for the dashboard, /readyz and /metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Min, Q
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+from django_q.status import Stat
+
+from jobs.models import Job, JobAttempt
+
+STATES = ("waiting", "active", "delayed", "completed", "failed", "dead")
+
+
+def queue_counts(now: datetime | None = None) -> dict[str, dict[str, int]]:
+    """Per queue: waiting, active, delayed (due later), completed, failed (retrying), dead."""
+    now = now or timezone.now()
+    rows = Job.objects.values("queue").annotate(
+        waiting=Count("pk", filter=Q(status="queued", run_at__lte=now)),
+        delayed=Count("pk", filter=Q(status__in=Job.WAITING, run_at__gt=now)),
+        active=Count("pk", filter=Q(status="running")),
+        completed=Count("pk", filter=Q(status="succeeded")),
+        failed=Count("pk", filter=Q(status="retrying", run_at__lte=now)),
+        dead=Count("pk", filter=Q(status="dead")),
+    )
+    return {row.pop("queue"): row for row in rows}
+
+
+def backlog(now: datetime | None = None) -> int:
+    """Jobs that are due and not started: what the workers are behind by."""
+    now = now or timezone.now()
+    return Job.objects.filter(status__in=Job.WAITING, run_at__lte=now).count()
+
+
+def oldest_due_age(now: datetime | None = None) -> timedelta | None:
+    """How long the oldest due, unstarted job has waited."""
+    now = now or timezone.now()
+    oldest = Job.objects.filter(status__in=Job.WAITING, run_at__lte=now).aggregate(Min("run_at"))
+    return now - oldest["run_at__min"] if oldest["run_at__min"] else None
+
+
+def attempts_per_hour(hours: int = 24, now: datetime | None = None) -> list[dict]:
+    """Attempts and failed attempts per hour over the last `hours`, oldest first, gaps filled."""
+    now = now or timezone.now()
+    start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+    rows = (
+        JobAttempt.objects.filter(started_at__gte=start)
+        .annotate(hour=TruncHour("started_at"))
+        .values("hour")
+        .annotate(total=Count("pk"), failures=Count("pk", filter=~Q(outcome="succeeded")))
+    )
+    by_hour = {row["hour"]: row for row in rows}
+    series = []
+    for index in range(hours):
+        hour = start + timedelta(hours=index)
+        row = by_hour.get(hour, {})
+        series.append(
+            {"hour": hour, "total": row.get("total", 0), "failures": row.get("failures", 0)}
+        )
+    return series
+
+
+def clusters_alive() -> list[dict]:
+    """django-q2 clusters whose heartbeat (kept in the shared cache) is recent."""
+    alive = []
+    now = timezone.now()
+    for stat in Stat.get_all():  # entries expire from the cache 3 s after the last heartbeat
+        alive.append(
+            {
+                "cluster": stat.cluster_id,
+                "host": getattr(stat, "host", ""),
+                "status": stat.status,
+                "workers": len(stat.workers),
+                "uptime_s": int((now - stat.tob).total_seconds()) if stat.tob else 0,
+            }
+        )
+    return alive

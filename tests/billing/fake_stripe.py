@@ -1,0 +1,99 @@
+"""A tiny fake of the Stripe API on localhost: the real stripe client talks to it over HTTP.
+
+Serves what billing calls: GET /v1/events (created[gte] filter, limit, starting_after paging,
+newest first like Stripe) and DELETE /v1/subscriptions/<id> (cancel). Records every request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+class FakeStripe:
+    """State of the fake: the events it lists, the requests it saw."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str]] = []
+        self.canceled: list[str] = []
+        self.missing: set[str] = set()  # subscriptions the API answers 404 resource_missing for
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def list_events(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        gte = int(query.get("created[gte]", ["0"])[0])
+        limit = int(query.get("limit", ["10"])[0])
+        newest_first = sorted(
+            (event for event in self.events if event["created"] >= gte),
+            key=lambda event: (event["created"], event["id"]),
+            reverse=True,
+        )
+        after = query.get("starting_after", [None])[0]
+        if after is not None:
+            ids = [event["id"] for event in newest_first]
+            newest_first = newest_first[ids.index(after) + 1 :]
+        page = newest_first[:limit]
+        return {
+            "object": "list",
+            "url": "/v1/events",
+            "has_more": len(newest_first) > limit,
+            "data": page,
+        }
+
+    def cancel(self, subscription_id: str) -> dict[str, Any]:
+        self.canceled.append(subscription_id)
+        return {"id": subscription_id, "object": "subscription", "status": "canceled"}
+
+
+def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def _answer(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            fake.requests.append(("GET", self.path))
+            if parts.path == "/v1/events":
+                self._answer(200, fake.list_events(parse_qs(parts.query)))
+            else:
+                self._answer(404, {"error": {"type": "invalid_request_error"}})
+
+        def do_DELETE(self) -> None:
+            fake.requests.append(("DELETE", self.path))
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            prefix = "/v1/subscriptions/"
+            subscription_id = self.path[len(prefix) :]
+            if self.path.startswith(prefix) and subscription_id in fake.missing:
+                error = {"type": "invalid_request_error", "code": "resource_missing"}
+                self._answer(404, {"error": {**error, "message": "No such subscription"}})
+            elif self.path.startswith(prefix):
+                self._answer(200, fake.cancel(subscription_id))
+            else:
+                self._answer(404, {"error": {"type": "invalid_request_error"}})
+
+    return Handler
+
+
+def start() -> FakeStripe:
+    """Start a fake on a free localhost port, serving from a daemon thread."""
+    fake = FakeStripe()
+    fake.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
+    return fake

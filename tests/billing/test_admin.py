@@ -1,0 +1,160 @@
+"""Billing in the admin: events with their attempts and payload, replay gated and audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from billing.models import Customer, StripeEvent
+from jobs.models import Job, JobAction
+from tests.billing.conftest import make_event
+from tests.billing.helpers import deliver, run_at
+
+pytestmark = pytest.mark.django_db
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def staff(django_user_model, client, *codenames: str):
+    user = django_user_model.objects.create_user(
+        f"staff{len(codenames)}", password="pw-x-12345", is_staff=True
+    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def dead_event(client):
+    """A customer.created naming a user that does not exist: dead after one attempt."""
+    customer = {
+        "id": "cus_hal",
+        "object": "customer",
+        "email": "hal@example.com",
+        "metadata": {"user_id": "987654"},
+        "description": "y" * 5000,
+    }
+    deliver(client, make_event("customer.created", customer, created=int(T0.timestamp())), T0)
+    Job.objects.update(max_attempts=1)
+    run_at(T0)
+    event = StripeEvent.objects.get()
+    assert event.status == "dead"
+    return event
+
+
+def test_event_list_filters_by_status_and_finds_events_by_customer_id(admin_client, dead_event):
+    listed = admin_client.get("/admin/billing/stripeevent/?status__exact=dead")
+    found = admin_client.get("/admin/billing/stripeevent/?q=cus_hal")
+    missed = admin_client.get("/admin/billing/stripeevent/?q=cus_nobody")
+
+    assert dead_event.stripe_id in listed.content.decode()
+    assert "status-dead" in listed.content.decode()
+    assert dead_event.stripe_id in found.content.decode()
+    assert dead_event.stripe_id not in missed.content.decode()
+
+
+def test_event_page_shows_error_attempts_and_a_cut_payload_with_a_link_to_all(
+    admin_client, dead_event
+):
+    page = admin_client.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
+    whole = admin_client.get(f"/admin/billing/stripeevent/{dead_event.pk}/payload.json")
+
+    assert "DoesNotExist" in page  # last error and the attempt's traceback
+    assert "Traceback (most recent call last)" in page
+    assert "the whole payload" in page
+    assert whole.json() == dead_event.payload
+
+
+def test_staff_without_the_permission_cannot_replay(client, django_user_model, dead_event):
+    viewer = staff(django_user_model, client, "view_stripeevent")
+
+    response = viewer.post(
+        "/admin/billing/stripeevent/",
+        {"action": "replay_events", "_selected_action": [dead_event.pk]},
+    )
+
+    assert response.status_code == 200  # the list again, the action unknown to this user
+    assert not JobAction.objects.exists()
+    dead_event.refresh_from_db()
+    assert dead_event.status == "dead"
+
+
+def test_replay_processes_the_event_again_and_records_who_asked(
+    client, django_user_model, dead_event
+):
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+    django_user_model.objects.create_user("hal", id=987654)
+
+    operator.post(
+        "/admin/billing/stripeevent/",
+        {"action": "replay_events", "_selected_action": [dead_event.pk]},
+    )
+    dead_event.refresh_from_db()
+    assert dead_event.status == "received"
+    run_at(T0.replace(hour=10))
+
+    dead_event.refresh_from_db()
+    assert dead_event.status == "processed"
+    action = JobAction.objects.get()
+    assert (action.kind, action.actor_name) == ("replay", "staff2")
+    page = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
+    assert "staff2" in page
+
+
+def test_replaying_a_processed_event_is_refused_unless_forced(client, django_user_model):
+    customer = {"id": "cus_ivy", "object": "customer", "email": "ivy@example.com"}
+    deliver(client, make_event("customer.created", customer, created=int(T0.timestamp())), T0)
+    run_at(T0)
+    event = StripeEvent.objects.get()
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+
+    refused = operator.post(
+        "/admin/billing/stripeevent/",
+        {"action": "replay_events", "_selected_action": [event.pk]},
+        follow=True,
+    )
+    assert "0 replayed, 1 skipped: already succeeded" in refused.content.decode()
+
+    operator.post(
+        "/admin/billing/stripeevent/",
+        {"action": "force_replay_events", "_selected_action": [event.pk]},
+    )
+    run_at(T0.replace(hour=10))
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("processed", 2)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "customer",
+        "subscription",
+        "invoice",
+        "payment",
+        "paymentmethod",
+        "wallettransaction",
+        "dunningcase",
+        "email",
+        "activitylog",
+    ],
+)
+def test_billing_state_lists_render_read_only(admin_client, model):
+    response = admin_client.get(f"/admin/billing/{model}/")
+
+    assert response.status_code == 200
+    assert f"/admin/billing/{model}/add/" not in response.content.decode()
+
+
+def test_customer_page_shows_its_audit_trail(admin_client, client):
+    customer = {"id": "cus_ivy", "object": "customer", "email": "ivy@example.com", "name": "Ivy"}
+    event = make_event("customer.created", customer, created=int(T0.timestamp()))
+    deliver(client, event, T0)
+    run_at(T0)
+
+    page = admin_client.get(f"/admin/billing/customer/{Customer.objects.get().pk}/change/")
+
+    text = page.content.decode()
+    assert "Activity (newest first)" in text
+    assert event["id"] in text
+    assert "email: - -&gt; ivy@example.com" in text

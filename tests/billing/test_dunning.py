@@ -1,0 +1,174 @@
+"""Dunning on a frozen clock: day 0 email, reminders on days 3 and 7, cancel on day 10."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from billing.models import DunningCase, Subscription
+from jobs.models import Job, JobAction
+from tests.billing.conftest import make_event
+from tests.billing.helpers import deliver, drain, run_at, sent
+
+pytestmark = pytest.mark.django_db
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+FAILED = ("carl@example.com", "Your payment failed")
+REMINDER = ("carl@example.com", "Reminder: your invoice is still unpaid")
+CANCELED = ("carl@example.com", "Your subscription has been canceled")
+
+
+def at(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def invoice(status: str, paid: int = 0, attempts: int = 1) -> dict:
+    return {
+        "id": "in_carl",
+        "object": "invoice",
+        "customer": "cus_carl",
+        "parent": {"subscription_details": {"subscription": "sub_carl"}},
+        "status": status,
+        "amount_due": 1500,
+        "amount_paid": paid,
+        "currency": "usd",
+        "attempt_count": attempts,
+        "hosted_invoice_url": "https://invoice.stripe.test/in_carl",
+    }
+
+
+@pytest.fixture
+def subscribed(client):
+    """Carl, with an active subscription, all applied before T0."""
+    customer = {"id": "cus_carl", "object": "customer", "email": "carl@example.com", "name": "Carl"}
+    subscription = {
+        "id": "sub_carl",
+        "object": "subscription",
+        "customer": "cus_carl",
+        "status": "active",
+        "items": {"data": [{"price": {"id": "price_pro", "lookup_key": "pro"}}]},
+    }
+    for offset, event in enumerate(
+        [
+            make_event("customer.created", customer, created=at(T0 - DAY)),
+            make_event("customer.subscription.created", subscription, created=at(T0 - DAY) + 1),
+        ]
+    ):
+        deliver(client, event, T0 - DAY + timedelta(seconds=offset))
+    run_at(T0 - DAY + timedelta(seconds=5))
+
+
+def fail_payment(client, moment: datetime = T0, attempts: int = 1) -> None:
+    deliver(
+        client,
+        make_event(
+            "invoice.payment_failed", invoice("open", attempts=attempts), created=at(moment)
+        ),
+        moment,
+    )
+    run_at(moment)
+
+
+def test_unpaid_invoice_gets_day_0_3_7_emails_and_is_canceled_on_day_10(
+    client, mailbox, fake_stripe, subscribed
+):
+    fail_payment(client)
+    assert sent(mailbox) == [FAILED]
+    assert "https://invoice.stripe.test/in_carl" in mailbox[0].body
+    assert "15.00 USD" in mailbox[0].body
+
+    drain(until=T0 + 3 * DAY - timedelta(seconds=1))
+    assert len(mailbox) == 1  # nothing early
+    drain(until=T0 + 3 * DAY)
+    assert sent(mailbox) == sorted([FAILED, REMINDER])
+    drain(until=T0 + 7 * DAY)
+    assert sent(mailbox) == sorted([FAILED, REMINDER, REMINDER])
+    assert fake_stripe.canceled == []
+
+    drain(until=T0 + 10 * DAY)
+
+    assert fake_stripe.canceled == ["sub_carl"]  # through the real stripe client, over HTTP
+    assert Subscription.objects.get().status == "canceled"
+    assert DunningCase.objects.get().status == "canceled"
+    assert sent(mailbox) == sorted([FAILED, REMINDER, REMINDER, CANCELED])
+
+
+def test_stripes_own_deletion_event_after_the_cancel_sends_no_second_email(
+    client, mailbox, fake_stripe, subscribed
+):
+    fail_payment(client)
+    drain(until=T0 + 10 * DAY)
+    deleted = {
+        "id": "sub_carl",
+        "object": "subscription",
+        "customer": "cus_carl",
+        "status": "canceled",
+        "canceled_at": at(T0 + 10 * DAY),
+    }
+    later = T0 + 10 * DAY + timedelta(seconds=2)
+    deliver(client, make_event("customer.subscription.deleted", deleted, created=at(later)), later)
+    drain(until=later + DAY)
+
+    assert sent(mailbox).count(CANCELED) == 1
+    assert Subscription.objects.get().status == "canceled"
+
+
+def test_payment_closes_the_case_and_stops_every_pending_step(
+    client, mailbox, fake_stripe, subscribed
+):
+    fail_payment(client)
+    drain(until=T0 + 3 * DAY)
+    paid_at = T0 + 4 * DAY
+    deliver(
+        client, make_event("invoice.paid", invoice("paid", 1500, 2), created=at(paid_at)), paid_at
+    )
+
+    drain(until=T0 + 30 * DAY)
+
+    assert DunningCase.objects.get().status == "paid"
+    assert fake_stripe.canceled == []
+    assert Subscription.objects.get().status == "active"
+    assert sent(mailbox) == sorted(
+        [FAILED, REMINDER, ("carl@example.com", "Receipt for your payment")]
+    )
+    steps = Job.objects.filter(name="billing.dunning_step").order_by("run_at")
+    assert list(steps.values_list("status", flat=True)) == ["succeeded", "discarded", "discarded"]
+    assert JobAction.objects.filter(kind="discard").count() == 2  # audited, with the cause
+
+
+def test_repeated_payment_failures_open_one_case_with_one_set_of_steps(
+    client, mailbox, fake_stripe, subscribed
+):
+    fail_payment(client)
+    fail_payment(client, T0 + 2 * DAY, attempts=2)  # Stripe's own retry of the charge failed
+
+    drain(until=T0 + 10 * DAY)
+
+    assert DunningCase.objects.count() == 1
+    assert Job.objects.filter(name="billing.dunning_step").count() == 3
+    assert sent(mailbox).count(FAILED) == 1
+    assert fake_stripe.canceled == ["sub_carl"]
+
+
+def test_dunning_days_come_from_settings(client, mailbox, fake_stripe, subscribed, settings):
+    settings.BILLING_DUNNING_REMINDER_DAYS = [1]
+    settings.BILLING_DUNNING_CANCEL_DAY = 2
+    fail_payment(client)
+
+    drain(until=T0 + 2 * DAY)
+
+    assert sent(mailbox) == sorted([FAILED, REMINDER, CANCELED])
+    assert fake_stripe.canceled == ["sub_carl"]
+
+
+def test_subscription_already_gone_at_stripe_counts_as_canceled(
+    client, mailbox, fake_stripe, subscribed
+):
+    fake_stripe.missing.add("sub_carl")  # canceled by hand in the Dashboard meanwhile
+    fail_payment(client)
+
+    drain(until=T0 + 10 * DAY)
+
+    assert DunningCase.objects.get().status == "canceled"
+    assert Job.objects.get(name="billing.dunning_step", kwargs__step="cancel").status == "succeeded"

@@ -1,0 +1,132 @@
+"""/readyz, /metrics, dead-job alerts and retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+
+from jobs import enqueue
+from jobs.models import Job
+from jobs.tasks import prune
+from jobs.testing import run_due_jobs
+from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+
+pytestmark = pytest.mark.django_db
+T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cluster_heartbeat(monkeypatch):
+    """A django-q2 cluster's heartbeat, as a running qcluster writes it to the shared cache."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+    from django_q.signing import SignedPackage
+    from django_q.status import Status
+
+    status = Status(pid=4242, cluster_id="test-cluster")
+    status.status = "Idle"
+    status.tob = datetime.now(UTC)
+    status.workers = [1, 2]
+    get_broker().set_stat(f"{Conf.Q_STAT}:test-cluster", SignedPackage.dumps(status, True), 30)
+
+
+def test_readyz_is_degraded_without_a_worker_cluster(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "degraded"
+    assert "no worker cluster alive" in response.json()["reasons"][0]
+
+
+def test_readyz_is_ok_with_a_cluster_and_small_backlog(client, cluster_heartbeat):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "ok"
+
+
+def test_readyz_is_degraded_when_the_backlog_is_too_big(client, cluster_heartbeat, settings):
+    settings.READY_MAX_BACKLOG = 3
+    for _ in range(3):
+        enqueue("tests.flaky", fails=0)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert "backlog of 3 due jobs" in response.json()["reasons"][0]
+
+
+def test_metrics_exposes_queue_depth_and_attempts(client):
+    enqueue("tests.refuses")
+    run_due_jobs()
+    enqueue("tests.flaky", fails=0)
+
+    body = client.get("/metrics").content.decode()
+
+    assert 'jobs_queue_depth{queue="default",state="dead"} 1.0' in body
+    assert 'jobs_queue_depth{queue="default",state="waiting"} 1.0' in body
+    assert 'jobs_dead_total{job="tests.refuses"}' in body
+    assert "jobs_oldest_due_seconds" in body
+
+
+def test_metrics_require_the_token_when_one_is_set(client, settings):
+    settings.METRICS_TOKEN = "s3cret"
+
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+def test_a_storm_of_dead_jobs_sends_one_alert_then_one_summary(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.ALERT_WINDOW_SECONDS = 300
+    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+        for _ in range(50):
+            enqueue("tests.refuses")
+        run_due_jobs()
+    with time_machine.travel(T0, tick=False):
+        run_due_jobs()  # the immediate alert
+    assert len(mail.outbox) == 1
+    assert "Dead job: tests.refuses" in mail.outbox[0].subject
+
+    with time_machine.travel(T0 + timedelta(seconds=301), tick=False):
+        run_due_jobs()  # the window's summary
+
+    assert len(mail.outbox) == 2
+    assert mail.outbox[1].subject.endswith("49 more jobs went dead")
+    assert "49 x tests.refuses" in mail.outbox[1].body
+
+
+def test_pruning_deletes_old_finished_jobs_and_keeps_dead_ones(settings):
+    with time_machine.travel(T0, tick=False):
+        done = enqueue("tests.flaky", fails=0)
+        dead = enqueue("tests.refuses")
+        run_due_jobs()
+    with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        recent = enqueue("tests.flaky", fails=0)
+        run_due_jobs()
+
+    with time_machine.travel(T0 + timedelta(hours=25), tick=False):
+        result = prune()
+
+    assert result["succeeded"] == 1
+    assert not Job.objects.filter(pk=done.pk).exists()
+    assert Job.objects.filter(pk=recent.pk).exists()  # younger than 24 h
+
+    with time_machine.travel(T0 + timedelta(days=365), tick=False):
+        prune()
+    assert Job.objects.filter(pk=dead.pk, status="dead").exists()  # unresolved: never pruned
+
+
+def test_metrics_count_requests_by_route_and_status(client):
+    client.get("/healthz")
+
+    body = client.get("/metrics").content.decode()
+
+    assert 'http_requests_total{route="healthz",status="200"}' in body
+    assert 'http_request_duration_seconds_bucket{le="0.005",route="healthz"}' in body

@@ -1,0 +1,46 @@
+"""A worker killed mid-job (SIGKILL, OOM) does not lose the job: it runs again later."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from jobs import enqueue
+from jobs.models import Job, JobAttempt
+from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+
+WORKER_ENV = {
+    "JOBS_EXTRA_MODULES": "tests.jobs.sample_jobs",
+    "JOBS_LEASE_MARGIN": "0",
+    "Q_TIMEOUT": "3",
+    "Q_RETRY": "4",
+}
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_job_of_a_worker_killed_mid_attempt_completes_later(start_process):
+    job = enqueue("tests.sleepy", seconds=2.5)
+    worker = start_process(["manage.py", "qcluster"], **WORKER_ENV)
+    assert wait_for(lambda: JobAttempt.objects.filter(job=job, outcome="running").exists())
+
+    os.killpg(worker.pid, signal.SIGKILL)  # the whole cluster, mid-attempt
+    worker.wait(10)
+    start_process(["manage.py", "qcluster"], **WORKER_ENV)
+
+    assert wait_for(lambda: Job.objects.get(pk=job.pk).status == "succeeded")
+    outcomes = list(
+        JobAttempt.objects.filter(job=job).order_by("number").values_list("outcome", flat=True)
+    )
+    assert outcomes == ["crashed", "succeeded"]
