@@ -9,7 +9,7 @@ DATA_DIR ?= $(CURDIR)/var
 export PORT DATA_DIR
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint audit format migrate bench faults browser clean createsuperuser
+.PHONY: install run test lint audit format migrate bench bench-prebooking faults browser clean createsuperuser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ migrate: install
 # Every bench/*.py with a main(), against a private embedded PostgreSQL; bench/results/SUMMARY.md.
 bench: install
 	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+bench-prebooking: install
+	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python bench/prebooking.py
 
 browser:
 	@sh scripts/ensure_chromium.sh

@@ -375,3 +375,49 @@ BILLING_ENTITLEMENTS_TTL = env_int("BILLING_ENTITLEMENTS_TTL", 3600)
 STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
 SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
+
+# Prebooking (issue 7): bookings fired at the instant a class opens.
+# The timing cluster (Q_CLUSTER_NAME=timing) runs only prebooking work, so no backlog of
+# webhooks or emails on the default queue can delay a firing. Its schedules fire LEAD seconds
+# early (django-q2's scheduler only runs every ~30 s); the worker then sleeps until opens_at.
+PREBOOKING_QUEUE = "timing"
+PREBOOKING_LEAD_SECONDS = env_int("PREBOOKING_LEAD_SECONDS", 90)
+PREBOOKING_RETRY_WINDOW = env_int("PREBOOKING_RETRY_WINDOW", 60)
+PREBOOKING_NOT_OPEN_RETRY_SECONDS = env_int("PREBOOKING_NOT_OPEN_RETRY_SECONDS", 5)
+PREBOOKING_PREPARE_SECONDS = env_int("PREBOOKING_PREPARE_SECONDS", 3)
+PREBOOKING_CLAIM_AHEAD_MS = env_int("PREBOOKING_CLAIM_AHEAD_MS", 30)
+# Send each burst under SCHED_FIFO when the process may (root / CAP_SYS_NICE); see firing.py.
+PREBOOKING_REALTIME_SEND = env_bool("PREBOOKING_REALTIME_SEND", True)
+PREBOOKING_MAX_AHEAD_DAYS = env_int("PREBOOKING_MAX_AHEAD_DAYS", 30)
+PREBOOKING_MIN_AHEAD_SECONDS = env_int("PREBOOKING_MIN_AHEAD_SECONDS", 5)
+PREBOOKING_MAX_PENDING = env_int("PREBOOKING_MAX_PENDING", 20)
+PREBOOKING_HTTP_TIMEOUT = env_int("PREBOOKING_HTTP_TIMEOUT", 10)
+PREBOOKING_STUCK_SECONDS = env_int("PREBOOKING_STUCK_SECONDS", 30)
+# Providers: name -> (label, base URL, token). "demo" is the bundled demo gym (make run starts it).
+PREBOOKING_DEMO_GYM_PORT = env_int("PREBOOKING_DEMO_GYM_PORT", 8765)
+PREBOOKING_PROVIDERS = {
+    "demo": {
+        "label": "Demo gym",
+        "url": env_str("PREBOOKING_DEMO_GYM_URL", f"http://127.0.0.1:{PREBOOKING_DEMO_GYM_PORT}"),
+        "token": "",
+    },
+}
+if env_str("PREBOOKING_PROVIDER_URL"):
+    PREBOOKING_PROVIDERS["gym"] = {
+        "label": env_str("PREBOOKING_PROVIDER_LABEL", "Gym"),
+        "url": env_str("PREBOOKING_PROVIDER_URL"),
+        "token": env_str("PREBOOKING_PROVIDER_TOKEN"),
+    }
+PREBOOKING_DEMO_GYM_ENABLED = env_bool("PREBOOKING_DEMO_GYM_ENABLED", DEBUG)
+if not PREBOOKING_DEMO_GYM_ENABLED:
+    del PREBOOKING_PROVIDERS["demo"]
+# The armer holds a timing worker from LEAD before opening until the retry window closes.
+_PREBOOKING_TASK_SECONDS = PREBOOKING_LEAD_SECONDS + 30 + PREBOOKING_RETRY_WINDOW + 60
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    PREBOOKING_QUEUE: {
+        "workers": env_int("Q_TIMING_WORKERS", 4),
+        "timeout": _PREBOOKING_TASK_SECONDS,
+        "retry": _PREBOOKING_TASK_SECONDS + 30,
+        "max_attempts": 1,
+    }
+}

@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("billing/", include("billing.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("prebookings/", include("prebooking.urls")),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
 ]

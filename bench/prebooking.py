@@ -1,0 +1,359 @@
+"""Benchmark: lateness and order of prebookings at the demo gym, ours against the naive design.
+
+    make bench-prebooking
+    (or: python scripts/withdb.py --name bench -- python bench/prebooking.py)
+
+Starts the real stack on a private database (gunicorn, the default qcluster, the timing
+qcluster, the demo gym), queues a backlog of a few thousand trivial tasks on the default
+queue, then creates, through the same service the web form uses:
+  - 100 prebookings opening at one instant ~60 s ahead, and 100 spread over the next minute;
+  - the same 200 again for the naive baseline: a plain django-q2 ONCE schedule at opens_at
+    (default cluster) that sends the booking when it runs.
+Lateness is the demo gym's kernel receive time minus opens_at. Writes
+bench/results/prebooking.json and stops by itself (about three minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+LEAD_SECONDS = 45  # short enough that some arm through their ONCE schedule, some at once
+SAME_INSTANT = 100
+SPREAD = 100
+SPREAD_SECONDS = 60
+AHEAD_SECONDS = 60
+BACKLOG = 4000
+TARGETS = {"p99_ms": 10.0, "max_ms": 50.0, "fifo_violations": 0, "duplicates": 0}
+
+
+def naive_book(class_id: str, member: str, key: str) -> None:
+    """The naive baseline's task: book when django-q2 gets round to running the schedule."""
+    from prebooking.providers import get_provider
+
+    get_provider("demo").book({"class_id": class_id, "member": member}, key)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def summarise(expected: list[dict], arrivals: list) -> dict:
+    """Lateness, FIFO violations, duplicates and missing requests for one set of bookings."""
+    by_key: dict[tuple[str, str], list] = {}
+    for arrival in arrivals:
+        by_key.setdefault((arrival.class_id, arrival.member), []).append(arrival)
+    lateness = []
+    duplicates = missing = 0
+    first_arrival = {}
+    for item in expected:
+        seen = sorted(
+            by_key.get((item["class_id"], item["member"]), []), key=lambda a: a.arrived_at
+        )
+        if not seen:
+            missing += 1
+            continue
+        # A retry after a 425/5xx would carry the same key; a second key would be a duplicate.
+        duplicates += (
+            len({a.request_key for a in seen})
+            - 1
+            + sum(1 for a in seen[1:] if a.status_code == 201)
+        )
+        first_arrival[item["order"]] = seen[0].arrived_at
+        lateness.append((seen[0].arrived_at - item["opens_at"]).total_seconds() * 1000)
+    # FIFO: among prebookings sharing an instant, a later-created one arriving before an
+    # earlier-created one is a violation (counted once per late-created request).
+    violations = 0
+    groups: dict[datetime, list[dict]] = {}
+    for item in expected:
+        groups.setdefault(item["opens_at"], []).append(item)
+    for items in groups.values():
+        arrived = sorted(
+            (first_arrival[i["order"]], i["order"]) for i in items if i["order"] in first_arrival
+        )
+        highest = -1
+        for _, order in arrived:
+            if order < highest:
+                violations += 1
+            highest = max(highest, order)
+    return {
+        "requests": len(expected),
+        "arrived": len(lateness),
+        "missing": missing,
+        "lateness_ms": {
+            "min": _round(min(lateness) if lateness else None),
+            "p50": _round(percentile(lateness, 0.50)),
+            "p99": _round(percentile(lateness, 0.99)),
+            "max": _round(max(lateness) if lateness else None),
+        },
+        "fifo_violations": violations,
+        "duplicates": duplicates,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+class Stack:
+    """The processes of the Procfile, pointed at this run's database and demo gym port."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.processes: dict[str, subprocess.Popen] = {}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, command: list[str], **extra_env: str) -> None:
+        log = open(RESULTS / f"prebooking-{name}.log", "w")  # noqa: SIM115 (lives with the process)
+        self.processes[name] = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**self.env, **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            with _suppress():
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.time() + 8
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                with _suppress():
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        return kind is not None and issubclass(kind, ProcessLookupError)
+
+
+def enqueue_backlog(count: int) -> None:
+    """A webhook/email backlog: `count` small tasks on the default queue, queued at once."""
+    from django.utils import timezone
+    from django_q.models import OrmQ
+    from django_q.tasks import async_task
+
+    class Collect:
+        list_key = "default"
+
+        def __init__(self) -> None:
+            self.packages: list[str] = []
+
+        def enqueue(self, package: str) -> int:
+            self.packages.append(package)
+            return len(self.packages)
+
+    collect = Collect()
+    for _ in range(count):
+        async_task("time.sleep", 0.005, broker=collect)
+    now = timezone.now()
+    OrmQ.objects.bulk_create(
+        [OrmQ(key="default", payload=package, lock=now) for package in collect.packages],
+        batch_size=1000,
+    )
+
+
+def create_ours(users: list, instant: datetime, spread_start: datetime, run: str) -> list[dict]:
+    from prebooking import services
+    from prebooking.demo_gym import register_class
+
+    expected = []
+    for user in users[:SAME_INSTANT]:
+        class_id = f"ours-{run}-same"
+        register_class(class_id, instant, capacity=SAME_INSTANT)
+        services.create_prebooking(
+            user, "demo", {"class_id": class_id, "member": user.username}, instant
+        )
+        expected.append({"class_id": class_id, "member": user.username, "opens_at": instant})
+    for index, user in enumerate(users[SAME_INSTANT : SAME_INSTANT + SPREAD]):
+        opens_at = spread_start + timedelta(seconds=SPREAD_SECONDS * index / SPREAD)
+        class_id = f"ours-{run}-spread-{index:03d}"
+        register_class(class_id, opens_at, capacity=1)
+        services.create_prebooking(
+            user, "demo", {"class_id": class_id, "member": user.username}, opens_at
+        )
+        expected.append({"class_id": class_id, "member": user.username, "opens_at": opens_at})
+    for order, item in enumerate(expected):
+        item["order"] = order
+    return expected
+
+
+def create_naive(users: list, instant: datetime, spread_start: datetime, run: str) -> list[dict]:
+    from django_q.models import Schedule
+
+    from prebooking.demo_gym import register_class
+
+    expected = []
+    plan = [(f"naive-{run}-same", instant, user) for user in users[:SAME_INSTANT]] + [
+        (
+            f"naive-{run}-spread-{index:03d}",
+            spread_start + timedelta(seconds=SPREAD_SECONDS * index / SPREAD),
+            user,
+        )
+        for index, user in enumerate(users[SAME_INSTANT : SAME_INSTANT + SPREAD])
+    ]
+    for order, (class_id, opens_at, user) in enumerate(plan):
+        register_class(class_id, opens_at, capacity=SAME_INSTANT)
+        Schedule.objects.create(
+            func="bench.prebooking.naive_book",
+            args=repr((class_id, user.username, f"naive-{order}")),
+            schedule_type=Schedule.ONCE,
+            repeats=-1,
+            next_run=opens_at,
+        )
+        expected.append(
+            {"class_id": class_id, "member": user.username, "opens_at": opens_at, "order": order}
+        )
+    return expected
+
+
+def main() -> int:
+    if not os.environ.get("DATABASE_URL"):
+        sys.exit("DATABASE_URL is not set: run through scripts/withdb.py (make bench-prebooking)")
+    started = time.time()
+    gym_port = free_port()
+    env = {
+        **os.environ,
+        "PREBOOKING_DEMO_GYM_PORT": str(gym_port),
+        "PREBOOKING_DEMO_GYM_URL": f"http://127.0.0.1:{gym_port}",
+        "PREBOOKING_LEAD_SECONDS": str(LEAD_SECONDS),
+        "PYTHONPATH": str(ROOT),
+        "Q_LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from prebooking.models import DemoGymRequest
+
+    stack = Stack(env)
+    web_port = free_port()
+    try:
+        stack.start("gym", [python, "manage.py", "demo_gym", "--port", str(gym_port)])
+        stack.start("worker", [python, "manage.py", "qcluster"])
+        stack.start("timing", [python, "manage.py", "qcluster"], Q_CLUSTER_NAME="timing")
+        stack.start(
+            "web",
+            [python, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{web_port}"],
+        )
+        time.sleep(3)
+        load_before = os.getloadavg()
+        enqueue_backlog(BACKLOG)
+        run = datetime.now(UTC).strftime("%H%M%S")
+        User = get_user_model()
+        users = [
+            User.objects.get_or_create(username=f"bench-{number:03d}")[0]
+            for number in range(SAME_INSTANT + SPREAD)
+        ]
+        instant = datetime.fromtimestamp(math.ceil(time.time() + AHEAD_SECONDS), tz=UTC)
+        spread_start = instant - timedelta(seconds=SPREAD_SECONDS / 2) + timedelta(seconds=0.3)
+        ours = create_ours(users, instant, spread_start, run)
+        naive = create_naive(users, instant, spread_start, run)
+        print(f"instant {instant.isoformat()}; waiting for {len(ours) + len(naive)} requests")
+        last = max(item["opens_at"] for item in ours + naive)
+        deadline = last.timestamp() + 45  # naive schedules fire up to ~35 s late
+        while time.time() < deadline:
+            arrived = DemoGymRequest.objects.filter(class_id__contains=f"-{run}-").count()
+            if arrived >= len(ours) + len(naive) and time.time() > last.timestamp() + 2:
+                break
+            time.sleep(1)
+        time.sleep(2)
+        from django_q.models import OrmQ
+
+        backlog_left = OrmQ.objects.filter(key="default").count()
+        arrivals = list(DemoGymRequest.objects.filter(class_id__contains=f"-{run}-"))
+        ours_arrivals = [a for a in arrivals if a.class_id.startswith("ours-")]
+        naive_arrivals = [a for a in arrivals if a.class_id.startswith("naive-")]
+        same = [i for i in ours if i["class_id"].endswith("-same")]
+        spread = [i for i in ours if not i["class_id"].endswith("-same")]
+        naive_same = [i for i in naive if i["class_id"].endswith("-same")]
+        naive_spread = [i for i in naive if not i["class_id"].endswith("-same")]
+        result = {
+            "benchmark": "prebooking",
+            "run_at": datetime.now(UTC).isoformat(),
+            "duration_s": round(time.time() - started, 1),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "load_average_before": [round(x, 2) for x in load_before],
+                "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            },
+            "setup": {
+                "same_instant": SAME_INSTANT,
+                "spread": SPREAD,
+                "spread_seconds": SPREAD_SECONDS,
+                "instant_ahead_s": AHEAD_SECONDS,
+                "lead_seconds": LEAD_SECONDS,
+                "backlog_tasks_on_default_queue": BACKLOG,
+                "backlog_left_at_end": backlog_left,
+                "measured_at": "demo gym, kernel receive timestamp (SO_TIMESTAMPNS) - opens_at",
+            },
+            "ours": {
+                "same_instant": summarise(same, ours_arrivals),
+                "spread": summarise(spread, ours_arrivals),
+                "all": summarise(ours, ours_arrivals),
+            },
+            "naive_once_schedule": {
+                "same_instant": summarise(naive_same, naive_arrivals),
+                "spread": summarise(naive_spread, naive_arrivals),
+                "all": summarise(naive, naive_arrivals),
+            },
+            "targets": TARGETS,
+        }
+        overall = result["ours"]["all"]
+        result["targets_met"] = bool(
+            overall["missing"] == 0
+            and overall["lateness_ms"]["p99"] is not None
+            and overall["lateness_ms"]["p99"] <= TARGETS["p99_ms"]
+            and overall["lateness_ms"]["max"] <= TARGETS["max_ms"]
+            and overall["fifo_violations"] == 0
+            and overall["duplicates"] == 0
+        )
+        (RESULTS / "prebooking.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(
+            json.dumps({"ours": result["ours"], "naive": result["naive_once_schedule"]}, indent=2)
+        )
+        print(f"targets met: {result['targets_met']}; wrote {RESULTS / 'prebooking.json'}")
+        return 0
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Firing at the instant: what a timing worker does between arming and the provider's answers.
+
+arm() takes every pending prebooking opening within the lead time, opens the provider
+connections a few seconds before each instant, claims the group (pending -> firing, one
+UPDATE) just before it, sleeps precisely until the instant and writes the requests in creation
+order from one thread; answers are read and retried concurrently afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from prebooking import services
+from prebooking.providers import BOOKED, NOT_OPEN, REJECTED, RETRY, BookingResult, get_provider
+from prebooking.services import Shot
+
+log = logging.getLogger(__name__)
+SPIN_SECONDS = 0.002
+
+
+def sleep_until(deadline: float) -> None:
+    """Sleep until the wall-clock `deadline` (epoch seconds): coarse sleep, then a short spin."""
+    while True:
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            return
+        if remaining > SPIN_SECONDS:
+            time.sleep(remaining - SPIN_SECONDS)
+
+
+@contextmanager
+def realtime_priority():
+    """Run the send burst under SCHED_FIFO when allowed (root or CAP_SYS_NICE).
+
+    On a busy machine the scheduler preempts the sending thread in favour of whatever else
+    runs (the gym answering the first requests, other workers), spreading a 100-request burst
+    over tens of milliseconds. A few milliseconds of real-time priority keep it together.
+    """
+    if not settings.PREBOOKING_REALTIME_SEND or not hasattr(os, "SCHED_FIFO"):
+        yield
+        return
+    try:
+        previous = os.sched_getscheduler(0), os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (PermissionError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, previous[0], previous[1])
+
+
+def retry_delay(result: BookingResult, attempts: int, opens_at: float, now: float) -> float | None:
+    """Seconds to wait before the next attempt, or None when the answer is final.
+
+    Business answers are final. "Not open yet" is retried quickly during the first seconds
+    (our clock and the gym's differ). Network errors and 5xx back off briefly, and never past
+    the retry window: a booking made late is worse than a clear failure.
+    """
+    if result.outcome in (BOOKED, REJECTED):
+        return None
+    if result.outcome == NOT_OPEN:
+        delay = min(0.05 * attempts, 0.5)
+        limit = opens_at + settings.PREBOOKING_NOT_OPEN_RETRY_SECONDS
+    else:
+        delay = min(0.25 * 2 ** (attempts - 1), 5.0)
+        limit = opens_at + settings.PREBOOKING_RETRY_WINDOW
+    return delay if now + delay < limit else None
+
+
+def give_up_reason(result: BookingResult) -> str:
+    if result.outcome == REJECTED:
+        return f"The gym refused: {result.reason}."
+    if result.outcome == NOT_OPEN:
+        return (
+            f"Booking was still not open {settings.PREBOOKING_NOT_OPEN_RETRY_SECONDS} s "
+            "after the opening time."
+        )
+    return f"Gave up when the retry window closed; last error: {result.reason}."
+
+
+def settle(shot: Shot, result: BookingResult, attempts: int, on_attempt) -> tuple:
+    """Retry `shot` until the answer is final or its window closes; returns (result, attempts)."""
+    opens = shot.opens_at.timestamp()
+    provider = get_provider(shot.provider)
+    while (delay := retry_delay(result, attempts, opens, time.time())) is not None:
+        time.sleep(delay)
+        attempts += 1
+        on_attempt(shot.id, attempts)
+        result = provider.book(shot.payload, shot.key)
+    return result, attempts
+
+
+def _finish(shot: Shot, result: BookingResult, sent: float, attempts: int) -> None:
+    reason = "" if result.outcome == BOOKED else give_up_reason(result)
+    fired_at = datetime.fromtimestamp(sent, tz=UTC)
+    services.finish(shot.id, result, fired_at, attempts, reason)
+
+
+class Writer(threading.Thread):
+    """Writes outcomes through one database connection, off the firing thread's path."""
+
+    def __init__(self) -> None:
+        super().__init__(name="prebooking-writer", daemon=True)
+        self.inbox: queue.Queue = queue.Queue()
+
+    def run(self) -> None:
+        try:
+            while (item := self.inbox.get()) is not None:
+                kind, args = item
+                try:
+                    if kind == "attempt":
+                        services.record_attempt(*args)
+                    else:
+                        _finish(*args)
+                except Exception:
+                    log.exception("could not record %s for prebooking %s", kind, args[0])
+        finally:
+            connection.close()
+
+    def attempt(self, prebooking_id: int, attempts: int) -> None:
+        self.inbox.put(("attempt", (prebooking_id, attempts)))
+
+    def finish(self, shot: Shot, result: BookingResult, sent: float, attempts: int) -> None:
+        self.inbox.put(("finish", (shot, result, sent, attempts)))
+
+    def stop(self) -> None:
+        self.inbox.put(None)
+        self.join()
+
+
+class Prepared:
+    """One instant's shots with their provider connections open."""
+
+    def __init__(self, shots: list[Shot]) -> None:
+        self.shots = shots
+        self.slots = []
+        by_provider: dict[str, list[int]] = {}
+        for index, shot in enumerate(shots):
+            by_provider.setdefault(shot.provider, []).append(index)
+        self.releases = []
+        slots: dict[int, tuple] = {}
+        for name, indexes in by_provider.items():
+            release = get_provider(name).prepare(
+                [(shots[i].payload, shots[i].key) for i in indexes]
+            )
+            self.releases.append(release)
+            for position, index in enumerate(indexes):
+                slots[index] = (release, position)
+        self.slots = [slots[index] for index in range(len(shots))]
+
+    def close(self) -> None:
+        for release in self.releases:
+            release.close()
+
+
+def fire_group(prepared: Prepared, writer: Writer, receivers: ThreadPoolExecutor) -> int:
+    """Claim, wait for the instant, send in creation order; answers are handled by `receivers`."""
+    shots = prepared.shots
+    instant = shots[0].opens_at
+    deadline = instant.timestamp()
+    if time.time() > deadline + settings.PREBOOKING_RETRY_WINDOW:
+        for shot in shots:
+            services.expire(shot.id, "Not sent: the booking window closed before it could fire.")
+        prepared.close()
+        return 0
+    sleep_until(deadline - settings.PREBOOKING_CLAIM_AHEAD_MS / 1000)
+    won = services.claim_for_firing([shot.id for shot in shots], instant)
+    sent = []
+    with realtime_priority():
+        sleep_until(deadline)
+        for shot, (release, position) in zip(shots, prepared.slots, strict=True):
+            if shot.id in won:
+                sent.append((shot, release, position, release.send(position)))
+    if sent:
+        log.info(
+            "sent %d at %s: first %.2f ms, last %.2f ms after the instant",
+            len(sent),
+            instant.isoformat(),
+            (sent[0][3] - deadline) * 1000,
+            (sent[-1][3] - deadline) * 1000,
+        )
+    for shot, release, position, sent_at in sent:
+        receivers.submit(_receive, shot, release, position, sent_at, writer)
+    for shot, (release, position) in zip(shots, prepared.slots, strict=True):
+        if shot.id not in won:  # cancelled meanwhile, or fired by someone else
+            release.connections[position].close()
+    return len(sent)
+
+
+def _receive(shot: Shot, release, position: int, sent_at: float, writer: Writer) -> None:
+    try:
+        result = release.receive(position)
+        result, attempts = settle(shot, result, 1, writer.attempt)
+    except Exception as exc:  # never leave a claimed row without an outcome while we live
+        log.exception("prebooking %s: answer handling failed", shot.id)
+        result, attempts = BookingResult(RETRY, None, {}, f"{type(exc).__name__}: {exc}"), 1
+    writer.finish(shot, result, sent_at, attempts)
+
+
+def _fire_late_comer(prebooking_id: int) -> None:
+    try:
+        fire_now(prebooking_id)
+    finally:
+        connection.close()
+
+
+def arm(lead_seconds: float | None = None) -> int:
+    """Fire every pending prebooking opening within the lead time, each at its instant.
+
+    Returns how many requests were sent. Safe to run many times at once: armed_at is claimed
+    by a conditional UPDATE, so each prebooking is armed by one worker. The horizon is fixed
+    when it starts, so a worker is held at most LEAD seconds plus the retry window.
+    """
+    lead = settings.PREBOOKING_LEAD_SECONDS if lead_seconds is None else lead_seconds
+    until = timezone.now() + timedelta(seconds=lead)
+    prepare_ahead = settings.PREBOOKING_PREPARE_SECONDS
+    plan: dict[datetime, list[Shot]] = {}
+    preparing: dict[datetime, Future] = {}
+    owned: set[datetime] = set()
+    fired = 0
+    writer = Writer()
+    writer.start()
+    preparer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prebooking-prepare")
+    receivers = ThreadPoolExecutor(max_workers=200, thread_name_prefix="prebooking-receive")
+    try:
+        while True:
+            for shot in services.claim_for_arming(until, owned):
+                plan.setdefault(shot.opens_at, []).append(shot)
+            if not plan:
+                break
+            now = time.time()
+            for instant, shots in plan.items():
+                if instant not in preparing and instant.timestamp() - now <= prepare_ahead:
+                    shots.sort(key=lambda shot: (shot.created_at, shot.id))
+                    preparing[instant] = preparer.submit(Prepared, list(shots))
+            instant = min(plan)
+            remaining = instant.timestamp() - now
+            # Wake at least every second to take prebookings created since, until just before.
+            if remaining > prepare_ahead + 0.05:
+                time.sleep(min(remaining - prepare_ahead, 1.0))
+                continue
+            if remaining > 0.3:
+                time.sleep(min(remaining - 0.25, 0.5))
+                continue
+            shots = plan.pop(instant)
+            prepared = preparing.pop(instant).result()
+            fired += fire_group(prepared, writer, receivers)
+            services.release_instant(instant, owned)
+            prepared_ids = {shot.id for shot in prepared.shots}
+            for shot in shots:
+                if shot.id not in prepared_ids:  # armed after its connections were opened
+                    receivers.submit(_fire_late_comer, shot.id)
+                    fired += 1
+    finally:
+        preparer.shutdown(wait=True)
+        receivers.shutdown(wait=True)
+        for future in preparing.values():
+            if future.exception() is None:
+                future.result().close()
+        writer.stop()
+        services.release_all_instants(owned)
+    return fired
+
+
+def fire_now(prebooking_id: int, claim: bool = True) -> bool:
+    """Send one prebooking now from this thread (recovery, late arming, the naive baseline)."""
+    from prebooking.models import Prebooking
+
+    prebooking = Prebooking.objects.get(pk=prebooking_id)
+    if claim and prebooking_id not in services.claim_for_firing([prebooking_id], timezone.now()):
+        return False
+    shot = Shot(
+        prebooking.id,
+        prebooking.provider,
+        prebooking.payload,
+        prebooking.opens_at,
+        prebooking.created_at,
+    )
+    attempts = prebooking.attempts + (1 if claim else 0)
+    sent = time.time()
+    result = get_provider(shot.provider).book(shot.payload, shot.key)
+    result, attempts = settle(shot, result, attempts, services.record_attempt)
+    _finish(shot, result, sent, attempts)
+    return True

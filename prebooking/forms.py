@@ -1,0 +1,110 @@
+"""The prebooking form: what to book, and when booking opens (in the user's time zone)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime, timedelta
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from prebooking.models import Prebooking
+from prebooking.providers import provider_choices
+
+LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M:%S", attrs={"step": "1"}, **kwargs)
+
+
+class PrebookingForm(forms.Form):
+    provider = forms.ChoiceField(label="Gym", choices=provider_choices)
+    class_id = forms.CharField(
+        label="Class or session id", max_length=80, help_text="As the gym's booking page shows it."
+    )
+    class_starts_at = forms.DateTimeField(
+        label="Class date and time", widget=LocalDateTimeInput(), input_formats=LOCAL_INPUT_FORMATS
+    )
+    opens_at = forms.DateTimeField(
+        label="Booking opens at",
+        widget=LocalDateTimeInput(),
+        input_formats=LOCAL_INPUT_FORMATS,
+        help_text="We send your booking at this exact second.",
+    )
+    notes = forms.CharField(
+        label="Notes", required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    time_zone = forms.CharField(required=False, widget=forms.HiddenInput())
+
+    def __init__(self, *args, owner, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+
+    def _zone(self) -> zoneinfo.ZoneInfo:
+        name = self.data.get("time_zone") or "UTC"
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo("UTC")
+
+    def _localise(self, value: datetime | None) -> datetime | None:
+        # The browser sends wall-clock time in the user's zone (the hidden field names it);
+        # Django already read it in the server's zone, so take the wall-clock time back.
+        if value is None:
+            return None
+        if timezone.is_aware(value):
+            value = timezone.make_naive(value, timezone.get_current_timezone())
+        return value.replace(tzinfo=self._zone())
+
+    def clean_time_zone(self) -> str:
+        return self._zone().key
+
+    def clean_class_starts_at(self) -> datetime:
+        return self._localise(self.cleaned_data["class_starts_at"])
+
+    def clean_opens_at(self) -> datetime:
+        opens_at = self._localise(self.cleaned_data["opens_at"])
+        now = timezone.now()
+        if opens_at < now + timedelta(seconds=settings.PREBOOKING_MIN_AHEAD_SECONDS):
+            raise forms.ValidationError(
+                "Booking opening time is in the past (or only seconds away)."
+            )
+        if opens_at > now + timedelta(days=settings.PREBOOKING_MAX_AHEAD_DAYS):
+            raise forms.ValidationError(
+                f"Booking can open at most {settings.PREBOOKING_MAX_AHEAD_DAYS} days from now."
+            )
+        return opens_at
+
+    def clean(self) -> dict:
+        data = super().clean()
+        starts, opens = data.get("class_starts_at"), data.get("opens_at")
+        if starts and opens and starts < opens:
+            self.add_error("class_starts_at", "The class starts before booking opens.")
+        pending = Prebooking.objects.filter(owner=self.owner, status=Prebooking.Status.PENDING)
+        if data.get("class_id") and data.get("provider"):
+            duplicate = pending.filter(
+                provider=data["provider"], payload__class_id=data["class_id"]
+            ).exists()
+            if duplicate:
+                self.add_error("class_id", "You already have a pending prebooking for this class.")
+        if pending.count() >= settings.PREBOOKING_MAX_PENDING:
+            raise forms.ValidationError(
+                f"You have {settings.PREBOOKING_MAX_PENDING} pending prebookings, the most "
+                "allowed. Cancel one or wait until one fires."
+            )
+        return data
+
+    def payload(self) -> dict:
+        """What the gym's booking endpoint receives."""
+        data = self.cleaned_data
+        return {
+            "class_id": data["class_id"],
+            "class_starts_at": data["class_starts_at"].isoformat(),
+            "notes": data["notes"],
+            "member": self.owner.username,
+        }

@@ -1,0 +1,123 @@
+"""Firing at the instant against the real demo gym (served in-process on a free port)."""
+
+from __future__ import annotations
+
+import pytest
+
+from prebooking import firing
+from prebooking.models import DemoGymClass, DemoGymRequest, Prebooking
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_firing")]
+
+
+def test_same_instant_prebookings_reach_the_gym_in_creation_order_within_milliseconds(
+    make_prebooking, demo_gym, django_user_model
+):
+    owners = [
+        django_user_model.objects.create_user(f"member{i}", f"m{i}@example.com", "x")
+        for i in range(30)
+    ]
+    first = make_prebooking(opens_in=1, owner=owners[0], class_id="spin", capacity=100)
+    created = [first] + [
+        make_prebooking(owner=owner, class_id="spin", opens_in=0) for owner in owners[1:]
+    ]
+    Prebooking.objects.filter(pk__in=[p.pk for p in created]).update(opens_at=first.opens_at)
+
+    assert firing.arm(lead_seconds=10) == 30
+
+    arrivals = list(DemoGymRequest.objects.filter(class_id="spin").order_by("arrived_at"))
+    assert [a.member for a in arrivals] == [owner.username for owner in owners]
+    lateness_ms = [(a.arrived_at - first.opens_at).total_seconds() * 1000 for a in arrivals]
+    assert min(lateness_ms) >= 0
+    assert max(lateness_ms) < 50
+    assert set(Prebooking.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_each_prebooking_reaches_the_gym_once_when_two_workers_arm_together(
+    make_prebooking, demo_gym
+):
+    import threading
+
+    from django.db import connection
+
+    prebooking = make_prebooking(opens_in=1, capacity=5)
+
+    def worker() -> None:
+        try:
+            firing.arm(lead_seconds=10)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert DemoGymRequest.objects.filter(class_id=prebooking.payload["class_id"]).count() == 1
+
+
+def test_a_full_class_is_a_final_answer_and_emails_the_owner(
+    make_prebooking, demo_gym, mailbox, django_user_model
+):
+    other = django_user_model.objects.create_user("bob", "bob@example.com", "x")
+    booked = make_prebooking(opens_in=1, class_id="yoga", capacity=1)
+    refused = make_prebooking(opens_in=1, class_id="yoga", owner=other)
+    Prebooking.objects.filter(pk=refused.pk).update(opens_at=booked.opens_at)
+
+    firing.arm(lead_seconds=10)
+
+    booked.refresh_from_db()
+    refused.refresh_from_db()
+    assert booked.status == "succeeded"
+    assert refused.status == "failed"
+    assert refused.attempts == 1
+    assert "class_full" in refused.error
+    assert refused.response["answer"] == {"error": "class_full"}
+    assert [message.to for message in mailbox] == [["bob@example.com"]]
+
+
+def test_not_open_yet_is_retried_quickly_until_the_gym_opens(make_prebooking, demo_gym):
+    prebooking = make_prebooking(opens_in=1, class_id="late-clock", capacity=5)
+    # The gym's clock runs 300 ms behind ours.
+    DemoGymClass.objects.filter(class_id="late-clock").update(
+        opens_at=prebooking.opens_at + firing.timedelta(milliseconds=300)
+    )
+
+    firing.arm(lead_seconds=10)
+
+    prebooking.refresh_from_db()
+    assert prebooking.status == "succeeded"
+    assert prebooking.attempts > 1
+    answers = DemoGymRequest.objects.filter(class_id="late-clock").order_by("arrived_at")
+    assert [a.status_code for a in answers][-1] == 201
+    assert {a.status_code for a in answers[: len(answers) - 1]} == {425}
+
+
+def test_server_errors_are_retried_with_the_same_idempotency_key(make_prebooking, demo_gym):
+    prebooking = make_prebooking(opens_in=1, class_id="flaky", capacity=5)
+    DemoGymClass.objects.filter(class_id="flaky").update(fail_next=2)
+
+    firing.arm(lead_seconds=10)
+
+    prebooking.refresh_from_db()
+    assert prebooking.status == "succeeded"
+    assert prebooking.attempts == 3
+    keys = set(
+        DemoGymRequest.objects.filter(class_id="flaky").values_list("request_key", flat=True)
+    )
+    assert keys == {f"prebooking-{prebooking.pk}"}
+
+
+def test_a_cancelled_prebooking_is_not_sent_even_when_already_armed(make_prebooking, demo_gym):
+    from prebooking import services
+
+    kept = make_prebooking(opens_in=1, class_id="pilates", capacity=5)
+    cancelled = make_prebooking(opens_in=1, class_id="pilates")
+    services.claim_for_arming(kept.opens_at)  # armed, as by a worker that died
+    Prebooking.objects.update(armed_at=None)
+    services.cancel_prebooking(cancelled.pk)
+
+    firing.arm(lead_seconds=10)
+
+    assert DemoGymRequest.objects.filter(class_id="pilates").count() == 1
