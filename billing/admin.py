@@ -66,7 +66,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "received_at",
         "processed_at",
         "next_attempt_at",
-        "livemode",
+        "error_summary",
     ]
     list_filter = ["status", "type", "livemode", "received_at"]
     search_fields = ["=stripe_id"]
@@ -103,7 +103,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ("Payload", {"fields": ["payload_pretty", "api_version", "livemode", "created"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
-    status_badge = StatusBadge("status").column()
+    status_badge = StatusBadge("status", short=True).column()
     change_form_template = "admin/billing/stripeevent/change_form.html"
     Media = ConsoleMedia
 
@@ -188,6 +188,11 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             more,
         )
 
+    @admin.display(description="Last error")
+    def error_summary(self, event: StripeEvent) -> str:
+        error = event.last_error
+        return (error[:70] + "…") if len(error) > 70 else error
+
     def _attempts(self, event: StripeEvent) -> list[JobAttempt]:
         return list(
             JobAttempt.objects.filter(job__target=services.event_target(event.pk)).order_by(
@@ -209,9 +214,9 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if failed is None:
             return "-"
         return format_html(
-            '<p>Attempt {} at {} on {}</p><pre class="traceback">{}</pre>',
+            '<p>Attempt {} at {} UTC on {}</p><pre class="traceback">{}</pre>',
             failed.number,
-            failed.started_at,
+            f"{failed.started_at:%Y-%m-%d %H:%M:%S}",
             failed.worker or "?",
             failed.traceback or failed.error,
         )
@@ -231,7 +236,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                     a.number,
                     a.outcome,
                     a.get_outcome_display(),
-                    a.started_at,
+                    f"{a.started_at:%Y-%m-%d %H:%M:%S}",
                     a.duration_ms if a.duration_ms is not None else "",
                     a.worker,
                     a.error[:120] or "-",
@@ -241,8 +246,8 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             ),
         )
         return format_html(
-            "<table class='timeline'><tr><th>#</th><th>outcome</th><th>started</th><th>ms</th>"
-            "<th>worker</th><th>error</th></tr>{}</table>",
+            "<table class='timeline'><tr><th>#</th><th>outcome</th><th>started (UTC)</th>"
+            "<th>ms</th><th>worker</th><th>error</th></tr>{}</table>",
             rows,
         )
 
@@ -253,14 +258,14 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             return "-"
         attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
         return format_html(
-            "<table class='timeline'><tr><th>when</th><th>who</th><th>what</th>"
+            "<table class='timeline'><tr><th>when (UTC)</th><th>who</th><th>what</th>"
             "<th>status before</th><th>outcome</th></tr>{}</table>",
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
                 (
                     (
-                        a.at,
+                        f"{a.at:%Y-%m-%d %H:%M:%S}",
                         a.actor_name,
                         a.get_kind_display(),
                         " (forced)" if a.forced else "",

@@ -85,10 +85,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 def nice_ceiling(value: int) -> int:
-    """The smallest of 1, 2, 5, 10, 20, 50, ... not below `value`: a round top for an axis."""
+    """The smallest of 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, ... not below `value`: an axis top."""
     step = 1
     while True:
-        for factor in (1, 2, 5):
+        for factor in (1, 2, 3, 4, 5, 6, 8):
             if step * factor >= value:
                 return step * factor
         step *= 10
@@ -98,7 +98,7 @@ def bar_chart(series: list[dict], width: int = 720, height: int = 180) -> dict:
     """Geometry of a server-rendered SVG bar chart of totals and failures per hour."""
     # Failures can outnumber totals in an hour (retries of older work): scale to both.
     peak = nice_ceiling(max([row["total"] for row in series] + [r["failures"] for r in series]))
-    left, bottom, top = 34, 18, 8  # room for the axis labels
+    left, bottom, top = 40, 24, 10  # room for the axis labels
     plot_h = height - bottom - top
     base = height - bottom
     slot = (width - left) / max(len(series), 1)
@@ -134,22 +134,25 @@ def bar_chart(series: list[dict], width: int = 720, height: int = 180) -> dict:
         "height": height,
         "left": left,
         "peak": peak,
-        "base": height - 4,
+        "base": height - 5,
         "total_sum": sum(row["total"] for row in series),
         "failure_sum": sum(row["failures"] for row in series),
     }
 
 
 def age_text(age: timedelta | None) -> str:
-    """A waiting time as a person reads it: "42 s", "7 min", "3 h 5 min", or "none"."""
+    """A waiting time as a person reads it, short enough for a card: "42 s", "61 min",
+    "3 h 05", "2 d 4 h", or "none"."""
     if age is None:
         return "none"
     seconds = int(age.total_seconds())
     if seconds < 120:
         return f"{seconds} s"
-    if seconds < 3600:
+    if seconds < 2 * 3600:
         return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 def stripe_event_cards(now) -> tuple[list[dict], list[dict]]:
@@ -198,6 +201,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     event_cards, event_series = stripe_event_cards(now)
     context = {
         **admin.site.each_context(request),
+        "is_nav_sidebar_enabled": False,  # the cards and charts need the width
         "title": "Operations dashboard",
         "now": now,
         "queues": counts,

@@ -15,14 +15,18 @@ STATES = ("waiting", "active", "delayed", "completed", "failed", "dead")
 
 
 def queue_counts(now: datetime | None = None) -> dict[str, dict[str, int]]:
-    """Per queue: waiting, active, delayed (due later), completed, failed (retrying), dead."""
+    """Per queue: waiting, active, delayed (due later), completed, failed (retrying), dead.
+
+    A job waiting for its next attempt after a failure counts as failed, whenever that attempt
+    is due: staff look for failures there, not among jobs merely scheduled for later.
+    """
     now = now or timezone.now()
     rows = Job.objects.values("queue").annotate(
         waiting=Count("pk", filter=Q(status="queued", run_at__lte=now)),
-        delayed=Count("pk", filter=Q(status__in=Job.WAITING, run_at__gt=now)),
+        delayed=Count("pk", filter=Q(status="queued", run_at__gt=now)),
         active=Count("pk", filter=Q(status="running")),
         completed=Count("pk", filter=Q(status="succeeded")),
-        failed=Count("pk", filter=Q(status="retrying", run_at__lte=now)),
+        failed=Count("pk", filter=Q(status="retrying")),
         dead=Count("pk", filter=Q(status="dead")),
     )
     return {row.pop("queue"): row for row in rows}
