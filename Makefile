@@ -45,6 +45,10 @@ format: install
 migrate: install
 	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py migrate
 
+# Every bench/*.py with a main(), against a private embedded PostgreSQL; bench/results/SUMMARY.md.
+bench: install
+	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
 browser:
 	@sh scripts/ensure_chromium.sh
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 
 from bench.loadgen import closed_loop, customer_event, open_loop, post, signature
-from bench.stack import BENCH_SECRET, Stack, restart_database, setup_django, write_result
+from bench.stack import BENCH_SECRET, ROOT, Stack, restart_database, setup_django, write_result
 
 SCENARIOS: dict[str, Callable[[], dict]] = {}
 QUICK = ["bad_input", "worker_sigkill"]
@@ -89,6 +89,27 @@ def attempts_per_event_job(stripe_ids: list[str]) -> dict[str, int]:
         counts[str(wins)] = counts.get(str(wins), 0) + 1
     counts["jobs"] = len(jobs)
     return counts
+
+
+@scenario
+def duplicate_storm() -> dict:
+    """The two-customer billing story in order, shuffled, and every event 10 times at once:
+    one final state (subscriptions, wallet, emails), each event applied once."""
+    import subprocess
+
+    with Stack() as stack:
+        completed = subprocess.run(
+            [sys.executable, "bench/billing_acceptance.py", "--url", stack.url, "--timeout", "300"],
+            cwd=ROOT,
+            env={**stack.environment(), "STRIPE_WEBHOOK_SECRET": BENCH_SECRET},
+            capture_output=True,
+            text=True,
+            timeout=420,
+            check=False,
+        )
+    lines = completed.stdout.strip().splitlines()
+    check(completed.returncode == 0, "; ".join(lines[-6:]) or completed.stderr[-500:])
+    return {"report": lines}
 
 
 @scenario

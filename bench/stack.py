@@ -92,6 +92,8 @@ class Stack:
             "SECRET_KEY": "bench-" + "k" * 60,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
+            # Mail goes to the process's log; the Email table records what was sent.
+            "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
             **self.env,
         }
 

@@ -13,8 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
-from billing.models import StripeEvent
-from billing.services import _INSERT_EVENT
+from billing.services import _INSERT_EVENT, event_params
 from billing.tasks import process_event
 from billing.views import event_problem, signature_problem
 
@@ -29,22 +28,10 @@ def sync_webhook(request: HttpRequest) -> JsonResponse:
     problem = event_problem(event)
     if problem:
         return JsonResponse({"error": problem}, status=400)
-    from datetime import UTC, datetime
-
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_EVENT,
-                [
-                    event["id"],
-                    event["type"],
-                    event.get("api_version") or "",
-                    bool(event.get("livemode")),
-                    datetime.fromtimestamp(event["created"], tz=UTC),
-                    json.dumps(event),
-                    StripeEvent.Status.RECEIVED,
-                ],
-            )
+            values = event_params(event)
+            cursor.execute(_INSERT_EVENT, {f"source_{i}": v for i, v in enumerate(values)})
             row = cursor.fetchone()
         if row is None:
             return JsonResponse({"received": True, "duplicate": True})

@@ -9,7 +9,9 @@ killed mid-attempt leaves its OrmQ row unacknowledged; django-q2 hands it out ag
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import json
 import logging
 import os
 import socket
@@ -18,17 +20,19 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
+from django_q.humanhash import uuid as humanhash_uuid
 from django_q.models import OrmQ
-from django_q.tasks import async_task
+from django_q.signing import SignedPackage
 
 from config.observability import log_context
 from config.redaction import redact
 from jobs import signals
+from jobs.broker import channel_for
 from jobs.errors import PermanentError
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
 from jobs.models import Job, JobAction, JobAttempt
@@ -42,6 +46,123 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 LEASE_MARGIN = timedelta(seconds=float(os.environ.get("JOBS_LEASE_MARGIN", "15")))
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
+
+
+JOB_TABLE = Job._meta.db_table
+QUEUE_TABLE = OrmQ._meta.db_table
+ID_BLOCK = 50
+
+# One statement stores the job and its delivery and wakes the queue's listeners: the work of
+# three round trips in one (the webhook's ack time is mostly round trips). `source` is an
+# optional INSERT ... RETURNING id of the caller (see enqueue_on_insert) whose new id goes
+# into the job's kwargs; without a source row (a duplicate) nothing is enqueued.
+_JOB_COLUMNS = (
+    "id, name, kwargs, target, queue, unique_key, status, attempts, max_attempts, run_at, "
+    "last_error, created_at"
+)
+_ENQUEUE_SQL = f"""
+WITH {{source}}
+job AS (
+    INSERT INTO {JOB_TABLE} ({_JOB_COLUMNS})
+    SELECT %(job_id)s, %(name)s, %(kwargs)s::jsonb {{kwarg}}, %(target)s {{target}}, %(queue)s,
+           %(unique_key)s, 'queued', 0, %(max_attempts)s, %(run_at)s, '', now()
+    {{from_source}}
+    ON CONFLICT (unique_key) DO NOTHING
+    RETURNING id
+),
+delivery AS (
+    INSERT INTO {QUEUE_TABLE} (key, payload, lock)
+    SELECT %(queue)s, %(payload)s, %(run_at)s FROM job
+    RETURNING id
+)
+SELECT {{returning}}, (SELECT id FROM job), (SELECT pg_notify(%(channel)s, '') FROM delivery)
+"""  # noqa: S608 - table names are ours; every value is a parameter
+
+
+class _JobIds:
+    """Job ids taken from the sequence a block at a time, so a delivery can name its job
+    before the job row exists (they are written by the same statement)."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.free: list[int] = []
+
+    def next(self) -> int:
+        if self.pid != os.getpid():  # a forked worker must not reuse its parent's block
+            self.pid, self.free = os.getpid(), []
+        if not self.free:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    [JOB_TABLE, ID_BLOCK],
+                )
+                self.free = [row[0] for row in reversed(cursor.fetchall())]
+        return self.free.pop()
+
+
+_job_ids = _JobIds()
+
+
+def _package(job_id: int, job_type: JobType) -> str:
+    """The signed django-q2 task that runs one attempt of job `job_id` (what async_task builds)."""
+    tag = humanhash_uuid()
+    task = {
+        "id": tag[1],
+        "name": f"{job_type.name}#{job_id}",
+        "func": "jobs.services.execute",
+        "args": (job_id,),
+        "kwargs": {},
+        "timeout": job_type.timeout,
+        "started": timezone.now(),
+    }
+    if Conf.ACK_FAILURES:
+        task["ack_failure"] = True
+    return SignedPackage.dumps(task)
+
+
+def _run_enqueue(
+    job_type: JobType,
+    *,
+    kwargs: dict,
+    target: str,
+    run_at: datetime | None,
+    unique_key: str | None,
+    source: tuple[str, list, str, str] | None = None,
+) -> tuple[int | None, int | None]:
+    """Insert (source row,) job and delivery in one statement; (source id, job id) inserted."""
+    job_id = _job_ids.next()
+    params = {
+        "job_id": job_id,
+        "name": job_type.name,
+        "kwargs": json.dumps(kwargs),
+        "target": target,
+        "queue": job_type.queue,
+        "unique_key": unique_key,
+        "max_attempts": job_type.max_attempts,
+        "run_at": run_at or timezone.now(),
+        "payload": _package(job_id, job_type),
+        "channel": channel_for(job_type.queue),
+    }
+    if source is None:
+        sql = _ENQUEUE_SQL.format(
+            source="", kwarg="", target="", from_source="", returning="NULL::bigint"
+        )
+    else:
+        source_sql, source_params, id_kwarg, target_prefix = source
+        params.update({f"source_{i}": value for i, value in enumerate(source_params)})
+        params["id_kwarg"] = id_kwarg
+        params["target"] = target_prefix
+        sql = _ENQUEUE_SQL.format(
+            source=f"source AS ({source_sql}),",
+            kwarg="|| jsonb_build_object(%(id_kwarg)s, source.id)",
+            target="|| source.id",
+            from_source="FROM source",
+            returning="(SELECT id FROM source)",
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        source_id, inserted_job = cursor.fetchone()[:2]
+    return source_id, inserted_job
 
 
 def enqueue(
@@ -58,56 +179,64 @@ def enqueue(
     creating another: the guard for side effects that must happen once.
     """
     job_type = get_job_type(name)
+    run_at = run_at or timezone.now()
+    _, job_id = _run_enqueue(
+        job_type, kwargs=kwargs, target=target, run_at=run_at, unique_key=unique_key
+    )
+    if job_id is None:
+        return Job.objects.get(unique_key=unique_key)
     job = Job(
+        pk=job_id,
         name=name,
         kwargs=kwargs,
         target=target,
         queue=job_type.queue,
         unique_key=unique_key,
         max_attempts=job_type.max_attempts,
-        run_at=run_at or timezone.now(),
+        run_at=run_at,
     )
-    if unique_key is None:
-        job.save(force_insert=True)
-    else:
-        try:
-            with transaction.atomic():
-                job.save(force_insert=True)
-        except IntegrityError:
-            return Job.objects.get(unique_key=unique_key)
-    _deliver(job, job_type)
+    job._state.adding, job._state.db = False, connection.alias
     return job
 
 
-class _DeliverAt:
-    """A broker stand-in for ``async_task`` that inserts the OrmQ row with a future lock."""
+def enqueue_on_insert(
+    insert_sql: str,
+    params: list,
+    *,
+    name: str,
+    id_kwarg: str,
+    target_prefix: str,
+    **kwargs: object,
+) -> int | None:
+    """Run the caller's ``INSERT ... RETURNING id`` and, when it inserts a row, enqueue job
+    `name` with ``{id_kwarg: new id}`` in the same statement (one round trip, atomic without a
+    transaction). Returns the new row's id, or None when the insert did nothing (a conflict).
 
-    def __init__(self, queue: str, run_at: datetime) -> None:
-        self.broker = get_broker(queue)
-        self.list_key = self.broker.list_key
-        self.run_at = run_at
-
-    def enqueue(self, package: str) -> int:
-        if self.run_at <= timezone.now():
-            return self.broker.enqueue(package)
-        row = OrmQ.objects.create(key=self.list_key, payload=package, lock=self.run_at)
-        wake = getattr(self.broker, "notify", None)
-        if wake is not None:  # our broker sleeps until the earliest due row: tell it
-            wake()
-        return row.pk
+    `insert_sql` refers to its parameters as ``%(source_0)s``, ``%(source_1)s``, ...
+    """
+    # Alone, the statement is its own transaction. Inside the caller's, a savepoint keeps a
+    # failed insert (e.g. a value PostgreSQL refuses) from aborting the caller's transaction.
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint:
+        source_id, _ = _run_enqueue(
+            get_job_type(name),
+            kwargs=kwargs,
+            target="",
+            run_at=None,
+            unique_key=None,
+            source=(insert_sql, params, id_kwarg, target_prefix),
+        )
+    return source_id
 
 
 def _deliver(job: Job, job_type: JobType) -> None:
-    """Queue one attempt of `job` on django-q2, due at ``job.run_at``."""
-    async_task(
-        "jobs.services.execute",
-        job.pk,
-        q_options={
-            "broker": _DeliverAt(job.queue, job.run_at),
-            "task_name": f"{job.name}#{job.pk}",
-            "timeout": job_type.timeout,
-        },
-    )
+    """Queue one more attempt of an existing job, due at ``job.run_at``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {QUEUE_TABLE} (key, payload, lock) VALUES (%s, %s, %s);"  # noqa: S608
+            "SELECT pg_notify(%s, '')",
+            [job.queue, _package(job.pk, job_type), job.run_at, channel_for(job.queue)],
+        )
 
 
 @dataclass(frozen=True)

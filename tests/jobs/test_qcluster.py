@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.db import transaction
-from django_q.models import OrmQ, Success
+from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,7 +40,6 @@ def test_qcluster_runs_a_task_and_stops_on_a_process_group_sigterm(start_process
     assert wait_for(marker.exists, timeout=30)
     assert marker.read_text() == "hello"
     assert wait_for(lambda: not OrmQ.objects.exists(), timeout=10)  # acknowledged
-    assert Success.objects.get().result == "hello"
 
     os.killpg(cluster.pid, signal.SIGTERM)
     # Stock django-q2 hung here for ever: the sentinel died and the main process waited on it.
