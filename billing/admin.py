@@ -146,7 +146,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         """The buttons of the event's page: one event, the same services as the list's actions."""
         if action not in EVENT_ACTIONS:
             raise Http404("no such action")
-        if not self.has_replay_permission(request):
+        if not (self.has_view_permission(request) and self.has_replay_permission(request)):
             raise PermissionDenied
         event = get_object_or_404(StripeEvent, pk=event_id)
         call, verb = EVENT_ACTIONS[action]

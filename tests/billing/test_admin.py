@@ -266,3 +266,12 @@ def test_event_page_shows_the_latest_traceback_and_the_replay_outcome(
     assert "Attempt 1 at" in page  # the failed attempt's full traceback stays readable
     assert "attempt 2: succeeded" in page
     assert "status-processed" in page
+
+
+def test_event_page_buttons_answer_only_post(client, django_user_model, dead_event):
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+
+    response = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/act/replay/")
+
+    assert response.status_code == 405
+    assert not JobAction.objects.exists()
