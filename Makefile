@@ -9,7 +9,8 @@ DATA_DIR ?= $(CURDIR)/var
 export PORT DATA_DIR
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint audit format migrate bench bench-prebooking faults browser clean createsuperuser
+.PHONY: install run test lint audit format migrate bench bench-prebooking faults browser clean \
+	createsuperuser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +63,8 @@ createsuperuser: install
 
 faults: install
 	$(BIN)/python scripts/withdb.py --name faults -- $(BIN)/python -m bench.faults $(FAULTS)
+
+# PNGs of the console for the docs (scripts/screenshots.py): its own "screenshots" database.
+screenshots: install browser
+	$(BIN)/python scripts/withdb.py --name dev --database screenshots -- \
+		$(BIN)/python scripts/screenshots.py
