@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from jobs import enqueue, signals
 from jobs.models import Job, JobAttempt
 from jobs.testing import run_due_jobs
 from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.waiting import wait_for
 
 WORKER_ENV = {
     "JOBS_EXTRA_MODULES": "tests.jobs.sample_jobs",
@@ -21,15 +21,6 @@ WORKER_ENV = {
     "Q_TIMEOUT": "3",
     "Q_RETRY": "4",
 }
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)
