@@ -72,6 +72,17 @@ def wait_processed(stripe_ids: list[str], acknowledged: int, timeout: float) -> 
     }
 
 
+def settle(timeout: float = DRAIN_TIMEOUT) -> None:
+    """Wait until the workers have caught up (no event left unprocessed)."""
+    from billing.models import StripeEvent
+
+    began = time.monotonic()
+    while StripeEvent.objects.filter(status__in=StripeEvent.UNPROCESSED).exists():
+        if time.monotonic() - began > timeout:
+            return
+        time.sleep(0.5)
+
+
 def ids_of(bodies: list[str]) -> list[str]:
     import json
 
@@ -88,12 +99,14 @@ def main() -> dict:
         open_loop(url, events(300), RATE, BENCH_SECRET)  # warm up both paths
         open_loop(url, events(300), RATE, BENCH_SECRET, path=sync_path)
 
+        settle()
         queued = events(RATE * OPEN_LOOP_SECONDS)
         result["ack_at_200"] = open_loop(url, queued, RATE, BENCH_SECRET)
         result["sync_at_200"] = open_loop(
             url, events(RATE * OPEN_LOOP_SECONDS), RATE, BENCH_SECRET, path=sync_path
         )
 
+        settle()
         if wrk_available():  # a C client leaves the 2 cores to the server
             saturating = events(WRK_EVENTS)
             result["ack_saturation"] = wrk_saturation(url, saturating, BENCH_SECRET)
@@ -109,6 +122,8 @@ def main() -> dict:
 
         # Signed deliveries at 200/s while an unsigned flood hammers the endpoint.
         import threading
+
+        settle()  # the saturation's backlog is processed first: it would slow both
 
         flood_result: dict = {}
         if wrk_available():
@@ -172,7 +187,9 @@ def main() -> dict:
             None,
             f"of {drained['stored']} stored, {drained['acknowledged']} answered 200",
             "all",
-            drained["processed"] == drained["stored"] <= drained["acknowledged"],
+            # Loss is a 200 without a stored event; a stored event whose 200 the client never
+            # read (a timeout) is not: Stripe would deliver it again and get a duplicate.
+            drained["processed"] == drained["stored"] >= drained["acknowledged"],
             better="higher",
         ),
         figure("drain time after the load", drained["drain_s"], None, "s"),
