@@ -47,7 +47,7 @@ migrate: install
 bench: bench-prebooking
 
 bench-prebooking: install
-	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python bench/prebooking.py
+	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python -m bench.prebooking
 
 browser:
 	@sh scripts/ensure_chromium.sh

@@ -1,7 +1,7 @@
 """Benchmark: lateness and order of prebookings at the demo gym, ours against the naive design.
 
     make bench-prebooking
-    (or: python scripts/withdb.py --name bench -- python bench/prebooking.py)
+    (or: python scripts/withdb.py --name bench -- python -m bench.prebooking)
 
 Starts the real stack on a private database (gunicorn, the default qcluster, the timing
 qcluster, the demo gym), queues a backlog of a few thousand trivial tasks on the default
@@ -18,23 +18,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import signal
-import socket
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+from bench.stack import RESULTS, Stack, free_port, machine, setup_django
+
 LEAD_SECONDS = 45  # short enough that some arm through their ONCE schedule, some at once
 SAME_INSTANT = 100
 SPREAD = 100
 SPREAD_SECONDS = 60
 AHEAD_SECONDS = 60
-BACKLOG = 4000
+BACKLOG = 3000
 TARGETS = {"p99_ms": 10.0, "max_ms": 50.0, "fifo_violations": 0, "duplicates": 0}
 
 
@@ -43,12 +38,6 @@ def naive_book(class_id: str, member: str, key: str) -> None:
     from prebooking.providers import get_provider
 
     get_provider("demo").book({"class_id": class_id, "member": member}, key)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -116,47 +105,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-class Stack:
-    """The processes of the Procfile, pointed at this run's database and demo gym port."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.processes: dict[str, subprocess.Popen] = {}
-        RESULTS.mkdir(parents=True, exist_ok=True)
-
-    def start(self, name: str, command: list[str], **extra_env: str) -> None:
-        log = open(RESULTS / f"prebooking-{name}.log", "w")  # noqa: SIM115 (lives with the process)
-        self.processes[name] = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**self.env, **extra_env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            with _suppress():
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.time() + 8
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                with _suppress():
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, value, traceback) -> bool:
-        return kind is not None and issubclass(kind, ProcessLookupError)
-
-
 def enqueue_backlog(count: int) -> None:
     """A webhook/email backlog: `count` small tasks on the default queue, queued at once."""
     from django.utils import timezone
@@ -175,7 +123,7 @@ def enqueue_backlog(count: int) -> None:
 
     collect = Collect()
     for _ in range(count):
-        async_task("time.sleep", 0.005, broker=collect)
+        async_task("math.floor", 1.5, broker=collect)
     now = timezone.now()
     OrmQ.objects.bulk_create(
         [OrmQ(key="default", payload=package, lock=now) for package in collect.packages],
@@ -242,36 +190,24 @@ def main() -> int:
         sys.exit("DATABASE_URL is not set: run through scripts/withdb.py (make bench-prebooking)")
     started = time.time()
     gym_port = free_port()
-    env = {
-        **os.environ,
+    settings_env = {
+        "PREBOOKING_DEMO_GYM_ENABLED": "1",
         "PREBOOKING_DEMO_GYM_PORT": str(gym_port),
         "PREBOOKING_DEMO_GYM_URL": f"http://127.0.0.1:{gym_port}",
         "PREBOOKING_LEAD_SECONDS": str(LEAD_SECONDS),
-        "PYTHONPATH": str(ROOT),
-        "Q_LOG_LEVEL": "WARNING",
     }
-    os.environ.update(env)
-    python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
+    stack = Stack(web_workers=2, timing_cluster=True, env={**settings_env, "LOG_LEVEL": "INFO"})
+    # The driver enqueues tasks and creates prebookings: same settings (and SECRET_KEY, which
+    # signs django-q2 packages) as the processes that run them.
+    os.environ.update(stack.environment())
+    setup_django()
     from django.contrib.auth import get_user_model
 
     from prebooking.models import DemoGymRequest
 
-    stack = Stack(env)
-    web_port = free_port()
     try:
-        stack.start("gym", [python, "manage.py", "demo_gym", "--port", str(gym_port)])
-        stack.start("worker", [python, "manage.py", "qcluster"])
-        stack.start("timing", [python, "manage.py", "qcluster"], Q_CLUSTER_NAME="timing")
-        stack.start(
-            "web",
-            [python, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{web_port}"],
-        )
+        stack.start()
+        stack.spawn("gym", [sys.executable, "manage.py", "demo_gym", "--port", str(gym_port)])
         time.sleep(3)
         load_before = os.getloadavg()
         enqueue_backlog(BACKLOG)
@@ -309,8 +245,7 @@ def main() -> int:
             "run_at": datetime.now(UTC).isoformat(),
             "duration_s": round(time.time() - started, 1),
             "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
+                **machine(),
                 "load_average_before": [round(x, 2) for x in load_before],
                 "load_average_after": [round(x, 2) for x in os.getloadavg()],
             },

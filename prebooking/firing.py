@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -176,21 +177,26 @@ def fire_group(prepared: Prepared, writer: Writer, receivers: ThreadPoolExecutor
             services.expire(shot.id, "Not sent: the booking window closed before it could fire.")
         prepared.close()
         return 0
-    sleep_until(deadline - settings.PREBOOKING_CLAIM_AHEAD_MS / 1000)
-    won = services.claim_for_firing([shot.id for shot in shots], instant)
     sent = []
+    # Real-time priority from here (a few hundred ms, nearly all asleep): on a loaded machine a
+    # normal thread's wake-up from sleep can be tens of milliseconds late.
     with realtime_priority():
+        sleep_until(deadline - settings.PREBOOKING_CLAIM_AHEAD_MS / 1000)
+        claim_started = time.time()
+        won = services.claim_for_firing([shot.id for shot in shots], instant)
+        claim_ms = (time.time() - claim_started) * 1000
         sleep_until(deadline)
         for shot, (release, position) in zip(shots, prepared.slots, strict=True):
             if shot.id in won:
                 sent.append((shot, release, position, release.send(position)))
     if sent:
         log.info(
-            "sent %d at %s: first %.2f ms, last %.2f ms after the instant",
+            "sent %d at %s: first %.2f ms, last %.2f ms after the instant (claim took %.1f ms)",
             len(sent),
             instant.isoformat(),
             (sent[0][3] - deadline) * 1000,
             (sent[-1][3] - deadline) * 1000,
+            claim_ms,
         )
     for shot, release, position, sent_at in sent:
         receivers.submit(_receive, shot, release, position, sent_at, writer)
@@ -231,6 +237,10 @@ def arm(lead_seconds: float | None = None) -> int:
     preparing: dict[datetime, Future] = {}
     owned: set[datetime] = set()
     fired = 0
+    # A thread waiting for the GIL gets it after at most the switch interval (5 ms by
+    # default): keep that short while other threads here write outcomes and read answers.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
     writer = Writer()
     writer.start()
     preparer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prebooking-prepare")
@@ -272,6 +282,7 @@ def arm(lead_seconds: float | None = None) -> int:
                 future.result().close()
         writer.stop()
         services.release_all_instants(owned)
+        sys.setswitchinterval(switch_interval)
     return fired
 
 
