@@ -409,7 +409,7 @@ if not PREBOOKING_DEMO_GYM_ENABLED:
 _PREBOOKING_TASK_SECONDS = PREBOOKING_LEAD_SECONDS + 30 + PREBOOKING_RETRY_WINDOW + 60
 Q_CLUSTER["ALT_CLUSTERS"] = {
     PREBOOKING_QUEUE: {
-        "workers": env_int("Q_TIMING_WORKERS", 4),
+        "workers": env_int("Q_TIMING_WORKERS", 6),
         "timeout": _PREBOOKING_TASK_SECONDS,
         "retry": _PREBOOKING_TASK_SECONDS + 30,
         "max_attempts": 1,

@@ -46,21 +46,21 @@ def realtime_priority():
 
     On a busy machine the scheduler preempts the sending thread in favour of whatever else
     runs (the gym answering the first requests, other workers), spreading a 100-request burst
-    over tens of milliseconds. A few milliseconds of real-time priority keep it together.
+    over tens of milliseconds, and wakes a sleeping thread late. A few hundred milliseconds of
+    real-time priority, nearly all asleep, keep it together.
     """
-    if not settings.PREBOOKING_REALTIME_SEND or not hasattr(os, "SCHED_FIFO"):
-        yield
-        return
-    try:
-        previous = os.sched_getscheduler(0), os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-    except (PermissionError, OSError):
-        yield
-        return
+    previous = None
+    if settings.PREBOOKING_REALTIME_SEND and hasattr(os, "SCHED_FIFO"):
+        try:
+            previous = os.sched_getscheduler(0), os.sched_getparam(0)
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        except OSError:  # not permitted here: run at normal priority
+            previous = None
     try:
         yield
     finally:
-        os.sched_setscheduler(0, previous[0], previous[1])
+        if previous is not None:
+            os.sched_setscheduler(0, *previous)
 
 
 def retry_delay(result: BookingResult, attempts: int, opens_at: float, now: float) -> float | None:
@@ -266,10 +266,17 @@ def arm(lead_seconds: float | None = None) -> int:
                 time.sleep(min(remaining - 0.25, 0.5))
                 continue
             shots = plan.pop(instant)
-            prepared = preparing.pop(instant).result()
-            fired += fire_group(prepared, writer, receivers)
+            try:
+                prepared = preparing.pop(instant).result()
+            except Exception:  # e.g. a provider removed from settings: don't drop other instants
+                log.exception("could not prepare the prebookings opening at %s", instant)
+                prepared = None
+            if prepared is not None:
+                fired += fire_group(prepared, writer, receivers)
+            else:
+                sleep_until(instant.timestamp())  # then one by one below, never early
             services.release_instant(instant, owned)
-            prepared_ids = {shot.id for shot in prepared.shots}
+            prepared_ids = {shot.id for shot in prepared.shots} if prepared else set()
             for shot in shots:
                 if shot.id not in prepared_ids:  # armed after its connections were opened
                     receivers.submit(_fire_late_comer, shot.id)
@@ -287,7 +294,7 @@ def arm(lead_seconds: float | None = None) -> int:
 
 
 def fire_now(prebooking_id: int, claim: bool = True) -> bool:
-    """Send one prebooking now from this thread (recovery, late arming, the naive baseline)."""
+    """Send one prebooking now from this thread (recovery, late arming)."""
     from prebooking.models import Prebooking
 
     prebooking = Prebooking.objects.get(pk=prebooking_id)
