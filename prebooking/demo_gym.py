@@ -213,6 +213,20 @@ class GymServer(ThreadingHTTPServer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.turnstile = Turnstile()
+        self.handlers: set[threading.Thread] = set()
+
+    def process_request_thread(self, request, client_address) -> None:
+        self.handlers.add(threading.current_thread())
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.handlers.discard(threading.current_thread())
+
+    def wait_for_handlers(self, timeout: float) -> None:
+        """Wait until every client connection has ended (each closes its database connection)."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self.handlers):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0) -> GymServer:

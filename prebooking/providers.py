@@ -191,6 +191,15 @@ def get_provider(name: str) -> Provider:
         return provider
 
 
+def close_providers() -> None:
+    """Close every provider's persistent connections (tests, settings changes)."""
+    with _providers_lock:
+        for provider in _providers.values():
+            if provider._client is not None:
+                provider._client.close()
+        _providers.clear()
+
+
 def provider_choices() -> list[tuple[str, str]]:
     """(name, label) of every configured provider, for forms."""
     return [(name, config["label"]) for name, config in settings.PREBOOKING_PROVIDERS.items()]
