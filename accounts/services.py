@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
-from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.forms import SignupForm
 from accounts.signals import welcome
+from billing.emails import queue_email
 
 logger = logging.getLogger(__name__)
 
@@ -51,21 +52,25 @@ def activate(user: User) -> bool:
 
 
 def _send(request: HttpRequest, user: User, kind: str) -> None:
+    """Queue the sign-up mail through the email jobs (sent once per cause, retried on failure).
+
+    Each sign-up attempt is its own cause (its token differs), so a second attempt mails again.
+    """
+    token = default_token_generator.make_token(user)
     context = {
-        "user": user,
+        "name": user.username,
         "activate_url": request.build_absolute_uri(
             reverse(
                 "activate",
                 args=[
                     urlsafe_base64_encode(force_bytes(user.pk)),
-                    default_token_generator.make_token(user),
+                    token,
                 ],
             )
         ),
         "login_url": request.build_absolute_uri(reverse("login")),
         "reset_url": request.build_absolute_uri(reverse("password_reset")),
     }
-    subject = render_to_string(f"emails/{kind}_subject.txt", context).strip()
-    body = render_to_string(f"emails/{kind}.txt", context)
-    send_mail(subject, body, None, [user.email])
-    logger.info("sign-up mail %s sent to user #%s", kind, user.pk)
+    attempt = hashlib.sha256(f"{token}:{timezone.now().isoformat()}".encode()).hexdigest()[:16]
+    queue_email(f"user:{user.pk}:signup:{attempt}", kind, to=user.email, context=context)
+    logger.info("sign-up mail %s queued for user #%s", kind, user.pk)

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 
 from bench.loadgen import closed_loop, customer_event, open_loop, post, signature
-from bench.stack import BENCH_SECRET, Stack, restart_database, setup_django, write_result
+from bench.stack import BENCH_SECRET, ROOT, Stack, restart_database, setup_django, write_result
 
 SCENARIOS: dict[str, Callable[[], dict]] = {}
 QUICK = ["bad_input", "worker_sigkill"]
@@ -92,6 +92,27 @@ def attempts_per_event_job(stripe_ids: list[str]) -> dict[str, int]:
 
 
 @scenario
+def duplicate_storm() -> dict:
+    """The two-customer billing story in order, shuffled, and every event 10 times at once:
+    one final state (subscriptions, wallet, emails), each event applied once."""
+    import subprocess
+
+    with Stack() as stack:
+        completed = subprocess.run(
+            [sys.executable, "bench/billing_acceptance.py", "--url", stack.url, "--timeout", "300"],
+            cwd=ROOT,
+            env={**stack.environment(), "STRIPE_WEBHOOK_SECRET": BENCH_SECRET},
+            capture_output=True,
+            text=True,
+            timeout=420,
+            check=False,
+        )
+    lines = completed.stdout.strip().splitlines()
+    check(completed.returncode == 0, "; ".join(lines[-6:]) or completed.stderr[-500:])
+    return {"report": lines}
+
+
+@scenario
 def worker_sigkill() -> dict:
     """kill -9 the worker cluster repeatedly while events are processing; restart it."""
     bodies, ids = new_events(2000)
@@ -160,6 +181,107 @@ def two_clusters() -> dict:
     check(done, f"not every event processed: {statuses}")
     check(set(runs) <= {"1", "jobs"}, f"a job ran to success more than once: {runs}")
     return {"events": len(ids), "successes_per_job": runs}
+
+
+def create_demo_prebookings(stack: Stack, count: int, opens_in: float, prefix: str) -> dict:
+    import subprocess
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "prebooking_demo",
+            "--count",
+            str(count),
+            "--in",
+            str(opens_in),
+            "--prefix",
+            prefix,
+            "--json",
+        ],
+        cwd=ROOT,
+        env=stack.environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def prebooking_outcome(demo: dict) -> dict:
+    """Final states of the demo's prebookings and what the gym saw of them."""
+    from collections import Counter
+
+    from prebooking.models import DemoGymRequest, Prebooking
+
+    rows = list(Prebooking.objects.filter(pk__in=demo["ids"]).order_by("pk"))
+    requests = DemoGymRequest.objects.filter(class_id__in=demo["class_ids"])
+    keys_per_member = Counter()
+    booked_per_member = Counter()
+    for request in requests:
+        keys_per_member[(request.member, request.request_key)] += 0
+        if request.status_code == 201:
+            booked_per_member[request.member] += 1
+    members_keys = Counter(member for member, _ in keys_per_member)
+    lateness = sorted(row.lateness_ms for row in rows if row.lateness_ms is not None)
+    return {
+        "statuses": dict(Counter(row.status for row in rows)),
+        "booked_twice": sum(1 for n in booked_per_member.values() if n > 1),
+        "members_with_two_keys": sum(1 for n in members_keys.values() if n > 1),
+        "failed_without_reason": sum(
+            1 for row in rows if row.status in ("failed", "expired") and not row.error
+        ),
+        "lateness_ms_p50": lateness[len(lateness) // 2] if lateness else None,
+        "lateness_ms_max": lateness[-1] if lateness else None,
+        "errors": sorted({row.error[:80] for row in rows if row.error})[:3],
+    }
+
+
+def wait_settled(demo: dict, timeout: float) -> bool:
+    from prebooking.models import Prebooking
+
+    return wait_until(
+        lambda: (
+            not Prebooking.objects.filter(
+                pk__in=demo["ids"], status__in=["pending", "firing"]
+            ).exists()
+        ),
+        timeout,
+    )
+
+
+@scenario
+def prebooking_two_clusters() -> dict:
+    """Two timing clusters on one database: every prebooking fires once, on time."""
+    with Stack(gym=True, timing_clusters=2) as stack:
+        demo = create_demo_prebookings(stack, 50, 20, f"two{uuid.uuid4().hex[:4]}")
+        settled = wait_settled(demo, 60)
+        outcome = prebooking_outcome(demo)
+    check(settled, f"prebookings still pending or firing: {outcome['statuses']}")
+    check(outcome["statuses"] == {"succeeded": 50}, f"not all booked: {outcome}")
+    check(outcome["booked_twice"] == 0 and outcome["members_with_two_keys"] == 0, f"{outcome}")
+    check(outcome["lateness_ms_max"] < 50, f"late: {outcome['lateness_ms_max']} ms")
+    return outcome
+
+
+@scenario
+def prebooking_worker_killed() -> dict:
+    """The timing worker holding armed prebookings is killed just before the instant:
+    recovery fires them inside the window or fails them with a reason; never twice."""
+    with Stack(gym=True, timing_clusters=1, env={"PREBOOKING_STUCK_SECONDS": "5"}) as stack:
+        demo = create_demo_prebookings(stack, 20, 20, f"kill{uuid.uuid4().hex[:4]}")
+        from datetime import datetime
+
+        instant = datetime.fromisoformat(demo["instant"]).timestamp()
+        time.sleep(max(0.0, instant - time.time() - 1.5))
+        stack.kill("timing0", signal.SIGKILL)  # armed, connections open, sleeping to the instant
+        stack.start_timing()
+        settled = wait_settled(demo, 150)
+        outcome = prebooking_outcome(demo)
+    check(settled, f"prebookings still pending or firing: {outcome['statuses']}")
+    check(outcome["booked_twice"] == 0, f"a member was booked twice: {outcome}")
+    check(outcome["failed_without_reason"] == 0, f"a failure without a reason: {outcome}")
+    return outcome
 
 
 BAD_REQUESTS = [

@@ -175,3 +175,107 @@ def closed_loop(
     latencies = [value for part in parts for value in part[0]]
     statuses = [value for part in parts for value in part[1]]
     return summarise(latencies, statuses, seconds)
+
+
+WRK_SCRIPT = """
+local file = os.getenv("WRK_REQUESTS_PREFIX")
+local requests = {}
+local index = 0
+local thread_counter = 0
+
+function setup(thread)
+  thread:set("id", thread_counter)
+  thread_counter = thread_counter + 1
+end
+
+function init(args)
+  local path = file .. tostring(id) .. ".txt"
+  local lines = io.lines(path)
+  for header in lines do
+    local body = lines()
+    requests[#requests + 1] = wrk.format("POST", wrk.path, {
+      ["Content-Type"] = "application/json",
+      ["Stripe-Signature"] = header,
+    }, body)
+  end
+end
+
+function request()
+  index = index + 1
+  if index > #requests then index = 1 end
+  return requests[index]
+end
+"""
+
+
+def wrk_available() -> bool:
+    import shutil
+
+    return shutil.which("wrk") is not None
+
+
+def wrk_saturation(
+    url: str,
+    bodies: list[str],
+    secret: str,
+    seconds: int = 10,
+    connections: int = 16,
+    threads: int = 2,
+    path: str = PATH,
+    workdir: str = "/tmp",
+    signed: bool = True,
+) -> dict:
+    """Saturation with wrk (C, so the client takes little of the machine): pre-signed requests,
+    each thread its own share, for `seconds`. Signatures stay valid for Stripe's 300 s."""
+    import os
+    import re
+    import subprocess
+
+    prefix = os.path.join(workdir, "wrk-requests-")
+    for thread in range(threads):
+        with open(f"{prefix}{thread}.txt", "w") as out:
+            for body in bodies[thread::threads]:
+                header = signature(body, secret) if signed else ""
+                out.write(header + "\n" + body + "\n")
+    script = os.path.join(workdir, "wrk-signed.lua")
+    with open(script, "w") as out:
+        out.write(WRK_SCRIPT)
+    completed = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            script,
+            url.rstrip("/") + path,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "WRK_REQUESTS_PREFIX": prefix},
+    )
+    text = completed.stdout
+
+    def ms(label: str) -> float | None:
+        found = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if not found:
+            return None
+        value, unit = float(found.group(1)), found.group(2)
+        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
+
+    total = int(re.search(r"(\d+) requests in", text).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {
+        "requests": total,
+        "ok": total - (int(non_2xx.group(1)) if non_2xx else 0),
+        "seconds": seconds,
+        "throughput_rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+        "socket_errors": errors.group(1) if errors else "",
+        "unique_requests_available": len(bodies),
+        "client": "wrk",
+    }

@@ -72,6 +72,9 @@ class Stack:
     web_workers: int = 3
     worker_clusters: int = 1
     timing_cluster: bool = False
+    timing_clusters: int = 0
+    gym: bool = False
+    gym_port: int = field(default_factory=free_port)
     env: dict = field(default_factory=dict)
     log_dir: Path = RESULTS
     port: int = field(default_factory=free_port)
@@ -92,6 +95,10 @@ class Stack:
             "SECRET_KEY": "bench-" + "k" * 60,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
+            "PREBOOKING_DEMO_GYM_PORT": str(self.gym_port),
+            "PREBOOKING_DEMO_GYM_ENABLED": "1",
+            # Mail goes to the process's log; the Email table records what was sent.
+            "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
             **self.env,
         }
 
@@ -110,6 +117,8 @@ class Stack:
     def start(self) -> Stack:
         manage("migrate", "--noinput", env=self.environment())
         manage("createcachetable", env=self.environment())
+        if self.gym:
+            self.spawn("gym", [sys.executable, "manage.py", "demo_gym"])
         self.start_web()
         self.start_workers()
         self.wait_healthy()
@@ -135,9 +144,14 @@ class Stack:
     def start_workers(self) -> None:
         for index in range(self.worker_clusters):
             self.spawn(f"worker{index}", [sys.executable, "manage.py", "qcluster"])
-        if self.timing_cluster:
+        self.start_timing()
+
+    def start_timing(self) -> None:
+        for index in range(max(self.timing_clusters, int(self.timing_cluster))):
             self.spawn(
-                "timing", [sys.executable, "manage.py", "qcluster"], {"Q_CLUSTER_NAME": "timing"}
+                f"timing{index}",
+                [sys.executable, "manage.py", "qcluster"],
+                {"Q_CLUSTER_NAME": "timing"},
             )
 
     def wait_healthy(self, timeout: float = 60) -> None:

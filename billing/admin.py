@@ -1,20 +1,25 @@
 """Billing in the admin: Stripe events (with replay) and the state their handlers keep.
 
-Everything is read-only: Stripe is the source of these rows, and the only change staff make
-is a replay, an action gated by ``billing.replay_stripeevent`` and audited by the jobs layer.
+Everything is read-only: Stripe is the source of these rows, and the only changes staff make
+to events are replay, mark resolved and ignore, gated by ``billing.replay_stripeevent`` and
+audited by the jobs layer.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.fields.json import KT
-from django.http import HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from billing import services
 from billing.models import (
@@ -36,9 +41,22 @@ from jobs.models import JobAction, JobAttempt
 PAYLOAD_PREVIEW_CHARS = 4000
 
 
+EVENT_ACTIONS = {
+    # detail-page button -> (service call, verb for the message)
+    "replay": (lambda pk, user: services.replay_event(pk, actor=user), "replayed"),
+    "force-replay": (
+        lambda pk, user: services.replay_event(pk, actor=user, force=True),
+        "replayed",
+    ),
+    "resolve": (lambda pk, user: services.resolve_event(pk, actor=user), "resolved"),
+    "ignore": (lambda pk, user: services.ignore_event(pk, actor=user), "ignored"),
+}
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Events with their attempts and payload; replay through the jobs layer, audited there."""
+    """Events with their attempts and payload; replay, resolve or ignore through the jobs layer,
+    which audits every action; staff without ``billing.replay_stripeevent`` only look."""
 
     list_display = [
         "stripe_id",
@@ -48,7 +66,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "received_at",
         "processed_at",
         "next_attempt_at",
-        "livemode",
+        "error_summary",
     ]
     list_filter = ["status", "type", "livemode", "received_at"]
     search_fields = ["=stripe_id"]
@@ -56,25 +74,37 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "received_at"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    actions = ["replay_events", "force_replay_events"]  # the jobs' summary, this permission
-    fields = [
-        "stripe_id",
-        "type",
-        "status_badge",
-        "attempts",
-        "next_attempt_at",
-        "last_error",
-        "api_version",
-        "livemode",
-        "created",
-        "received_at",
-        "processed_at",
-        "attempt_timeline",
-        "replays",
-        "payload_pretty",
+    # The jobs' summary message and its skip reasons, with this app's permission.
+    actions = [
+        "replay_events",
+        "replay_all_dead_of_type",
+        "force_replay_events",
+        "resolve_events",
+        "ignore_events",
     ]
-    readonly_fields = fields
-    status_badge = StatusBadge("status").column()
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "stripe_id",
+                    "type",
+                    "status_badge",
+                    "attempts",
+                    "next_attempt_at",
+                    "received_at",
+                    "processed_at",
+                    "job_link",
+                ]
+            },
+        ),
+        ("What went wrong", {"fields": ["last_error", "latest_traceback"]}),
+        ("History", {"fields": ["attempt_timeline", "staff_actions"]}),
+        ("Payload", {"fields": ["payload_pretty", "api_version", "livemode", "created"]}),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    status_badge = StatusBadge("status", short=True).column()
+    change_form_template = "admin/billing/stripeevent/change_form.html"
     Media = ConsoleMedia
 
     def get_search_results(
@@ -91,18 +121,58 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().get_search_results(request, queryset, term)
 
     def get_urls(self) -> list:
-        full = path(
-            "<int:event_id>/payload.json",
-            self.admin_site.admin_view(self.payload_json),
-            name="billing_stripeevent_payload",
-        )
-        return [full, *super().get_urls()]
+        own = [
+            path(
+                "<int:event_id>/payload.json",
+                self.admin_site.admin_view(self.payload_json),
+                name="billing_stripeevent_payload",
+            ),
+            path(
+                "<int:event_id>/act/<slug:action>/",
+                self.admin_site.admin_view(self.act_on_event),
+                name="billing_stripeevent_act",
+            ),
+        ]
+        return [*own, *super().get_urls()]
 
     def payload_json(self, request: HttpRequest, event_id: int) -> JsonResponse:
         if not self.has_view_permission(request):
             return JsonResponse({"error": "forbidden"}, status=403)
         event = get_object_or_404(StripeEvent, pk=event_id)
         return JsonResponse(event.payload, json_dumps_params={"indent": 2})
+
+    @method_decorator(require_POST)
+    def act_on_event(self, request: HttpRequest, event_id: int, action: str) -> HttpResponse:
+        """The buttons of the event's page: one event, the same services as the list's actions."""
+        if action not in EVENT_ACTIONS:
+            raise Http404("no such action")
+        if not (self.has_view_permission(request) and self.has_replay_permission(request)):
+            raise PermissionDenied
+        event = get_object_or_404(StripeEvent, pk=event_id)
+        call, verb = EVENT_ACTIONS[action]
+        result = call(event.pk, request.user)
+        if result.done:
+            self.message_user(request, f"Event {event.stripe_id} {verb}.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request, f"Event {event.stripe_id} not {verb}: {result.reason}.", messages.WARNING
+            )
+        return redirect("admin:billing_stripeevent_change", event.pk)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        event = StripeEvent.objects.filter(pk=object_id).only("type").first()
+        extra = {"can_act": self.has_replay_permission(request), **(extra_context or {})}
+        if event is not None:
+            extra["dead_of_type"] = StripeEvent.objects.filter(
+                status=StripeEvent.Status.DEAD, type=event.type
+            ).count()
+            extra["dead_of_type_url"] = (
+                reverse("admin:billing_stripeevent_changelist")
+                + f"?status__exact=dead&type__exact={quote(event.type)}"
+            )
+        return super().change_view(request, object_id, form_url, extra)
 
     @admin.display(description="Payload")
     def payload_pretty(self, event: StripeEvent) -> str:
@@ -118,22 +188,55 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             more,
         )
 
+    @admin.display(description="Last error")
+    def error_summary(self, event: StripeEvent) -> str:
+        error = event.last_error
+        return (error[:70] + "…") if len(error) > 70 else error
+
+    def _attempts(self, event: StripeEvent) -> list[JobAttempt]:
+        return list(
+            JobAttempt.objects.filter(job__target=services.event_target(event.pk)).order_by(
+                "-started_at", "-id"
+            )[:50]
+        )
+
+    @admin.display(description="Processing job")
+    def job_link(self, event: StripeEvent) -> str:
+        job = services.event_job(event.pk)
+        if job is None:
+            return "- (pruned)"
+        url = reverse("admin:jobs_job_change", args=[job.pk])
+        return format_html('<a href="{}">job #{}</a>: {}', url, job.pk, job.get_status_display())
+
+    @admin.display(description="Traceback (latest failed attempt)")
+    def latest_traceback(self, event: StripeEvent) -> str:
+        failed = next((a for a in self._attempts(event) if a.traceback or a.error), None)
+        if failed is None:
+            return "-"
+        return format_html(
+            '<p>Attempt {} at {} UTC on {}</p><pre class="traceback">{}</pre>',
+            failed.number,
+            f"{failed.started_at:%Y-%m-%d %H:%M:%S}",
+            failed.worker or "?",
+            failed.traceback or failed.error,
+        )
+
     @admin.display(description="Attempts (newest first)")
     def attempt_timeline(self, event: StripeEvent) -> str:
-        attempts = JobAttempt.objects.filter(job__target=services.event_target(event.pk)).order_by(
-            "-started_at", "-id"
-        )[:50]
+        attempts = self._attempts(event)
         if not attempts:
             return "-"
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<tr><td>{}</td><td><span class='status-pill status-{}'>{}</span></td><td>{}</td>"
+            "<td>{}</td><td>{}</td>"
             "<td><details><summary>{}</summary><pre class='traceback'>{}</pre></details></td></tr>",
             (
                 (
                     a.number,
+                    a.outcome,
                     a.get_outcome_display(),
-                    a.started_at,
+                    f"{a.started_at:%Y-%m-%d %H:%M:%S}",
                     a.duration_ms if a.duration_ms is not None else "",
                     a.worker,
                     a.error[:120] or "-",
@@ -143,24 +246,35 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             ),
         )
         return format_html(
-            "<table><tr><th>#</th><th>outcome</th><th>started</th><th>ms</th><th>worker</th>"
-            "<th>error</th></tr>{}</table>",
+            "<table class='timeline'><tr><th>#</th><th>outcome</th><th>started (UTC)</th>"
+            "<th>ms</th><th>worker</th><th>error</th></tr>{}</table>",
             rows,
         )
 
-    @admin.display(description="Replays")
-    def replays(self, event: StripeEvent) -> str:
-        actions = JobAction.objects.filter(job__target=services.event_target(event.pk))
-        return (
+    @admin.display(description="Staff actions (newest first)")
+    def staff_actions(self, event: StripeEvent) -> str:
+        actions = list(JobAction.objects.filter(job__target=services.event_target(event.pk)))
+        if not actions:
+            return "-"
+        attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
+        return format_html(
+            "<table class='timeline'><tr><th>when (UTC)</th><th>who</th><th>what</th>"
+            "<th>status before</th><th>outcome</th></tr>{}</table>",
             format_html_join(
                 "",
-                "<div>{} by {} ({}){}</div>",
+                "<tr><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
                 (
-                    (a.at, a.actor_name, a.get_kind_display(), " forced" if a.forced else "")
+                    (
+                        f"{a.at:%Y-%m-%d %H:%M:%S}",
+                        a.actor_name,
+                        a.get_kind_display(),
+                        " (forced)" if a.forced else "",
+                        a.status_before,
+                        _action_outcome(a, attempts),
+                    )
                     for a in actions
                 ),
-            )
-            or "-"
+            ),
         )
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
@@ -172,6 +286,16 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             request, queryset, "replayed", lambda pk: services.replay_event(pk, actor=request.user)
         )
 
+    @admin.action(
+        description="Replay all dead events of the selected events' types", permissions=["replay"]
+    )
+    def replay_all_dead_of_type(self, request: HttpRequest, queryset: QuerySet) -> None:
+        types = set(queryset.values_list("type", flat=True))
+        dead = StripeEvent.objects.filter(status=StripeEvent.Status.DEAD, type__in=types)
+        self._run(
+            request, dead, "replayed", lambda pk: services.replay_event(pk, actor=request.user)
+        )
+
     @admin.action(description="Replay, even if processed (forced)", permissions=["replay"])
     def force_replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
@@ -180,6 +304,28 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "replayed",
             lambda pk: services.replay_event(pk, actor=request.user, force=True),
         )
+
+    @admin.action(description="Mark resolved (stop retrying, do not run)", permissions=["replay"])
+    def resolve_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(
+            request, queryset, "resolved", lambda pk: services.resolve_event(pk, actor=request.user)
+        )
+
+    @admin.action(description="Ignore (stop retrying, do not run)", permissions=["replay"])
+    def ignore_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(
+            request, queryset, "ignored", lambda pk: services.ignore_event(pk, actor=request.user)
+        )
+
+
+def _action_outcome(action: JobAction, attempts: list[JobAttempt]) -> str:
+    """What came of a staff action: a replay's next attempt, or that nothing was run."""
+    if action.kind != JobAction.Kind.REPLAY:
+        return "settled without running"
+    after = next((a for a in attempts if a.started_at >= action.at), None)
+    if after is None:
+        return "waiting for a worker"
+    return f"attempt {after.number}: {after.get_outcome_display().lower()}"
 
 
 class ActivityInline(admin.TabularInline):

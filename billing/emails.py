@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 SEND_EMAIL_JOB = "billing.send_email"
 
 SUBJECTS: dict[str, str] = {
+    "activation": "Activate your Prebook account",
+    "account_exists": "You already have a Prebook account",
     "welcome": "Welcome to Prebook",
     "password_changed": "Your password was changed",
     "password_reset": "Reset your password",

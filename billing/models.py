@@ -18,9 +18,11 @@ class StripeEvent(models.Model):
         PROCESSED = "processed", "processed"
         FAILED = "failed", "failed (will retry)"
         DEAD = "dead", "dead (attempts exhausted)"
-        IGNORED = "ignored", "ignored (no handler)"
+        RESOLVED = "resolved", "resolved by staff (not run)"
+        IGNORED = "ignored", "ignored (no handler, or by staff)"
 
     UNPROCESSED = (Status.RECEIVED, Status.PROCESSING, Status.FAILED)
+    SETTLED = (Status.PROCESSED, Status.RESOLVED, Status.IGNORED)  # nothing more will run
 
     stripe_id = models.CharField(max_length=255)
     type = models.CharField(max_length=100)
@@ -41,7 +43,15 @@ class StripeEvent(models.Model):
             models.UniqueConstraint(fields=["stripe_id"], name="billing_event_stripe_id_unique"),
             models.CheckConstraint(
                 condition=Q(
-                    status__in=["received", "processing", "processed", "failed", "dead", "ignored"]
+                    status__in=[
+                        "received",
+                        "processing",
+                        "processed",
+                        "failed",
+                        "dead",
+                        "resolved",
+                        "ignored",
+                    ]
                 ),
                 name="billing_event_status_valid",
             ),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from billing.models import StripeEvent
 from billing.signals import PROCESS_EVENT_JOB
 from jobs.models import Job
-from jobs.services import ActionResult, enqueue_on_insert, replay
+from jobs.services import ActionResult, discard, enqueue_on_insert, replay, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +73,26 @@ def event_job(event_id: int) -> Job | None:
     return Job.objects.filter(name=PROCESS_EVENT_JOB, target=event_target(event_id)).first()
 
 
+def _through_job(event_id: int, act: Callable[[int], ActionResult]) -> ActionResult:
+    job = event_job(event_id)
+    if job is None:
+        return ActionResult(False, "its job was pruned")
+    return act(job.pk)
+
+
 def replay_event(event_id: int, *, actor: object, force: bool = False) -> ActionResult:
     """Process an event again through its job (audited by the jobs layer).
 
     A processed or ignored event only when forced; handlers are idempotent, so that is safe.
     """
-    job = event_job(event_id)
-    if job is None:
-        return ActionResult(False, "its job was pruned")
-    return replay(job.pk, actor=actor, force=force)
+    return _through_job(event_id, lambda job_id: replay(job_id, actor=actor, force=force))
+
+
+def resolve_event(event_id: int, *, actor: object) -> ActionResult:
+    """Stop retrying a failed or dead event without running it: staff fixed it another way."""
+    return _through_job(event_id, lambda job_id: resolve(job_id, actor=actor))
+
+
+def ignore_event(event_id: int, *, actor: object) -> ActionResult:
+    """Stop retrying a failed or dead event without running it: it should have no effect."""
+    return _through_job(event_id, lambda job_id: discard(job_id, actor=actor))

@@ -23,9 +23,20 @@ def mirror_failure(sender: str, job: Job, error: str, dead: bool, **_: Any) -> N
 
 
 def mirror_action(sender: str, job: Job, action: str, **_: Any) -> None:
-    """Staff replayed the processing job: the event is processed again (handlers are idempotent)."""
-    if sender != PROCESS_EVENT_JOB or action != JobAction.Kind.REPLAY:
+    """Staff acted on the processing job: replayed (processed again; handlers are idempotent),
+    resolved (settled without running) or discarded (the event is ignored)."""
+    if sender != PROCESS_EVENT_JOB:
         return
-    StripeEvent.objects.filter(pk=job.kwargs["event_id"]).update(
-        status=StripeEvent.Status.RECEIVED, next_attempt_at=job.run_at, processed_at=None
-    )
+    event = StripeEvent.objects.filter(pk=job.kwargs["event_id"])
+    if action == JobAction.Kind.REPLAY:
+        event.update(
+            status=StripeEvent.Status.RECEIVED, next_attempt_at=job.run_at, processed_at=None
+        )
+        return
+    settled = {
+        JobAction.Kind.RESOLVE: StripeEvent.Status.RESOLVED,
+        JobAction.Kind.DISCARD: StripeEvent.Status.IGNORED,
+    }
+    if action in settled:
+        # processed_at stamps when it was settled, so retention prunes it like a processed one.
+        event.update(status=settled[action], next_attempt_at=None, processed_at=job.finished_at)

@@ -37,7 +37,7 @@ def process_event(event_id: int) -> None:
     """
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update(no_key=True).get(pk=event_id)
-        if event.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED):
+        if event.status in StripeEvent.SETTLED:
             logger.info("stripe event %s already %s", event.stripe_id, event.status)
             return
         running = current_job.get()
@@ -93,7 +93,7 @@ def dunning_step(case_id: int, step: str, day: int) -> None:
 @periodic("billing.prune_events", minutes=60)
 @job("billing.prune_events", max_attempts=3, timeout=600, atomic=False)
 def prune_events() -> int:
-    """Delete processed and ignored events past STRIPE_EVENT_RETENTION_DAYS, in batches.
+    """Delete processed, resolved and ignored events past STRIPE_EVENT_RETENTION_DAYS, in batches.
 
     Failed and dead events stay until they are processed. A redelivery of a pruned event id is
     stored and processed again, which the handlers make harmless (Stripe stops after 3 days).
@@ -101,7 +101,7 @@ def prune_events() -> int:
     before = timezone.now() - timedelta(days=settings.STRIPE_EVENT_RETENTION_DAYS)
     return delete_in_batches(
         StripeEvent.objects.filter(
-            status__in=[StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED],
+            status__in=StripeEvent.SETTLED,
             processed_at__lt=before,
         )
     )

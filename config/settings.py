@@ -358,7 +358,13 @@ if SENTRY_DSN:
 # pusher). Q_BROKER_CLASS="" goes back to django-q2's stock ORM broker (the benchmark baseline).
 Q_CLUSTER["broker_class"] = env_str("Q_BROKER_CLASS", "jobs.broker.PostgresBroker") or None
 Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0" if Q_CLUSTER["broker_class"] else "0.2"))
-Q_CLUSTER["bulk"] = env_int("Q_BULK", 1)
+# Throughput (bench/pickup.py): the monitor saving each success into django_q_task and pruning
+# it to save_limit (a SELECT ... FOR UPDATE of up to save_limit rows per task) capped a cluster
+# at ~50 jobs/s. jobs.JobAttempt already records every attempt and nothing reads those rows, so
+# successes are not saved (failures still are); bulk 4 claims a few due rows per query.
+Q_CLUSTER["save_limit"] = env_int("Q_SAVE_LIMIT", -1)
+Q_CLUSTER["bulk"] = env_int("Q_BULK", 4 if Q_CLUSTER["broker_class"] else 1)
+Q_CLUSTER["recycle"] = env_int("Q_RECYCLE", 500)  # django-q2's default
 
 # Billing (Stripe webhooks, emails, dunning). Dunning days count from the first failed payment.
 BILLING_DUNNING_REMINDER_DAYS = [

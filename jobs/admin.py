@@ -167,6 +167,9 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 class DeadLetterAdmin(JobAdmin):
     """Every dead job of every type in one list: what the 3 a.m. visit starts from."""
 
+    # Every row is dead: the columns say what it was, why it died and when.
+    list_display = ["id", "name", "target", "status_badge", "short_error", "attempts_display"]
+    list_display += ["finished_at"]
     list_filter = ["name", "queue", "finished_at"]
     date_hierarchy = "finished_at"
     actions = ["replay", "replay_all_of_type", "mark_resolved", "discard"]

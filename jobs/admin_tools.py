@@ -50,17 +50,23 @@ class ReadOnlyAdminMixin:
 class StatusBadge:
     """A coloured pill for a status column, readable at a glance (colours in console.css)."""
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, *, short: bool = False) -> None:
         self.field = field
+        self.short = short  # show the bare value, the long label on hover (narrow lists)
 
     def column(self) -> Callable[[object, object], str]:
-        field = self.field
+        field, short = self.field, self.short
 
         @admin.display(description=field.replace("_", " ").capitalize(), ordering=field)
         def show(model_admin: object, obj: object) -> str:
             value = getattr(obj, field)
             label = getattr(obj, f"get_{field}_display", lambda: value)()
-            return format_html('<span class="status-pill status-{}">{}</span>', value, label)
+            return format_html(
+                '<span class="status-pill status-{}" title="{}">{}</span>',
+                value,
+                label,
+                value if short else label,
+            )
 
         return show
 

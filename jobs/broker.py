@@ -29,7 +29,8 @@ import time
 from typing import Any
 
 import psycopg
-from django.db import connections
+from django import db
+from django.db import DatabaseError, connections
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
@@ -59,6 +60,11 @@ RETURNING q.id, q.payload
 NEXT_DUE_SQL = f"""
 SELECT extract(epoch FROM min(lock) - clock_timestamp())::float8
 FROM {TABLE} WHERE key = %(key)s AND lock > now()
+"""  # noqa: S608
+
+ACK_SQL = f"""
+WITH setting AS (SELECT set_config('synchronous_commit', 'off', true))
+DELETE FROM {TABLE} USING setting WHERE id = %s
 """  # noqa: S608
 
 ENQUEUE_SQL = f"""
@@ -183,6 +189,42 @@ class PostgresBroker(ORM):
             cursor.execute(ENQUEUE_SQL, [self.list_key, task, timezone.now(), self.channel])
             return cursor.fetchone()[0]
 
+    def acknowledge(self, task_id: int) -> None:
+        """Delete the finished task's row, without waiting for its WAL flush when we may.
+
+        An acknowledgement lost in a database crash brings the task back after ``retry``
+        (at-least-once, as a worker crash does); jobs are idempotent. Inside a caller's
+        transaction the caller's durability is not ours to weaken, so it is left alone.
+        """
+        connection = connections[Conf.ORM]
+        if not connection.get_autocommit():
+            self.delete(task_id)
+            return
+        try:
+            self._delete_without_flush(connection, task_id)
+        except DatabaseError:
+            # The monitor's connection broke (a database restart): reconnect once.
+            db.close_old_connections()
+            self._delete_without_flush(connection, task_id)
+
+    @staticmethod
+    def _delete_without_flush(connection: Any, task_id: int) -> None:
+        # One statement, so one implicit transaction whose commit sees the local setting.
+        with connection.cursor() as cursor:
+            cursor.execute(ACK_SQL, [task_id])
+
+    def set_stat(self, key: str, value: str, timeout: int) -> Any:
+        """Save a cluster heartbeat; after a database restart, on a fresh connection.
+
+        The sentinel writes heartbeats to the (database) cache but only django-q2's scheduler,
+        every 30 s, closes its broken connection: /readyz would see no cluster meanwhile.
+        """
+        try:
+            return super().set_stat(key, value, timeout)
+        except DatabaseError:
+            db.close_old_connections()
+            return super().set_stat(key, value, timeout)
+
     def notify(self) -> None:
         """Wake this queue's clusters on commit: for OrmQ rows inserted without `enqueue`."""
         notify_queue(self.list_key)
@@ -224,6 +266,13 @@ class PostgresBroker(ORM):
             self._listener = None
         if self._listener is None or self._listener.closed:
             listener = psycopg.connect(**listen_connection_params(Conf.ORM))
+            # A claim lost in a database crash only makes its row visible again: at-least-once
+            # holds, and skipping the WAL flush per claim saves ~1.3 ms of fdatasync a job.
+            listener.execute("SET synchronous_commit = off")
+            # After a burst of enqueues the statistics lag and the planner, expecting a couple
+            # of due rows, sorts the whole queue per claim (3.8 ms at 10,000 rows); walking the
+            # primary key in order stops after `bulk` rows. This connection runs nothing else.
+            listener.execute("SET enable_sort = off")
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
             self._listener, self._listener_pid = listener, os.getpid()
         return self._listener

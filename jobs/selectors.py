@@ -15,14 +15,18 @@ STATES = ("waiting", "active", "delayed", "completed", "failed", "dead")
 
 
 def queue_counts(now: datetime | None = None) -> dict[str, dict[str, int]]:
-    """Per queue: waiting, active, delayed (due later), completed, failed (retrying), dead."""
+    """Per queue: waiting, active, delayed (due later), completed, failed (retrying), dead.
+
+    A job waiting for its next attempt after a failure counts as failed, whenever that attempt
+    is due: staff look for failures there, not among jobs merely scheduled for later.
+    """
     now = now or timezone.now()
     rows = Job.objects.values("queue").annotate(
         waiting=Count("pk", filter=Q(status="queued", run_at__lte=now)),
-        delayed=Count("pk", filter=Q(status__in=Job.WAITING, run_at__gt=now)),
+        delayed=Count("pk", filter=Q(status="queued", run_at__gt=now)),
         active=Count("pk", filter=Q(status="running")),
         completed=Count("pk", filter=Q(status="succeeded")),
-        failed=Count("pk", filter=Q(status="retrying", run_at__lte=now)),
+        failed=Count("pk", filter=Q(status="retrying")),
         dead=Count("pk", filter=Q(status="dead")),
     )
     return {row.pop("queue"): row for row in rows}
@@ -41,25 +45,38 @@ def oldest_due_age(now: datetime | None = None) -> timedelta | None:
     return now - oldest["run_at__min"] if oldest["run_at__min"] else None
 
 
+def first_hour(hours: int, now: datetime) -> datetime:
+    """The start of the oldest hour slot of a `hours`-long per-hour series ending at `now`."""
+    return (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+
+
+def fill_hours(start: datetime, hours: int, **counts: dict[datetime, int]) -> list[dict]:
+    """One row per hour from `start`, oldest first: {"hour", <name>: count, ...}, gaps as 0."""
+    series = []
+    for index in range(hours):
+        hour = start + timedelta(hours=index)
+        series.append(
+            {"hour": hour, **{name: by_hour.get(hour, 0) for name, by_hour in counts.items()}}
+        )
+    return series
+
+
 def attempts_per_hour(hours: int = 24, now: datetime | None = None) -> list[dict]:
     """Attempts and failed attempts per hour over the last `hours`, oldest first, gaps filled."""
     now = now or timezone.now()
-    start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+    start = first_hour(hours, now)
     rows = (
         JobAttempt.objects.filter(started_at__gte=start)
         .annotate(hour=TruncHour("started_at"))
         .values("hour")
         .annotate(total=Count("pk"), failures=Count("pk", filter=~Q(outcome="succeeded")))
     )
-    by_hour = {row["hour"]: row for row in rows}
-    series = []
-    for index in range(hours):
-        hour = start + timedelta(hours=index)
-        row = by_hour.get(hour, {})
-        series.append(
-            {"hour": hour, "total": row.get("total", 0), "failures": row.get("failures", 0)}
-        )
-    return series
+    return fill_hours(
+        start,
+        hours,
+        total={row["hour"]: row["total"] for row in rows},
+        failures={row["hour"]: row["failures"] for row in rows},
+    )
 
 
 def clusters_alive() -> list[dict]:

@@ -265,6 +265,10 @@ def _claim(job_id: int) -> Claim | None:
             if job.attempts >= job.max_attempts:
                 _bury(job, "worker died during the last attempt", now)
                 return None
+            # Tell mirrors (an app's own status column) of the crash now: without this they
+            # show the state before the crashed attempt until the next attempt ends.
+            job.run_at = now
+            signals.job_failed.send(sender=job.name, job=job, error=job.last_error, dead=False)
         elif job.status not in Job.WAITING:
             logger.info("job #%s is %s: nothing to do", job_id, job.status)
             return None
@@ -275,7 +279,7 @@ def _claim(job_id: int) -> Claim | None:
         job.status = Job.Status.RUNNING
         job.started_at = now
         job.lease_expires_at = now + timedelta(seconds=job_type.timeout) + LEASE_MARGIN
-        job.save(update_fields=["attempts", "status", "started_at", "lease_expires_at"])
+        job.save(update_fields=["attempts", "status", "started_at", "lease_expires_at", "run_at"])
         attempt = JobAttempt.objects.create(
             job=job, number=job.attempts, started_at=now, worker=WORKER
         )

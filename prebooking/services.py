@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from jobs import enqueue
 from prebooking.models import Prebooking
 from prebooking.providers import BOOKED, BookingResult
 
@@ -252,7 +253,7 @@ def finish(
             ]
         )
         if not succeeded:
-            transaction.on_commit(lambda: notify_failure(prebooking_id))
+            queue_failure_email(prebooking_id)
     return True
 
 
@@ -264,7 +265,7 @@ def expire(prebooking_id: int, reason: str) -> bool:
         )
         if won:
             Schedule.objects.filter(name=schedule_name(prebooking_id)).delete()
-            transaction.on_commit(lambda: notify_failure(prebooking_id))
+            queue_failure_email(prebooking_id)
     return bool(won)
 
 
@@ -275,12 +276,22 @@ def fail_stuck(prebooking_id: int, attempts: int, reason: str) -> bool:
             pk=prebooking_id, status=Status.FIRING, attempts=attempts
         ).update(status=Status.FAILED, finished_at=timezone.now(), error=reason)
         if won:
-            transaction.on_commit(lambda: notify_failure(prebooking_id))
+            queue_failure_email(prebooking_id)
     return bool(won)
 
 
+def queue_failure_email(prebooking_id: int) -> None:
+    """Enqueue the failure e-mail in the transaction that records the failure, once."""
+    enqueue(
+        "prebooking.notify_failure",
+        prebooking_id=prebooking_id,
+        target=f"prebooking.prebooking:{prebooking_id}",
+        unique_key=f"prebooking-failed:{prebooking_id}",
+    )
+
+
 def notify_failure(prebooking_id: int) -> None:
-    """Email the owner that the booking did not happen (the jobs layer will carry this later)."""
+    """Email the owner that the booking did not happen (the prebooking.notify_failure job)."""
     prebooking = Prebooking.objects.select_related("owner").get(pk=prebooking_id)
     if not prebooking.owner.email:
         return

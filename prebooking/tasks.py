@@ -1,8 +1,16 @@
-"""What the timing cluster's workers run (django-q2 task functions; arguments are ids)."""
+"""What workers run for prebookings: the timing cluster's django-q2 tasks (arming, firing,
+recovery) and the failure e-mail, a job of the jobs layer on the default queue."""
 
 from __future__ import annotations
 
+from jobs import job
 from prebooking import firing, services
+
+
+@job("prebooking.notify_failure", max_attempts=5, backoff_base=60, queue="default")
+def notify_failure(prebooking_id: int) -> None:
+    """Tell the owner that the booking did not happen; retried on its own if the mail fails."""
+    services.notify_failure(prebooking_id)
 
 
 def arm(prebooking_id: int = 0) -> int:

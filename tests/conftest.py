@@ -72,6 +72,7 @@ def browser_page(live_server):
 
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
@@ -83,4 +84,8 @@ def browser_page(live_server):
         page.set_default_timeout(15000)
         yield page
         browser.close()
+        # The test's ORM calls ran under Playwright's loop, in a context of their own: their
+        # connection is not the one pytest-django closes, and would block dropping the test
+        # database ("database is being accessed by other users").
+        connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

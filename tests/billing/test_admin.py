@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission
 
 from billing.models import Customer, StripeEvent
@@ -158,3 +159,119 @@ def test_customer_page_shows_its_audit_trail(admin_client, client):
     assert "Activity (newest first)" in text
     assert event["id"] in text
     assert "email: - -&gt; ivy@example.com" in text
+
+
+def dead_customer_event(client, customer_id: str, event_type: str = "customer.created"):
+    """Another event that dies at once: its customer names a user that does not exist."""
+    customer = {"id": customer_id, "object": "customer", "metadata": {"user_id": "987654"}}
+    event = make_event(event_type, customer, created=int(T0.timestamp()))
+    deliver(client, event, T0)
+    Job.objects.update(max_attempts=1)
+    run_at(T0)
+    return StripeEvent.objects.get(stripe_id=event["id"])
+
+
+def test_mark_resolved_settles_the_event_without_running_it(client, django_user_model, dead_event):
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+
+    operator.post(
+        "/admin/billing/stripeevent/",
+        {"action": "resolve_events", "_selected_action": [dead_event.pk]},
+    )
+    run_at(T0.replace(hour=10))
+
+    dead_event.refresh_from_db()
+    assert (dead_event.status, dead_event.attempts) == ("resolved", 1)
+    assert dead_event.processed_at is not None  # so retention prunes it in time
+    action = JobAction.objects.get()
+    assert (action.kind, action.actor_name, action.status_before) == ("resolve", "staff2", "dead")
+
+
+def test_ignore_marks_the_event_ignored_and_is_audited(client, django_user_model, dead_event):
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+
+    operator.post(
+        "/admin/billing/stripeevent/",
+        {"action": "ignore_events", "_selected_action": [dead_event.pk]},
+    )
+
+    dead_event.refresh_from_db()
+    assert dead_event.status == "ignored"
+    assert JobAction.objects.get().kind == "discard"
+    page = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
+    assert "settled without running" in page
+
+
+def test_replay_all_dead_of_a_type_replays_every_dead_event_of_that_type_only(
+    client, django_user_model, dead_event
+):
+    second = dead_customer_event(client, "cus_two")
+    other_type = dead_customer_event(client, "cus_three", event_type="customer.updated")
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+
+    response = operator.post(
+        "/admin/billing/stripeevent/",
+        {"action": "replay_all_dead_of_type", "_selected_action": [dead_event.pk]},
+        follow=True,
+    )
+
+    assert "2 replayed" in response.content.decode()
+    statuses = dict(StripeEvent.objects.values_list("pk", "status"))
+    assert statuses == {dead_event.pk: "received", second.pk: "received", other_type.pk: "dead"}
+
+
+def test_replay_button_on_the_event_page_replays_it(client, django_user_model, dead_event):
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+    page = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
+    assert "Replay now" in page
+    assert "1 dead customer.created event" in page
+
+    response = operator.post(f"/admin/billing/stripeevent/{dead_event.pk}/act/replay/", follow=True)
+
+    assert f"Event {dead_event.stripe_id} replayed." in response.content.decode()
+    dead_event.refresh_from_db()
+    assert dead_event.status == "received"
+    assert JobAction.objects.get().actor_name == "staff2"
+
+
+def test_staff_without_the_permission_see_no_actions_and_cannot_post_them(
+    client, django_user_model, dead_event
+):
+    viewer = staff(django_user_model, client, "view_stripeevent")
+
+    listing = viewer.get("/admin/billing/stripeevent/").content.decode()
+    page = viewer.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
+    refused = viewer.post(f"/admin/billing/stripeevent/{dead_event.pk}/act/resolve/")
+
+    assert "replay_events" not in listing
+    assert "Replay now" not in page
+    assert "Read-only" in page
+    assert refused.status_code == 403
+    dead_event.refresh_from_db()
+    assert dead_event.status == "dead"
+    assert not JobAction.objects.exists()
+
+
+def test_event_page_shows_the_latest_traceback_and_the_replay_outcome(
+    client, django_user_model, dead_event
+):
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+    django_user_model.objects.create_user("hal", id=987654)
+    with time_machine.travel(T0.replace(minute=30), tick=False):
+        operator.post(f"/admin/billing/stripeevent/{dead_event.pk}/act/replay/")
+    run_at(T0.replace(hour=10))
+
+    page = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
+
+    assert "Attempt 1 at" in page  # the failed attempt's full traceback stays readable
+    assert "attempt 2: succeeded" in page
+    assert "status-processed" in page
+
+
+def test_event_page_buttons_answer_only_post(client, django_user_model, dead_event):
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+
+    response = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/act/replay/")
+
+    assert response.status_code == 405
+    assert not JobAction.objects.exists()

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
@@ -260,3 +260,38 @@ def test_dequeue_survives_a_lost_connection(broker):
 
     assert broker.dequeue() is None  # logged and backed off, not raised
     assert dequeue_ids(broker) == [task_id]
+
+
+def test_heartbeat_is_saved_again_right_after_its_connection_dies(broker):
+    broker.set_stat("django_q:test:heartbeat", "first", 30)
+    backend_pid = connection.connection.info.backend_pid
+    with psycopg.connect(**listen_connection_params(Conf.ORM)) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+
+    broker.set_stat("django_q:test:heartbeat", "second", 30)
+
+    assert broker.get_stat("django_q:test:heartbeat") == "second"
+
+
+def test_acknowledge_inside_a_transaction_rolls_back_with_it(broker):
+    task_id = broker.enqueue(payload(1))
+    dequeue_ids(broker)
+
+    with pytest.raises(Rollback), transaction.atomic():
+        broker.acknowledge(task_id)
+        assert not OrmQ.objects.filter(pk=task_id).exists()
+        raise Rollback
+
+    assert OrmQ.objects.filter(pk=task_id).exists()
+
+
+def test_acknowledge_reconnects_after_its_connection_dies(broker):
+    task_id = broker.enqueue(payload(1))
+    dequeue_ids(broker)
+    backend_pid = connection.connection.info.backend_pid
+    with psycopg.connect(**listen_connection_params(Conf.ORM)) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+
+    broker.acknowledge(task_id)
+
+    assert not OrmQ.objects.filter(pk=task_id).exists()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.utils import timezone
 
 from jobs import enqueue
 from jobs.models import Job
@@ -70,6 +71,17 @@ def test_metrics_exposes_queue_depth_and_attempts(client):
     assert 'jobs_queue_depth{queue="default",state="waiting"} 1.0' in body
     assert 'jobs_dead_total{job="tests.refuses"}' in body
     assert "jobs_oldest_due_seconds" in body
+
+
+def test_a_job_waiting_to_retry_counts_as_failed_not_delayed(client):
+    enqueue("tests.flaky", fails=1)
+    run_due_jobs()  # attempt 1 fails; attempt 2 is due in a minute
+    enqueue("tests.flaky", fails=0, run_at=timezone.now() + timedelta(hours=1))
+
+    body = client.get("/metrics").content.decode()
+
+    assert 'jobs_queue_depth{queue="default",state="failed"} 1.0' in body
+    assert 'jobs_queue_depth{queue="default",state="delayed"} 1.0' in body
 
 
 def test_metrics_require_the_token_when_one_is_set(client, settings):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
-from jobs import enqueue
+from jobs import enqueue, signals
 from jobs.models import Job, JobAttempt
+from jobs.testing import run_due_jobs
 from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.waiting import wait_for
 
 WORKER_ENV = {
     "JOBS_EXTRA_MODULES": "tests.jobs.sample_jobs",
@@ -18,15 +21,6 @@ WORKER_ENV = {
     "Q_TIMEOUT": "3",
     "Q_RETRY": "4",
 }
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)
@@ -44,3 +38,31 @@ def test_job_of_a_worker_killed_mid_attempt_completes_later(start_process):
         JobAttempt.objects.filter(job=job).order_by("number").values_list("outcome", flat=True)
     )
     assert outcomes == ["crashed", "succeeded"]
+
+
+@pytest.mark.django_db
+def test_a_crashed_attempt_is_reported_as_a_failure_before_the_next_attempt():
+    t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    with time_machine.travel(t0, tick=False):
+        job = enqueue("tests.flaky", fails=0)
+    # What a worker killed mid-attempt leaves: the job running under a lease, the attempt
+    # open, and django-q2's delivery row unacknowledged (so it is handed out again).
+    Job.objects.filter(pk=job.pk).update(
+        status="running", attempts=1, started_at=t0, lease_expires_at=t0 + timedelta(seconds=30)
+    )
+    JobAttempt.objects.create(job=job, number=1, started_at=t0, worker="gone:1")
+    reported = []
+
+    def receiver(sender, job, error, dead, **_):
+        reported.append((sender, job.attempts, error, dead))
+
+    signals.job_failed.connect(receiver)
+    try:
+        with time_machine.travel(t0 + timedelta(minutes=1), tick=False):
+            run_due_jobs()
+    finally:
+        signals.job_failed.disconnect(receiver)
+
+    assert reported == [("tests.flaky", 1, "worker died during attempt", False)]
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("succeeded", 2)

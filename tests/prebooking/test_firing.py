@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.testing import run_due_jobs
 from prebooking import firing
 from prebooking.models import DemoGymClass, DemoGymRequest, Prebooking
 
@@ -74,6 +75,7 @@ def test_a_full_class_is_a_final_answer_and_emails_the_owner(
     assert refused.attempts == 1
     assert "class_full" in refused.error
     assert refused.response["answer"] == {"error": "class_full"}
+    run_due_jobs(queue="default")  # the failure e-mail is a job of its own
     assert [message.to for message in mailbox] == [["bob@example.com"]]
 
 

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 def signup(client, username: str, email: str):
-    return client.post(
+    """Sign up, then let the worker send the mail (it is a job of its own)."""
+    response = client.post(
         "/accounts/signup/",
         {
             "username": username,
@@ -23,6 +24,8 @@ def signup(client, username: str, email: str):
         },
         follow=True,
     )
+    run_due_jobs()
+    return response
 
 
 def page_text(response) -> str:

@@ -1,0 +1,76 @@
+"""Read-only queries about Stripe events, for the dashboard and /metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Min, Q
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from billing.models import StripeEvent
+from billing.signals import PROCESS_EVENT_JOB
+from jobs.models import JobAttempt
+from jobs.selectors import fill_hours, first_hour
+
+
+def oldest_unprocessed_age(now: datetime | None = None) -> timedelta | None:
+    """How long the oldest event not yet processed (received, processing, failed) has waited.
+
+    Its filter is the predicate of the partial index billing_event_unprocessed_idx, so this
+    reads the first entry of a small index, not the table.
+    """
+    now = now or timezone.now()
+    oldest = StripeEvent.objects.filter(status__in=StripeEvent.UNPROCESSED).aggregate(
+        Min("received_at")
+    )["received_at__min"]
+    return max(now - oldest, timedelta(0)) if oldest else None
+
+
+def needing_attention() -> dict[str, int]:
+    """Events failing (a retry is scheduled) and dead (staff must act), through the status index."""
+    failing, dead = StripeEvent.Status.FAILED, StripeEvent.Status.DEAD
+    return StripeEvent.objects.filter(status__in=[failing, dead]).aggregate(
+        failed=Count("pk", filter=Q(status=failing)), dead=Count("pk", filter=Q(status=dead))
+    )
+
+
+def type_status_counts() -> list[tuple[str, str, int]]:
+    """(type, status, count) over the whole table, for /metrics.
+
+    A GROUP BY over every row, which retention bounds: measured 130 ms on 300,000 events (30
+    days at 10,000 a day, 98 MB heap, a parallel sequential scan); a (type, status) index did
+    not make it faster. Once per scrape that is fine; with far more rows, cache it.
+    """
+    rows = StripeEvent.objects.values_list("type", "status").annotate(n=Count("pk")).order_by()
+    return sorted(rows)
+
+
+def events_per_hour(hours: int = 24, now: datetime | None = None) -> list[dict]:
+    """Events received and failed processing attempts per hour, oldest first, gaps filled.
+
+    "total" counts events by the hour they arrived; "failures" counts failed or crashed
+    attempts of their processing job by the hour the attempt started (a retried event fails
+    in later hours too, so failures can exceed arrivals in an hour).
+    """
+    now = now or timezone.now()
+    start = first_hour(hours, now)
+    received = (
+        StripeEvent.objects.filter(received_at__gte=start)
+        .annotate(hour=TruncHour("received_at"))
+        .values_list("hour")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    failed = (
+        JobAttempt.objects.filter(
+            started_at__gte=start,
+            job__name=PROCESS_EVENT_JOB,
+            outcome__in=[JobAttempt.Outcome.FAILED, JobAttempt.Outcome.CRASHED],
+        )
+        .annotate(hour=TruncHour("started_at"))
+        .values_list("hour")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return fill_hours(start, hours, total=dict(received), failures=dict(failed))
