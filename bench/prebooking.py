@@ -22,7 +22,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.stack import RESULTS, Stack, free_port, machine, setup_django
+from bench.stack import RESULTS, Stack, machine, setup_django
 
 LEAD_SECONDS = 45  # short enough that some arm through their ONCE schedule, some at once
 SAME_INSTANT = 100
@@ -196,14 +196,12 @@ def main() -> int:
     if not os.environ.get("DATABASE_URL"):
         sys.exit("DATABASE_URL is not set: run through scripts/withdb.py (make bench-prebooking)")
     started = time.time()
-    gym_port = free_port()
-    settings_env = {
-        "PREBOOKING_DEMO_GYM_ENABLED": "1",
-        "PREBOOKING_DEMO_GYM_PORT": str(gym_port),
-        "PREBOOKING_DEMO_GYM_URL": f"http://127.0.0.1:{gym_port}",
-        "PREBOOKING_LEAD_SECONDS": str(LEAD_SECONDS),
-    }
-    stack = Stack(web_workers=2, timing_cluster=True, env={**settings_env, "LOG_LEVEL": "INFO"})
+    stack = Stack(
+        web_workers=2,
+        timing_cluster=True,
+        gym=True,
+        env={"PREBOOKING_LEAD_SECONDS": str(LEAD_SECONDS), "LOG_LEVEL": "INFO"},
+    )
     # The driver enqueues tasks and creates prebookings: same settings (and SECRET_KEY, which
     # signs django-q2 packages) as the processes that run them.
     os.environ.update(stack.environment())
@@ -214,7 +212,6 @@ def main() -> int:
 
     try:
         stack.start()
-        stack.spawn("gym", [sys.executable, "manage.py", "demo_gym", "--port", str(gym_port)])
         time.sleep(3)
         load_before = os.getloadavg()
         enqueue_backlog(BACKLOG)
