@@ -50,7 +50,7 @@ bench: install bench-tools
 	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 bench-prebooking: install
-	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python bench/prebooking.py
+	$(BIN)/python scripts/withdb.py --name bench -- $(BIN)/python -m bench.prebooking
 
 browser:
 	@sh scripts/ensure_chromium.sh

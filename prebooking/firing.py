@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,21 +46,21 @@ def realtime_priority():
 
     On a busy machine the scheduler preempts the sending thread in favour of whatever else
     runs (the gym answering the first requests, other workers), spreading a 100-request burst
-    over tens of milliseconds. A few milliseconds of real-time priority keep it together.
+    over tens of milliseconds, and wakes a sleeping thread late. A few hundred milliseconds of
+    real-time priority, nearly all asleep, keep it together.
     """
-    if not settings.PREBOOKING_REALTIME_SEND or not hasattr(os, "SCHED_FIFO"):
-        yield
-        return
-    try:
-        previous = os.sched_getscheduler(0), os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-    except (PermissionError, OSError):
-        yield
-        return
+    previous = None
+    if settings.PREBOOKING_REALTIME_SEND and hasattr(os, "SCHED_FIFO"):
+        try:
+            previous = os.sched_getscheduler(0), os.sched_getparam(0)
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        except OSError:  # not permitted here: run at normal priority
+            previous = None
     try:
         yield
     finally:
-        os.sched_setscheduler(0, previous[0], previous[1])
+        if previous is not None:
+            os.sched_setscheduler(0, *previous)
 
 
 def retry_delay(result: BookingResult, attempts: int, opens_at: float, now: float) -> float | None:
@@ -176,21 +177,26 @@ def fire_group(prepared: Prepared, writer: Writer, receivers: ThreadPoolExecutor
             services.expire(shot.id, "Not sent: the booking window closed before it could fire.")
         prepared.close()
         return 0
-    sleep_until(deadline - settings.PREBOOKING_CLAIM_AHEAD_MS / 1000)
-    won = services.claim_for_firing([shot.id for shot in shots], instant)
     sent = []
+    # Real-time priority from here (a few hundred ms, nearly all asleep): on a loaded machine a
+    # normal thread's wake-up from sleep can be tens of milliseconds late.
     with realtime_priority():
+        sleep_until(deadline - settings.PREBOOKING_CLAIM_AHEAD_MS / 1000)
+        claim_started = time.time()
+        won = services.claim_for_firing([shot.id for shot in shots], instant)
+        claim_ms = (time.time() - claim_started) * 1000
         sleep_until(deadline)
         for shot, (release, position) in zip(shots, prepared.slots, strict=True):
             if shot.id in won:
                 sent.append((shot, release, position, release.send(position)))
     if sent:
         log.info(
-            "sent %d at %s: first %.2f ms, last %.2f ms after the instant",
+            "sent %d at %s: first %.2f ms, last %.2f ms after the instant (claim took %.1f ms)",
             len(sent),
             instant.isoformat(),
             (sent[0][3] - deadline) * 1000,
             (sent[-1][3] - deadline) * 1000,
+            claim_ms,
         )
     for shot, release, position, sent_at in sent:
         receivers.submit(_receive, shot, release, position, sent_at, writer)
@@ -231,6 +237,10 @@ def arm(lead_seconds: float | None = None) -> int:
     preparing: dict[datetime, Future] = {}
     owned: set[datetime] = set()
     fired = 0
+    # A thread waiting for the GIL gets it after at most the switch interval (5 ms by
+    # default): keep that short while other threads here write outcomes and read answers.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
     writer = Writer()
     writer.start()
     preparer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prebooking-prepare")
@@ -256,10 +266,17 @@ def arm(lead_seconds: float | None = None) -> int:
                 time.sleep(min(remaining - 0.25, 0.5))
                 continue
             shots = plan.pop(instant)
-            prepared = preparing.pop(instant).result()
-            fired += fire_group(prepared, writer, receivers)
+            try:
+                prepared = preparing.pop(instant).result()
+            except Exception:  # e.g. a provider removed from settings: don't drop other instants
+                log.exception("could not prepare the prebookings opening at %s", instant)
+                prepared = None
+            if prepared is not None:
+                fired += fire_group(prepared, writer, receivers)
+            else:
+                sleep_until(instant.timestamp())  # then one by one below, never early
             services.release_instant(instant, owned)
-            prepared_ids = {shot.id for shot in prepared.shots}
+            prepared_ids = {shot.id for shot in prepared.shots} if prepared else set()
             for shot in shots:
                 if shot.id not in prepared_ids:  # armed after its connections were opened
                     receivers.submit(_fire_late_comer, shot.id)
@@ -272,11 +289,12 @@ def arm(lead_seconds: float | None = None) -> int:
                 future.result().close()
         writer.stop()
         services.release_all_instants(owned)
+        sys.setswitchinterval(switch_interval)
     return fired
 
 
 def fire_now(prebooking_id: int, claim: bool = True) -> bool:
-    """Send one prebooking now from this thread (recovery, late arming, the naive baseline)."""
+    """Send one prebooking now from this thread (recovery, late arming)."""
     from prebooking.models import Prebooking
 
     prebooking = Prebooking.objects.get(pk=prebooking_id)

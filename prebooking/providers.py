@@ -125,16 +125,22 @@ class HttpProvider:
 
 
 class HttpRelease:
-    """Pre-opened keep-alive connections, one per request, and the request bodies."""
+    """Pre-opened connections, one per request, and each request already encoded as bytes.
+
+    At the instant a send is one sendall() of ready bytes (~10 us) rather than http.client
+    formatting headers (~35 us): the shorter the burst, the less the scheduler can cut into it.
+    """
 
     def __init__(self, provider: HttpProvider, requests: list[tuple[dict, str]]) -> None:
         parts = urlsplit(provider.url)
         connection_class = (
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         )
-        self.path = (parts.path or "") + "/bookings"
+        path = (parts.path or "") + "/bookings"
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         self.requests = [
-            (json.dumps(payload).encode(), provider.headers(key)) for payload, key in requests
+            encode_request(path, host, json.dumps(payload).encode(), provider.headers(key))
+            for payload, key in requests
         ]
         self.errors: dict[int, str] = {}
         self.connections = []
@@ -149,9 +155,8 @@ class HttpRelease:
     def send(self, index: int) -> float:
         """Write request `index`; return the wall-clock time it left."""
         if index not in self.errors:
-            body, headers = self.requests[index]
             try:
-                self.connections[index].request("POST", self.path, body=body, headers=headers)
+                self.connections[index].sock.sendall(self.requests[index])
             except OSError as exc:
                 self.errors[index] = f"send: {exc}"
         return time.time()
@@ -162,7 +167,8 @@ class HttpRelease:
             return BookingResult(RETRY, None, {}, self.errors[index])
         conn = self.connections[index]
         try:
-            response = conn.getresponse()
+            response = http.client.HTTPResponse(conn.sock, method="POST")
+            response.begin()
             return classify(response.status, response.read())
         except (OSError, http.client.HTTPException) as exc:
             return BookingResult(RETRY, None, {}, f"receive: {type(exc).__name__}: {exc}"[:500])
@@ -172,6 +178,13 @@ class HttpRelease:
     def close(self) -> None:
         for conn in self.connections:
             conn.close()
+
+
+def encode_request(path: str, host: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """An HTTP/1.1 POST as it goes on the wire."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 _providers: dict[str, HttpProvider] = {}
@@ -189,6 +202,15 @@ def get_provider(name: str) -> Provider:
             )
             _providers[name] = provider
         return provider
+
+
+def close_providers() -> None:
+    """Close every provider's persistent connections (tests, settings changes)."""
+    with _providers_lock:
+        for provider in _providers.values():
+            if provider._client is not None:
+                provider._client.close()
+        _providers.clear()
 
 
 def provider_choices() -> list[tuple[str, str]]:

@@ -23,11 +23,6 @@ def refire(prebooking_id: int) -> bool:
     return firing.fire_now(prebooking_id, claim=False)
 
 
-def fire_naive(prebooking_id: int) -> bool:
-    """The naive baseline the benchmark compares against: claim and send when the task runs."""
-    return firing.fire_now(prebooking_id)
-
-
 def sweep() -> dict[str, int]:
     """Periodic recovery (a django-q2 schedule on the timing cluster, every minute)."""
     return services.sweep()

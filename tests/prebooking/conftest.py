@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from prebooking import services
 from prebooking.demo_gym import make_server, register_class, serve_in_thread
+from prebooking.providers import close_providers
 
 _class_numbers = itertools.count(1)
 
@@ -40,7 +41,9 @@ def demo_gym(settings):
         }
     }
     yield server
+    close_providers()  # ends the keep-alive connections, so the gym's threads let go of the DB
     server.shutdown()
+    server.wait_for_handlers(timeout=5)
     server.server_close()
 
 

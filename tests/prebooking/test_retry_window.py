@@ -122,3 +122,26 @@ def test_sweep_rearms_an_armed_prebooking_left_unfired(make_prebooking):
     assert prebooking.armed_at is None
     assert OrmQ.objects.filter(key="timing").count() == 1
     assert timezone.now() < prebooking.opens_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prebooking_left_firing_by_a_dead_worker_is_sent_again_with_the_same_key(
+    make_prebooking, demo_gym
+):
+    from jobs.testing import run_due_jobs
+    from prebooking.models import DemoGymRequest
+
+    prebooking = make_prebooking(opens_in=-20, capacity=5)
+    services.claim_for_firing([prebooking.pk], prebooking.opens_at)  # then the worker died
+    Prebooking.objects.filter(pk=prebooking.pk).update(
+        attempted_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    assert services.sweep()["refired"] == 1
+    run_due_jobs(queue="timing")
+
+    prebooking.refresh_from_db()
+    assert prebooking.status == "succeeded"
+    assert prebooking.attempts == 2
+    keys = DemoGymRequest.objects.values_list("request_key", flat=True)
+    assert list(keys) == [f"prebooking-{prebooking.pk}"]

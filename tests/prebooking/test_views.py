@@ -218,3 +218,24 @@ def test_staff_cancel_action_cancels_pending_ones_only(client, make_prebooking, 
     pending.refresh_from_db()
     assert pending.status == "cancelled"
     assert "1 cancelled, 1 skipped: not pending." in [str(m) for m in response.context["messages"]]
+
+
+def test_staff_rerun_action_schedules_a_cancelled_prebooking_again(
+    client, make_prebooking, django_user_model
+):
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "x")
+    client.force_login(admin_user)
+    prebooking = make_prebooking(opens_in=3600)
+    services.cancel_prebooking(prebooking.pk)
+
+    response = client.post(
+        "/admin/prebooking/prebooking/",
+        {"action": "rerun_selected", "index": 0, "_selected_action": [prebooking.pk]},
+        follow=True,
+    )
+
+    prebooking.refresh_from_db()
+    assert prebooking.status == "pending"
+    assert Schedule.objects.filter(name=services.schedule_name(prebooking.pk)).exists()
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == ["1 scheduled again, 0 skipped: still active, or booking window closed."]
