@@ -143,7 +143,10 @@ class Stack:
 
     def start_workers(self) -> None:
         for index in range(self.worker_clusters):
-            self.spawn(f"worker{index}", [sys.executable, "manage.py", "qcluster"])
+            # As the Procfile: background work yields the CPU to the web's acks.
+            self.spawn(
+                f"worker{index}", ["nice", "-n", "10", sys.executable, "manage.py", "qcluster"]
+            )
         self.start_timing()
 
     def start_timing(self) -> None:

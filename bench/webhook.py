@@ -72,12 +72,13 @@ def wait_processed(stripe_ids: list[str], acknowledged: int, timeout: float) -> 
     }
 
 
-def settle(timeout: float = DRAIN_TIMEOUT) -> None:
-    """Wait until the workers have caught up (no event left unprocessed)."""
+def settle(timeout: float = 60) -> None:
+    """Wait until the workers have caught up (no event waiting for its first run)."""
     from billing.models import StripeEvent
 
     began = time.monotonic()
-    while StripeEvent.objects.filter(status__in=StripeEvent.UNPROCESSED).exists():
+    waiting = [StripeEvent.Status.RECEIVED, StripeEvent.Status.PROCESSING]
+    while StripeEvent.objects.filter(status__in=waiting).exists():
         if time.monotonic() - began > timeout:
             return
         time.sleep(0.5)
