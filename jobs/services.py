@@ -20,7 +20,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.conf import Conf
@@ -470,3 +470,25 @@ def _audit(
         note=note[:300],
     )
     logger.info("%s of job #%s (%s) by %s", kind, job.pk, before, actor or "system")
+
+
+STALLED_AFTER = timedelta(minutes=10)
+
+
+def rescue_stalled(now: datetime | None = None, limit: int = 1000) -> int:
+    """Deliver again jobs whose delivery is gone: due for 10 minutes and still waiting, or
+    running with a lease long expired. A spare delivery is harmless (the claim finds the job
+    taken or finished); a lost one would leave the job waiting for ever. Returns the count."""
+    now = now or timezone.now()
+    stalled = Job.objects.filter(
+        models.Q(status__in=Job.WAITING, run_at__lt=now - STALLED_AFTER)
+        | models.Q(status=Job.Status.RUNNING, lease_expires_at__lt=now - STALLED_AFTER)
+    ).order_by("id")[:limit]
+    count = 0
+    for job in stalled:
+        job.run_at = now
+        _deliver(job, get_job_type(job.name))
+        count += 1
+    if count:
+        logger.warning("delivered %s stalled jobs again", count)
+    return count

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.models import Task
 
-from jobs import job
+from jobs import job, services
 from jobs.alerts import dead_job_lines, send_alert, summary_lines
 from jobs.models import Job
 from jobs.periodic import periodic
@@ -59,3 +59,10 @@ def prune() -> dict[str, int]:
         ),
         "django_q_tasks": delete_in_batches(Task.objects.filter(stopped__lt=settled_before)),
     }
+
+
+@periodic("jobs.rescue_stalled", minutes=5)
+@job("jobs.rescue_stalled", max_attempts=3, timeout=300)
+def rescue_stalled() -> int:
+    """Deliver again the jobs whose delivery was lost (see jobs.services.rescue_stalled)."""
+    return services.rescue_stalled()

@@ -11,7 +11,7 @@ from django_q.models import OrmQ
 
 from jobs import enqueue, signals
 from jobs.models import Job, JobAction, JobAttempt
-from jobs.services import replay, resolve
+from jobs.services import replay, rescue_stalled, resolve
 from jobs.testing import run_due_jobs
 from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
 
@@ -144,3 +144,27 @@ def test_resolve_stops_retrying_without_running(admin_user):
 
 def timezone_far_future() -> datetime:
     return datetime.now(UTC) + timedelta(days=2)
+
+
+def test_a_job_whose_delivery_was_lost_is_delivered_again_by_the_rescue():
+    with time_machine.travel(T0, tick=False):
+        job = enqueue("tests.flaky", fails=0)
+    OrmQ.objects.all().delete()  # the delivery is lost (purged by hand, a broken broker ...)
+    assert run_at(T0 + timedelta(minutes=5)) == 0
+
+    with time_machine.travel(T0 + timedelta(minutes=11), tick=False):
+        rescued = rescue_stalled()
+        run_due_jobs()
+    job.refresh_from_db()
+
+    assert rescued == 1
+    assert (job.status, job.attempts) == ("succeeded", 1)
+
+
+def test_the_rescue_leaves_jobs_that_are_merely_waiting_alone():
+    with time_machine.travel(T0, tick=False):
+        enqueue("tests.flaky", fails=0)
+        enqueue("tests.always_fails", run_at=T0 + timedelta(hours=1))
+
+    with time_machine.travel(T0 + timedelta(minutes=5), tick=False):
+        assert rescue_stalled() == 0
