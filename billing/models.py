@@ -9,6 +9,22 @@ from django.db.models import Q
 from django.db.models.fields.json import KT
 
 
+class MirroredFromStripe(models.Model):
+    """A row kept in step with a Stripe object by event handlers.
+
+    Order safety: Stripe's `created` of the newest event applied to the row, and the rank of
+    its type, which settles events of the same second (billing.handlers.sync).
+    """
+
+    stripe_event_created = models.DateTimeField(null=True, blank=True)
+    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
 class StripeEvent(models.Model):
     """One Stripe event as delivered (webhook or backfill), stored once, processed by a job."""
 
@@ -76,7 +92,7 @@ class StripeEvent(models.Model):
         return f"{self.type} {self.stripe_id} ({self.status})"
 
 
-class Customer(models.Model):
+class Customer(MirroredFromStripe):
     """A Stripe customer, linked to the user who owns it once a checkout tells us who that is."""
 
     stripe_id = models.CharField(max_length=255)
@@ -90,12 +106,6 @@ class Customer(models.Model):
     email = models.EmailField(blank=True, default="")
     name = models.CharField(max_length=255, blank=True, default="")
     deleted = models.BooleanField(default=False)
-    # Order safety: Stripe's `created` of the newest event applied to this row, and the rank
-    # of its type, which settles events of the same second (billing.handlers.sync).
-    stripe_event_created = models.DateTimeField(null=True, blank=True)
-    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -130,7 +140,7 @@ class ActivityLog(models.Model):
         return f"{self.action} {self.object_type} {self.object_id} by {self.stripe_event_id}"
 
 
-class Subscription(models.Model):
+class Subscription(MirroredFromStripe):
     """A customer's subscription to a plan, as Stripe last told us."""
 
     stripe_id = models.CharField(max_length=255)
@@ -143,10 +153,6 @@ class Subscription(models.Model):
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     canceled_at = models.DateTimeField(null=True, blank=True)
-    stripe_event_created = models.DateTimeField(null=True, blank=True)
-    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     ENTITLED = ("active", "trialing", "past_due")
 
@@ -160,7 +166,7 @@ class Subscription(models.Model):
         return f"{self.plan or self.price_id or '?'} {self.stripe_id} ({self.status or 'unknown'})"
 
 
-class Invoice(models.Model):
+class Invoice(MirroredFromStripe):
     """A Stripe invoice; money in the currency's smallest unit."""
 
     stripe_id = models.CharField(max_length=255)
@@ -175,10 +181,6 @@ class Invoice(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     next_payment_attempt = models.DateTimeField(null=True, blank=True)
     hosted_invoice_url = models.URLField(max_length=2000, blank=True, default="")
-    stripe_event_created = models.DateTimeField(null=True, blank=True)
-    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -189,7 +191,7 @@ class Invoice(models.Model):
         return f"{self.stripe_id} {self.amount_due} {self.currency} ({self.status})"
 
 
-class Payment(models.Model):
+class Payment(MirroredFromStripe):
     """A payment intent and its charge: what was taken and what was refunded."""
 
     stripe_id = models.CharField(max_length=255, help_text="The payment intent (pi_...).")
@@ -201,10 +203,6 @@ class Payment(models.Model):
     amount_refunded = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3, blank=True, default="")
     status = models.CharField(max_length=32, blank=True, default="")
-    stripe_event_created = models.DateTimeField(null=True, blank=True)
-    stripe_event_rank = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
