@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from billing.models import StripeEvent
+from django.db import connection, transaction
+from django.utils import timezone
+
 from billing.signals import PROCESS_EVENT_JOB
 from jobs.models import Job
-from jobs.services import ActionResult, discard, enqueue_on_insert, replay, resolve
+from jobs.services import ActionResult, discard, enqueue_params, replay, resolve
+from jobs.sql import load
 
 logger = logging.getLogger(__name__)
 
 
-_INSERT_EVENT = f"""
-    INSERT INTO {StripeEvent._meta.db_table}
-        (stripe_id, type, api_version, livemode, created, payload, status, attempts,
-         last_error, received_at)
-    VALUES (%(source_0)s, %(source_1)s, %(source_2)s, %(source_3)s, %(source_4)s,
-            %(source_5)s::jsonb, %(source_6)s, 0, '', now())
-    ON CONFLICT (stripe_id) DO NOTHING
-    RETURNING id
-"""  # noqa: S608 (the table name is ours, every value is a parameter)
+QUERIES = load(Path(__file__).with_name("sql") / "queries.sql")
 
 
 def event_target(event_id: int) -> str:
@@ -32,40 +29,36 @@ def event_target(event_id: int) -> str:
     return f"billing.stripeevent:{event_id}"
 
 
-def event_params(event: dict[str, Any]) -> list:
-    """The values of `_INSERT_EVENT` for a verified event."""
-    return [
-        event["id"],
-        event["type"],
-        event.get("api_version") or "",
-        bool(event.get("livemode", False)),
-        datetime.fromtimestamp(event["created"], tz=UTC),
-        json.dumps(event),
-        StripeEvent.Status.RECEIVED,
-    ]
-
-
 def ingest_event(event: dict[str, Any]) -> int | None:
     """Store a verified Stripe event once and enqueue its processing, atomically.
 
-    One SQL statement inserts the event, its job and the job's delivery (the jobs layer's
-    enqueue_on_insert): an event is never stored without its job, and the webhook's answer
-    waits for one round trip instead of five. Returns the new row's id, or None when the event
-    id was already stored (a duplicate delivery: no new row, no new job). Concurrent
-    deliveries of one id are settled by the unique constraint, never by a read-then-write.
+    One statement (``ingest_event`` in billing/sql/queries.sql) inserts the event and its job
+    and wakes the workers: an event is never stored without its job, and the webhook's answer
+    waits for one round trip. Returns the new row's id, or None when the event id was already
+    stored (a duplicate delivery: no new row, no new job). Concurrent deliveries of one id are
+    settled by the unique constraint, never by a read-then-write.
     """
-    event_id = enqueue_on_insert(
-        _INSERT_EVENT,
-        event_params(event),
-        name=PROCESS_EVENT_JOB,
-        id_kwarg="event_id",
-        target_prefix=event_target(""),
-    )
-    if event_id is None:
+    params = {
+        "stripe_id": event["id"],
+        "type": event["type"],
+        "api_version": event.get("api_version") or "",
+        "livemode": bool(event.get("livemode", False)),
+        "created": datetime.fromtimestamp(event["created"], tz=UTC),
+        "payload": json.dumps(event),
+        "now": timezone.now(),
+        **enqueue_params(PROCESS_EVENT_JOB),
+    }
+    # Alone, the statement is its own transaction. Inside the caller's, a savepoint keeps a
+    # value PostgreSQL refuses from aborting the caller's transaction.
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(QUERIES["ingest_event"], params)
+        row = cursor.fetchone()
+    if row is None:
         logger.info("stripe event %s type=%s duplicate", event["id"], event["type"])
         return None
-    logger.info("stripe event %s type=%s stored as %s", event["id"], event["type"], event_id)
-    return event_id
+    logger.info("stripe event %s type=%s stored as %s", event["id"], event["type"], row[0])
+    return row[0]
 
 
 def event_job(event_id: int) -> Job | None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing import dunning, emails
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
+from billing.services import QUERIES
 from jobs import job
 from jobs.periodic import periodic
 from jobs.services import current_job
@@ -32,30 +34,43 @@ logger = logging.getLogger(__name__)
 def process_event(event_id: int) -> None:
     """Apply one stored Stripe event through its handler; an unknown type is marked ignored.
 
-    Runs in one transaction: the handler's changes and the event's new status commit together,
-    or a failure rolls both back and the jobs layer records it (see billing.signals).
+    Runs in the job's transaction: the event's new status (one statement that also reads it,
+    ``start_processing``), the handler's changes and the job's outcome commit together, or a
+    failure rolls them all back and the jobs layer records it (see billing.signals).
     """
-    with transaction.atomic():
-        event = StripeEvent.objects.select_for_update(no_key=True).get(pk=event_id)
-        if event.status in StripeEvent.SETTLED:
-            logger.info("stripe event %s already %s", event.stripe_id, event.status)
+    running = current_job.get()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            QUERIES["start_processing"],
+            {
+                "id": event_id,
+                "attempts": running.attempts if running is not None else None,
+                "now": timezone.now(),
+            },
+        )
+        row = cursor.fetchone()
+        if row is None:
+            logger.info("stripe event #%s already settled", event_id)
             return
-        running = current_job.get()
-        event.attempts = running.attempts if running is not None else event.attempts + 1
+        event = StripeEvent(
+            pk=row[0],
+            stripe_id=row[1],
+            type=row[2],
+            api_version=row[3],
+            livemode=row[4],
+            created=row[5],
+            payload=row[6] if isinstance(row[6], dict) else json.loads(row[6]),
+            attempts=row[7],
+            received_at=row[8],
+            status=StripeEvent.Status.PROCESSED,
+        )
+        event._state.adding, event._state.db = False, connection.alias
         handler = handler_for(event.type)
         if handler is None:
             event.status = StripeEvent.Status.IGNORED
+            event.save(update_fields=["status"])
         else:
-            event.status = StripeEvent.Status.PROCESSING
-            event.save(update_fields=["status", "attempts"])
             handler(event)
-            event.status = StripeEvent.Status.PROCESSED
-        event.processed_at = timezone.now()
-        event.next_attempt_at = None
-        event.last_error = ""
-        event.save(
-            update_fields=["status", "attempts", "processed_at", "next_attempt_at", "last_error"]
-        )
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
 
 

@@ -36,10 +36,11 @@ def readiness_problems() -> list[str]:
     problem = database_answers()
     if problem:
         return [problem]
-    problems = []
-    clusters = selectors.clusters_alive()
-    if not clusters:
-        problems.append("no worker cluster alive (no django-q2 heartbeat)")
+    problems = [
+        f"queue {queue!r} has due work and no live worker "
+        f"(none seen for {settings.READY_WORKER_STALE_SECONDS} s)"
+        for queue in selectors.queues_without_workers()
+    ]
     backlog = selectors.backlog()
     if backlog >= settings.READY_MAX_BACKLOG:
         problems.append(f"backlog of {backlog} due jobs (limit {settings.READY_MAX_BACKLOG})")
@@ -49,7 +50,8 @@ def readiness_problems() -> list[str]:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: database answers, a worker cluster is alive, the backlog is bounded."""
+    """Readiness: the database answers, every queue with due work has a live worker, and the
+    backlog is bounded."""
     problems = readiness_problems()
     if problems:
         return JsonResponse({"status": "degraded", "reasons": problems}, status=503)

@@ -248,6 +248,8 @@ LOGGING = {
 
 # Operations: readiness, alerts, retention
 READY_MAX_BACKLOG = env_int("READY_MAX_BACKLOG", 1000)
+# /readyz fails for a queue whose work has been due this long with no cluster heartbeat as long.
+READY_WORKER_STALE_SECONDS = env_int("READY_WORKER_STALE_SECONDS", 5)
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer ..."
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook
 ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 300)  # one summary per window
@@ -352,18 +354,16 @@ if SENTRY_DSN:
         traces_sample_rate=0.0,
     )
 
-# Fast job pickup (issue 8): our broker on the same django_q_ormq table (jobs/broker.py) claims
-# due rows in id order with SKIP LOCKED and sleeps on LISTEN/NOTIFY instead of polling; `poll`
-# becomes the backstop of that sleep (and bounds how long a stopping cluster waits for the
-# pusher). Q_BROKER_CLASS="" goes back to django-q2's stock ORM broker (the benchmark baseline).
-Q_CLUSTER["broker_class"] = env_str("Q_BROKER_CLASS", "jobs.broker.PostgresBroker") or None
-Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0" if Q_CLUSTER["broker_class"] else "0.2"))
-# Throughput (bench/pickup.py): the monitor saving each success into django_q_task and pruning
-# it to save_limit (a SELECT ... FOR UPDATE of up to save_limit rows per task) capped a cluster
-# at ~50 jobs/s. jobs.JobAttempt already records every attempt and nothing reads those rows, so
-# successes are not saved (failures still are); bulk 4 claims a few due rows per query.
-Q_CLUSTER["save_limit"] = env_int("Q_SAVE_LIMIT", -1)
-Q_CLUSTER["bulk"] = env_int("Q_BULK", 4 if Q_CLUSTER["broker_class"] else 1)
+# One queue (docs/queue.md): django-q2 runs the workers, and its broker is ours, claiming
+# jobs.Job rows directly (jobs/broker.py): there is no other delivery record. `poll` is the
+# backstop of the LISTEN sleep (a NOTIFY or the earliest run_at ahead wakes it first) and bounds
+# how long a stopping cluster waits for its pusher. bulk: jobs claimed per statement.
+Q_CLUSTER["broker_class"] = "jobs.broker.JobsBroker"
+Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0"))
+# Attempts are recorded by the jobs layer (jobs.JobAttempt); the runner never raises, so
+# django-q2 saves nothing per task.
+Q_CLUSTER["save_limit"] = -1
+Q_CLUSTER["bulk"] = env_int("Q_BULK", 4)
 Q_CLUSTER["recycle"] = env_int("Q_RECYCLE", 500)  # django-q2's default
 
 # Billing (Stripe webhooks, emails, dunning). Dunning days count from the first failed payment.
@@ -377,11 +377,12 @@ SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 
 # Prebooking (issue 7): bookings fired at the instant a class opens.
-# The timing cluster (Q_CLUSTER_NAME=timing) runs only prebooking work, so no backlog of
-# webhooks or emails on the default queue can delay a firing. Its schedules fire LEAD seconds
-# early (django-q2's scheduler only runs every ~30 s); the worker then sleeps until opens_at.
+# The timing queue (`manage.py jobs_worker --queue timing`) runs only prebooking work, so no
+# backlog of webhooks or emails on the default queue can delay a firing.
 PREBOOKING_QUEUE = "timing"
-PREBOOKING_LEAD_SECONDS = env_int("PREBOOKING_LEAD_SECONDS", 90)
+# The armer job is due LEAD seconds before the instant (the queue starts it to the millisecond);
+# it opens connections PREPARE seconds ahead and claims the group CLAIM_AHEAD ms ahead.
+PREBOOKING_LEAD_SECONDS = env_int("PREBOOKING_LEAD_SECONDS", 5)
 PREBOOKING_RETRY_WINDOW = env_int("PREBOOKING_RETRY_WINDOW", 60)
 PREBOOKING_NOT_OPEN_RETRY_SECONDS = env_int("PREBOOKING_NOT_OPEN_RETRY_SECONDS", 5)
 PREBOOKING_PREPARE_SECONDS = env_int("PREBOOKING_PREPARE_SECONDS", 3)
@@ -411,13 +412,15 @@ if env_str("PREBOOKING_PROVIDER_URL"):
 PREBOOKING_DEMO_GYM_ENABLED = env_bool("PREBOOKING_DEMO_GYM_ENABLED", DEBUG)
 if not PREBOOKING_DEMO_GYM_ENABLED:
     del PREBOOKING_PROVIDERS["demo"]
-# The armer holds a timing worker from LEAD before opening until the retry window closes.
-_PREBOOKING_TASK_SECONDS = PREBOOKING_LEAD_SECONDS + 30 + PREBOOKING_RETRY_WINDOW + 60
+# An armer holds a timing worker from LEAD before its instant until the retry window closes;
+# each instant has a primary and a hot standby (docs/prebooking.md), so a worker per armer.
+PREBOOKING_ARM_SECONDS = PREBOOKING_LEAD_SECONDS + PREBOOKING_RETRY_WINDOW + 30
 Q_CLUSTER["ALT_CLUSTERS"] = {
     PREBOOKING_QUEUE: {
         "workers": env_int("Q_TIMING_WORKERS", 6),
-        "timeout": _PREBOOKING_TASK_SECONDS,
-        "retry": _PREBOOKING_TASK_SECONDS + 30,
-        "max_attempts": 1,
+        "timeout": PREBOOKING_ARM_SECONDS + 30,
+        # One job at a time per claim: the two armers of an instant go to two workers, often
+        # of two clusters, rather than both to the first cluster that woke.
+        "bulk": 1,
     }
 }

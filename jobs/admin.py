@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django_q.models import Failure, OrmQ, Schedule, Success
 
 from jobs import services
 from jobs.admin_tools import (
@@ -139,6 +140,8 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "attempts_display",
         "run_at",
         "lease_expires_at",
+        "worker",
+        "timeout",
         "unique_key",
         "last_error",
         "created_at",
@@ -217,3 +220,22 @@ class JobAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Traceback")
     def traceback_pre(self, attempt: JobAttempt) -> str:
         return format_html("<pre>{}</pre>", attempt.traceback or "-")
+
+
+# One console: the jobs layer's tables are the queue and its log. django-q2's task tables are
+# not used (jobs.broker claims Job rows), so their admin pages go; its schedules stay, read-only,
+# because they are how periodic jobs are declared (jobs.periodic, kept after each migrate).
+for _model in (OrmQ, Success, Failure):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+if admin.site.is_registered(Schedule):
+    admin.site.unregister(Schedule)
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Periodic jobs as declared in code (``@periodic``): when each next runs."""
+
+    list_display = ["name", "func", "schedule_type", "minutes", "cluster", "next_run"]
+    fields = ["name", "func", "schedule_type", "minutes", "cluster", "next_run", "repeats"]
+    readonly_fields = fields

@@ -1,96 +1,59 @@
-"""A django-q2 broker on django_q_ormq: SKIP LOCKED claims in id order, LISTEN/NOTIFY wake-ups.
+"""The django-q2 broker of the jobs layer: clusters claim ``jobs.Job`` rows directly.
 
-Set ``Q_CLUSTER["broker_class"] = "jobs.broker.PostgresBroker"``. Rows, admin ("Queued tasks"),
-``async_task``, schedules, result saving and acknowledgement stay django-q2's own; only how a
-cluster finds work changes (the technique of Procrastinate's fetch_job and graphile-worker's
-get_job):
+``Q_CLUSTER["broker_class"] = "jobs.broker.JobsBroker"``. django-q2 stays the runtime (the
+cluster, its worker processes, timeouts, recycling, and its Schedule model for periodic work);
+the queue is the Job table itself, so there is no second record of a job to keep in step:
 
-- ``lock`` keeps the ORM broker's meaning, "invisible until": enqueue writes now, a claim
-  writes now() + ``retry`` (a visibility timeout, so the task of a worker killed mid-run comes
-  back), and a delayed job is a row whose lock is its run_at.
-- A claim takes due rows in id order (FIFO) with ``FOR UPDATE SKIP LOCKED``, so concurrent
-  clusters never block on or take the same row.
-- Enqueue sends ``pg_notify`` in the caller's transaction: it is delivered on commit only. The
-  pusher, when nothing is due, sleeps on LISTEN until a hint arrives, the earliest future row
-  falls due, or ``poll`` seconds pass (the backstop for a lost hint or a clock step).
+- ``dequeue`` runs the one-statement claim of jobs/sql/queries.sql on its own autocommit
+  connection and hands each claimed attempt to django-q2 as a task that runs
+  ``jobs.services.execute``. When nothing is due it sleeps on LISTEN until a hint arrives,
+  the earliest run_at ahead (a delayed job, a retry, a lease) falls due, or ``poll`` seconds
+  pass: a retry starts at its instant, not at the next poll.
+- ``acknowledge`` does nothing: an attempt's outcome is written by its own finish statement,
+  in the job's transaction. A worker that dies leaves the job running with a lease that the
+  next claim sees expire.
+- ``enqueue`` is what django-q2's scheduler (and ``async_task``) call: the function named must
+  be a job type of the jobs layer, and it becomes a Job row like any other.
+- Each cluster writes a heartbeat row (``jobs.WorkerCluster``) about once a second while it
+  claims: /readyz and the dashboard read it per queue.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import multiprocessing
 import os
-import signal
-import sys
-import threading
+import socket
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from django import db
 from django.db import DatabaseError, connections
 from django.utils import timezone
-from django_q.brokers.orm import ORM
+from django_q.brokers import Broker
 from django_q.conf import Conf
-from django_q.models import OrmQ
+from django_q.signing import SignedPackage
 from psycopg import sql
+
+from jobs import services
+from jobs.errors import JobNotRegistered
+from jobs.registry import get_job_type
+from jobs.sql import QUERIES
 
 logger = logging.getLogger(__name__)
 
-TABLE = OrmQ._meta.db_table
 MAX_RECONNECT_DELAY = 5.0
+HEARTBEAT_SECONDS = 1.0
 # Django-only keys of DATABASES[...]["OPTIONS"] that psycopg.connect() does not accept.
 DJANGO_ONLY_OPTIONS = {"isolation_level", "server_side_binding", "assume_role", "pool"}
-
-CLAIM_SQL = f"""
-WITH due AS (
-    SELECT id FROM {TABLE}
-    WHERE key = %(key)s AND lock <= now()
-    ORDER BY id
-    LIMIT %(bulk)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE {TABLE} AS q SET lock = now() + make_interval(secs => %(retry)s::float8)
-FROM due WHERE q.id = due.id
-RETURNING q.id, q.payload
-"""  # noqa: S608 (the table name is django-q2's, not input)
-
-NEXT_DUE_SQL = f"""
-SELECT extract(epoch FROM min(lock) - clock_timestamp())::float8
-FROM {TABLE} WHERE key = %(key)s AND lock > now()
-"""  # noqa: S608
-
-ACK_SQL = f"""
-WITH setting AS (SELECT set_config('synchronous_commit', 'off', true))
-DELETE FROM {TABLE} USING setting WHERE id = %s
-"""  # noqa: S608
-
-ENQUEUE_SQL = f"""
-WITH task AS (
-    INSERT INTO {TABLE} (key, payload, lock) VALUES (%s, %s, %s) RETURNING id
-)
-SELECT id, pg_notify(%s, '') FROM task
-"""  # noqa: S608
+EXECUTE = "jobs.services.execute"
 
 
-def channel_for(list_key: str) -> str:
-    """The NOTIFY channel of one queue; PostgreSQL truncates identifiers past 63 bytes, so hash."""
-    channel = f"django_q:{list_key}"
-    if len(channel.encode()) > 63:
-        channel = "django_q:" + hashlib.sha256(list_key.encode()).hexdigest()[:40]
-    return channel
-
-
-def notify_queue(list_key: str | None = None, using: str | None = None) -> None:
-    """Wake the clusters of `list_key` when the current transaction commits (now, outside one).
-
-    Call it after inserting an OrmQ row yourself, e.g. a delayed retry whose lock is its run_at:
-    the waiting pusher recomputes when the earliest row falls due.
-    """
-    with connections[using or Conf.ORM].cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, '')", [channel_for(list_key or Conf.CLUSTER_NAME)])
+def channel_for(queue: str) -> str:
+    """The NOTIFY channel of a queue (jobs_enqueue and the fail statement use the same)."""
+    return f"jobs:{queue}"
 
 
 def listen_connection_params(alias: str) -> dict[str, Any]:
@@ -107,73 +70,45 @@ def listen_connection_params(alias: str) -> dict[str, Any]:
     options = settings_dict.get("OPTIONS") or {}
     params.update({k: v for k, v in options.items() if k not in DJANGO_ONLY_OPTIONS})
     params["autocommit"] = True
-    params.setdefault("application_name", "django_q pusher")
+    params.setdefault("application_name", "jobs claimer")
     return params
 
 
-def _noop_signal_handler(_signum: int, _frame: object) -> None:
-    """Swallow SIGTERM in the cluster's sentinel and its children; the main process stops them."""
-
-
-def _survive_group_sigterm_in_sentinel() -> None:
-    """Make a process-group SIGTERM stop the cluster gracefully, as a SIGINT already does.
-
-    django-q2's Sentinel sets SIGTERM to SIG_DFL and then builds its broker (this class). A
-    SIGTERM sent to the whole process group (honcho, systemd, `kill -- -pgid`) therefore kills
-    the sentinel and every worker mid-task, and the main process then blocks for ever in
-    ``stop_event.set()``: a multiprocessing Event waits for the dead sentinel to acknowledge
-    the wake-up. Only the main process should act on SIGTERM; it sets the stop event and the
-    sentinel then stops the pusher, lets the workers finish their task and the monitor save it.
-    """
-    if multiprocessing.parent_process() is None:
-        return
-    if threading.current_thread() is not threading.main_thread():
-        return
-    from django_q.cluster import Sentinel
-
-    frame = sys._getframe(1)
-    while frame is not None:
-        if isinstance(frame.f_locals.get("self"), Sentinel):
-            # A handler, not SIG_IGN: ignored signals stay ignored across exec() in programs
-            # that tasks start, handlers are reset to the default there.
-            signal.signal(signal.SIGTERM, _noop_signal_handler)
-            return
-        frame = frame.f_back
-
-
-class PostgresBroker(ORM):
-    """django-q2's ORM broker with FIFO SKIP LOCKED claims and LISTEN/NOTIFY instead of sleep."""
+class JobsBroker(Broker):
+    """Claims due Job rows of one queue for a django-q2 cluster (see the module docstring)."""
 
     def __init__(self, list_key: str | None = None) -> None:
         super().__init__(list_key=list_key)
-        self.retry = Conf.RETRY
-        self.bulk = Conf.BULK
-        # `poll` is the longest a pusher sleeps on LISTEN without a hint; it also bounds how
-        # long the pusher takes to notice that the cluster is stopping.
+        self._reset()
+
+    def _reset(self) -> None:
+        self.bulk = max(1, int(Conf.BULK))
+        # The longest a claimer sleeps without a hint; it also bounds how long the pusher
+        # takes to see that the cluster is stopping.
         self.backstop = float(Conf.POLL)
         self._listener: psycopg.Connection | None = None
         self._listener_pid = 0
         self._reconnect_delay = 0.0
-        _survive_group_sigterm_in_sentinel()
+        self._next_run_at: datetime | None = None
+        self._heartbeat_at = 0.0
+        self._started_at = timezone.now()
 
     def __getstate__(self) -> tuple:
-        return self.list_key, self._info, self.retry, self.bulk, self.backstop
+        return self.list_key, self._info
 
     def __setstate__(self, state: tuple) -> None:
-        self.list_key, self._info, self.retry, self.bulk, self.backstop = state
+        self.list_key, self._info = state
         self.connection = self.get_connection(self.list_key)
         self.cache = self.get_cache()
-        self._listener = None
-        self._listener_pid = 0
-        self._reconnect_delay = 0.0
+        self._reset()
 
     @property
-    def channel(self) -> str:
-        return channel_for(self.list_key)
+    def queue(self) -> str:
+        return self.list_key
 
     def info(self) -> str:
         if not self._info:
-            self._info = f"PostgreSQL LISTEN/NOTIFY {Conf.ORM}"
+            self._info = f"jobs.Job table on {Conf.ORM} (LISTEN/NOTIFY)"
         return self._info
 
     def ping(self) -> bool:
@@ -181,66 +116,78 @@ class PostgresBroker(ORM):
             cursor.execute("SELECT 1")
         return True
 
+    # What django-q2's scheduler and async_task call.
     def enqueue(self, task: str) -> int:
-        self.get_connection()  # closes a stale connection outside transactions, as the ORM broker
-        with connections[Conf.ORM].cursor() as cursor:
-            # The application's clock, as the ORM broker: code and tests that read OrmQ.lock
-            # compare it with timezone.now().
-            cursor.execute(ENQUEUE_SQL, [self.list_key, task, timezone.now(), self.channel])
-            return cursor.fetchone()[0]
+        """Turn a django-q2 task (a Schedule's run) into a job of the jobs layer.
+
+        The task's function must name a job type (``Schedule(func="jobs.prune")``); with the
+        Schedule's ``intended_date_kwarg="scheduled_for"``, each scheduled run is one job
+        however many clusters' schedulers see it.
+        """
+        package = SignedPackage.loads(task)
+        name = package["func"]
+        if not isinstance(name, str):
+            raise JobNotRegistered("django-q2 tasks must name a job type; use jobs.enqueue")
+        get_job_type(name)  # JobNotRegistered: nothing but jobs of the layer is queued
+        kwargs = dict(package.get("kwargs") or {})
+        scheduled_for = kwargs.pop("scheduled_for", None)
+        unique_key = None
+        if scheduled_for:
+            unique_key = f"schedule:{package.get('group') or name}:{scheduled_for}"[:200]
+        job = services.enqueue(
+            name, target=f"schedule:{package.get('group') or name}"[:200], unique_key=unique_key
+        )
+        return job.pk
 
     def acknowledge(self, task_id: int) -> None:
-        """Delete the finished task's row, without waiting for its WAL flush when we may.
+        """Nothing to do: the attempt's finish statement recorded its outcome."""
 
-        An acknowledgement lost in a database crash brings the task back after ``retry``
-        (at-least-once, as a worker crash does); jobs are idempotent. Inside a caller's
-        transaction the caller's durability is not ours to weaken, so it is left alone.
-        """
-        connection = connections[Conf.ORM]
-        if not connection.get_autocommit():
-            self.delete(task_id)
-            return
-        try:
-            self._delete_without_flush(connection, task_id)
-        except DatabaseError:
-            # The monitor's connection broke (a database restart): reconnect once.
-            db.close_old_connections()
-            self._delete_without_flush(connection, task_id)
+    def fail(self, task_id: int) -> None:
+        """Nothing to do: a task the pusher could not hand over comes back when its lease ends."""
 
-    @staticmethod
-    def _delete_without_flush(connection: Any, task_id: int) -> None:
-        # One statement, so one implicit transaction whose commit sees the local setting.
-        with connection.cursor() as cursor:
-            cursor.execute(ACK_SQL, [task_id])
+    def delete(self, task_id: int) -> None:
+        """Jobs are not deleted through django-q2; staff discard them in the admin."""
+
+    def queue_size(self) -> int:
+        from jobs.models import Job
+
+        return Job.objects.filter(
+            queue=self.queue, status__in=Job.WAITING, run_at__lte=timezone.now()
+        ).count()
+
+    def lock_size(self) -> int:
+        from jobs.models import Job
+
+        return Job.objects.filter(queue=self.queue, status=Job.Status.RUNNING).count()
+
+    def purge_queue(self) -> None:
+        raise NotImplementedError("discard jobs in the admin (Dead letters / Jobs) instead")
+
+    def delete_queue(self) -> None:
+        raise NotImplementedError("discard jobs in the admin (Dead letters / Jobs) instead")
 
     def set_stat(self, key: str, value: str, timeout: int) -> Any:
-        """Save a cluster heartbeat; after a database restart, on a fresh connection.
-
-        The sentinel writes heartbeats to the (database) cache but only django-q2's scheduler,
-        every 30 s, closes its broken connection: /readyz would see no cluster meanwhile.
-        """
+        """django-q2's own cluster statistics (the cache); after a database restart, reconnect."""
         try:
             return super().set_stat(key, value, timeout)
         except DatabaseError:
             db.close_old_connections()
             return super().set_stat(key, value, timeout)
 
-    def notify(self) -> None:
-        """Wake this queue's clusters on commit: for OrmQ rows inserted without `enqueue`."""
-        notify_queue(self.list_key)
-
+    # What the cluster's pusher calls in its loop.
     def dequeue(self) -> list[tuple[int, str]] | None:
-        """Claim due tasks; when none is due, wait once for a hint and try again.
+        """Claim due jobs; when none is due, wait once for a hint or a run_at and try again.
 
-        Returns after at most about ``backstop`` seconds so that the pusher can see the
-        cluster's stop event. Database errors are logged and retried with a growing delay
-        instead of killing the pusher.
+        Returns after at most about ``backstop`` seconds so that the pusher sees the cluster's
+        stop event. Database errors are logged and retried with a growing delay; the pusher
+        never dies of them.
         """
         try:
             listener = self._listen()
+            self._heartbeat(listener)
             tasks = self._claim(listener)
             if not tasks:
-                self._wait(listener, self._idle_timeout(listener))
+                self._wait(listener)
                 tasks = self._claim(listener)
             self._reconnect_delay = 0.0
             return tasks or None
@@ -249,7 +196,7 @@ class PostgresBroker(ORM):
             self._reconnect_delay = min(max(self._reconnect_delay * 2, 0.25), MAX_RECONNECT_DELAY)
             logger.warning(
                 "queue %s: database unavailable (%s); retrying in %.2fs",
-                self.list_key,
+                self.queue,
                 str(error).strip() or type(error).__name__,
                 self._reconnect_delay,
             )
@@ -257,7 +204,7 @@ class PostgresBroker(ORM):
             return None
 
     def close(self) -> None:
-        """Close the LISTEN connection (the pusher's process exit does it too)."""
+        """Close the claiming connection (the pusher's process exit does it too)."""
         self._drop_listener()
 
     def _listen(self) -> psycopg.Connection:
@@ -266,14 +213,11 @@ class PostgresBroker(ORM):
             self._listener = None
         if self._listener is None or self._listener.closed:
             listener = psycopg.connect(**listen_connection_params(Conf.ORM))
-            # A claim lost in a database crash only makes its row visible again: at-least-once
-            # holds, and skipping the WAL flush per claim saves ~1.3 ms of fdatasync a job.
+            # A claim lost in a database crash only makes its jobs claimable again when their
+            # lease ends (at-least-once, as a worker crash); jobs are idempotent. Skipping the
+            # WAL flush per claim saves a commit's fdatasync.
             listener.execute("SET synchronous_commit = off")
-            # After a burst of enqueues the statistics lag and the planner, expecting a couple
-            # of due rows, sorts the whole queue per claim (3.8 ms at 10,000 rows); walking the
-            # primary key in order stops after `bulk` rows. This connection runs nothing else.
-            listener.execute("SET enable_sort = off")
-            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel_for(self.queue))))
             self._listener, self._listener_pid = listener, os.getpid()
         return self._listener
 
@@ -284,21 +228,91 @@ class PostgresBroker(ORM):
                 listener.close()
 
     def _claim(self, listener: psycopg.Connection) -> list[tuple[int, str]]:
-        rows = listener.execute(
-            CLAIM_SQL, {"key": self.list_key, "bulk": self.bulk, "retry": self.retry}
-        ).fetchall()
-        return sorted(rows)  # RETURNING has no order; hand them over in enqueue order
+        with listener.cursor() as cursor:
+            claims, self._next_run_at = services.claim(
+                cursor, self.queue, limit=self.bulk, worker=self._worker_name()
+            )
+        return [(claim["id"], self._package(claim)) for claim in claims]
 
-    def _idle_timeout(self, listener: psycopg.Connection) -> float:
-        seconds = listener.execute(NEXT_DUE_SQL, {"key": self.list_key}).fetchone()[0]
-        if seconds is None:
-            return self.backstop
-        return min(max(seconds, 0.0), self.backstop)
+    @staticmethod
+    def _package(claim: dict) -> str:
+        """The signed django-q2 task that runs this attempt (the pusher unpacks it)."""
+        return SignedPackage.dumps(
+            {
+                "id": f"{claim['id']}-{claim['attempt']}",
+                "name": f"{claim['name']}#{claim['id']}",
+                "func": EXECUTE,
+                "args": (claim,),
+                "kwargs": {},
+                "timeout": claim["timeout"],
+                "started": timezone.now(),
+            }
+        )
 
-    def _wait(self, listener: psycopg.Connection, timeout: float) -> None:
-        if timeout > 0:
-            for _ in listener.notifies(timeout=timeout, stop_after=1):
-                pass
-        # Hints that piled up while busy are one wake-up's worth, not one each.
+    def _wait(self, listener: psycopg.Connection) -> None:
+        """Sleep until a hint, the earliest run_at ahead, or the backstop, whichever is first.
+
+        A hint's payload is the run_at of a job that is not due yet (empty when it is): that
+        only moves the timer, without a claim.
+        """
+        deadline = time.monotonic() + self.backstop
+        while True:
+            timeout = deadline - time.monotonic()
+            if self._next_run_at is not None:
+                due_in = (self._next_run_at - timezone.now()).total_seconds()
+                timeout = min(timeout, due_in)
+            if timeout <= 0:
+                break
+            hint = next(iter(listener.notifies(timeout=timeout, stop_after=1)), None)
+            if hint is None:
+                break
+            at = _hint_time(hint.payload)
+            if at is None:
+                break
+            if self._next_run_at is None or at < self._next_run_at:
+                self._next_run_at = at
+        # Hints that piled up meanwhile are one wake-up's worth, not one each.
         for _ in listener.notifies(timeout=0):
             pass
+
+    def _worker_name(self) -> str:
+        return f"{Conf.CLUSTER_NAME}@{socket.gethostname()}:{os.getpid()}"[:100]
+
+    def _heartbeat(self, listener: psycopg.Connection) -> None:
+        if time.monotonic() < self._heartbeat_at:
+            return
+        self._heartbeat_at = time.monotonic() + HEARTBEAT_SECONDS
+        listener.execute(
+            QUERIES["heartbeat"],
+            {
+                "name": Conf.CLUSTER_NAME,
+                "queue": self.queue,
+                "host": socket.gethostname()[:255],
+                "pid": os.getppid(),  # the cluster's sentinel: one row per cluster
+                "workers": _live_workers(),
+                "now": timezone.now(),
+            },
+        )
+
+
+def _hint_time(payload: str) -> datetime | None:
+    if not payload:
+        return None
+    try:
+        return datetime.fromtimestamp(float(payload), tz=UTC)
+    except ValueError:
+        return None
+
+
+def _live_workers() -> int:
+    """Worker processes of this cluster: the sentinel's children but the pusher and monitor.
+
+    Read from /proc (Linux); elsewhere, the configured count.
+    """
+    parent = os.getppid()
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as children:
+            count = len(children.read().split()) - 2
+    except OSError:
+        return int(Conf.WORKERS)
+    return max(count, 0)

@@ -8,10 +8,11 @@ from django.db.models import Q
 
 
 class Job(models.Model):
-    """One unit of work of a declared job type, with its retry state.
+    """One unit of work of a declared job type: its queue entry, its state and its retry state.
 
-    django-q2 carries the delivery (an OrmQ row per attempt); this row is the truth about the
-    job: how many attempts it had, when the next is due, and whether it is done or dead.
+    There is no other delivery record: workers claim these rows (jobs/sql/queries.sql). For a
+    waiting job ``run_at`` is when it is due; for a running one it is its lease, the moment
+    the attempt counts as crashed and the job may be claimed again.
     """
 
     class Status(models.TextChoices):
@@ -36,10 +37,14 @@ class Job(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=5)
-    run_at = models.DateTimeField(help_text="When the next attempt is due.")
-    lease_expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="A running attempt not finished by then has crashed."
+    run_at = models.DateTimeField(
+        help_text="Waiting: when the next attempt is due. Running: its lease, after which the "
+        "attempt counts as crashed."
     )
+    timeout = models.PositiveIntegerField(
+        default=60, help_text="Seconds an attempt may run; its lease is this plus a margin."
+    )
+    worker = models.CharField(max_length=100, blank=True, help_text="Who runs the attempt.")
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -66,19 +71,16 @@ class Job(models.Model):
             models.CheckConstraint(
                 name="job_max_attempts_positive", condition=Q(max_attempts__gt=0)
             ),
-            models.CheckConstraint(
-                name="job_running_has_lease",
-                condition=~Q(status="running") | Q(lease_expires_at__isnull=False),
-            ),
         ]
         indexes = [
             models.Index(fields=["status", "name"], name="job_status_name"),
             models.Index(fields=["target"], name="job_target"),
             models.Index(fields=["created_at"], name="job_created"),
+            # The queue: claims, the earliest run_at ahead, readiness (jobs/sql/queries.sql).
             models.Index(
-                fields=["run_at"],
-                name="job_waiting_due",
-                condition=Q(status__in=["queued", "retrying"]),
+                fields=["queue", "run_at", "id"],
+                name="job_claimable",
+                condition=Q(status__in=["queued", "retrying", "running"]),
             ),
             models.Index(
                 fields=["name", "finished_at"], name="job_dead_by_name", condition=Q(status="dead")
@@ -88,6 +90,11 @@ class Job(models.Model):
     def __str__(self) -> str:
         about = f" ({self.target})" if self.target else ""
         return f"{self.name} #{self.pk}{about}: {self.get_status_display()}"
+
+    @property
+    def lease_expires_at(self):
+        """When a running attempt counts as crashed (None unless running)."""
+        return self.run_at if self.status == self.Status.RUNNING else None
 
 
 class DeadLetter(Job):
@@ -165,3 +172,28 @@ class AlertWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.started_at:%H:%M}-{self.ends_at:%H:%M}"
+
+
+class WorkerCluster(models.Model):
+    """A running worker cluster (one ``manage.py jobs_worker``), as its heartbeat last said.
+
+    Written by the cluster's broker about once a second while it claims work; /readyz and the
+    dashboard read it. Rows of clusters gone for a day are pruned.
+    """
+
+    name = models.CharField(max_length=100)
+    queue = models.CharField(max_length=50)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    workers = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["host", "pid"], name="workercluster_one_per_process")
+        ]
+        indexes = [models.Index(fields=["queue", "seen_at"], name="workercluster_queue_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.queue}) on {self.host}:{self.pid}"

@@ -1,14 +1,16 @@
 """Periodic jobs: declared next to the job, kept as django-q2 schedules after each migrate.
 
-The schedule only enqueues the job through the jobs layer, so a periodic run gets the same
-retries, attempts log and dead letter as any other job.
+django-q2's Schedule model stays the way periodic work is declared (read-only in the admin):
+each schedule names a job type, and when it is due the cluster's scheduler hands it to our
+broker, which enqueues that job through the jobs layer (jobs.broker.JobsBroker.enqueue). A
+periodic run therefore gets the same retries, attempts log and dead letter as any other job,
+and one run is one job however many clusters' schedulers see it (the scheduled instant is part
+of the job's unique key).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from django.utils import timezone
 
 _periodic: dict[str, int] = {}
 
@@ -23,26 +25,27 @@ def periodic(name: str, *, minutes: int) -> Callable[[Callable], Callable]:
     return register
 
 
-def enqueue_periodic(name: str) -> None:
-    """What the django-q2 schedule runs: one job per period, however often the schedule fires."""
-    from jobs.services import enqueue
-
-    bucket = int(timezone.now().timestamp() // (_periodic.get(name, 1) * 60))
-    enqueue(name, unique_key=f"periodic:{name}:{bucket}")
-
-
 def ensure_schedules(**kwargs: object) -> None:
     """Create or update the django-q2 schedule of every periodic job (post_migrate)."""
     from django_q.models import Schedule
 
+    from jobs.registry import get_job_type
+
+    # A periodic job removed from the code takes its schedule with it.
+    Schedule.objects.filter(name__startswith="periodic:").exclude(
+        name__in=[f"periodic:{name}" for name in _periodic]
+    ).delete()
     for name, minutes in _periodic.items():
         Schedule.objects.update_or_create(
             name=f"periodic:{name}",
             defaults={
-                "func": "jobs.periodic.enqueue_periodic",
-                "args": repr((name,)),
+                "func": name,
+                "args": None,
                 "schedule_type": Schedule.MINUTES,
                 "minutes": minutes,
                 "repeats": -1,
+                "intended_date_kwarg": "scheduled_for",
+                # The clusters of the job's queue run its schedule.
+                "cluster": get_job_type(name).queue,
             },
         )

@@ -16,6 +16,9 @@ class JobType:
 
     Backoff before attempt n+1 is ``min(cap, base * factor ** (n - 1))`` seconds, spread by
     +/- ``jitter`` (a fraction) so that jobs that failed together do not retry together.
+    A running attempt holds a lease of ``timeout`` seconds plus a margin; with ``heartbeat``
+    (seconds) the lease is kept that short and renewed while the attempt runs, so a crash is
+    noticed within ``heartbeat`` seconds even for a job that runs for minutes.
     """
 
     name: str
@@ -28,6 +31,7 @@ class JobType:
     timeout: int = 60
     queue: str = "default"
     atomic: bool = True  # run the function and record success in one transaction
+    heartbeat: float | None = None
 
     def backoff(self, attempt: int) -> timedelta:
         """Delay after failed attempt number ``attempt`` (1-based)."""

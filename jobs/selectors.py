@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Min, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
-from django_q.status import Stat
 
-from jobs.models import Job, JobAttempt
+from jobs.models import Job, JobAttempt, WorkerCluster
+from jobs.registry import job_types
+from jobs.sql import QUERIES
 
 STATES = ("waiting", "active", "delayed", "completed", "failed", "dead")
 
@@ -79,18 +82,42 @@ def attempts_per_hour(hours: int = 24, now: datetime | None = None) -> list[dict
     )
 
 
-def clusters_alive() -> list[dict]:
-    """django-q2 clusters whose heartbeat (kept in the shared cache) is recent."""
-    alive = []
-    now = timezone.now()
-    for stat in Stat.get_all():  # entries expire from the cache 3 s after the last heartbeat
-        alive.append(
-            {
-                "cluster": stat.cluster_id,
-                "host": getattr(stat, "host", ""),
-                "status": stat.status,
-                "workers": len(stat.workers),
-                "uptime_s": int((now - stat.tob).total_seconds()) if stat.tob else 0,
-            }
+def queues() -> list[str]:
+    """Every queue a declared job type uses, and any a cluster serves."""
+    names = {job_type.queue for job_type in job_types()}
+    names |= set(WorkerCluster.objects.values_list("queue", flat=True).distinct())
+    return sorted(names)
+
+
+def clusters_alive(now: datetime | None = None) -> list[dict]:
+    """Worker clusters whose heartbeat is recent (READY_WORKER_STALE_SECONDS), by queue."""
+    now = now or timezone.now()
+    stale = timedelta(seconds=settings.READY_WORKER_STALE_SECONDS)
+    return [
+        {
+            "cluster": cluster.name,
+            "queue": cluster.queue,
+            "host": cluster.host,
+            "pid": cluster.pid,
+            "workers": cluster.workers,
+            "uptime_s": int((now - cluster.started_at).total_seconds()),
+            "seen_s": round((now - cluster.seen_at).total_seconds(), 1),
+        }
+        for cluster in WorkerCluster.objects.filter(seen_at__gt=now - stale).order_by(
+            "queue", "name", "host", "pid"
         )
-    return alive
+    ]
+
+
+def queues_without_workers(now: datetime | None = None) -> list[str]:
+    """Queues with work due for over READY_WORKER_STALE_SECONDS and no live cluster."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            QUERIES["queues_without_workers"],
+            {
+                "queues": queues(),
+                "now": now or timezone.now(),
+                "stale_seconds": settings.READY_WORKER_STALE_SECONDS,
+            },
+        )
+        return [row[0] for row in cursor.fetchall()]

@@ -1,10 +1,11 @@
-"""What changes job state: enqueue, run one attempt, retry or bury, and staff's replay.
+"""What changes job state: enqueue, claim, run one attempt, retry or bury, and staff's actions.
 
-Delivery rides on django-q2 (one OrmQ row per attempt, in the caller's transaction). A retry
-is a new OrmQ row whose ``lock`` is the backoff time: the ORM broker only hands out rows whose
-lock has passed, so the delay needs no scheduler (django-q2's runs only every 30 s). A worker
-killed mid-attempt leaves its OrmQ row unacknowledged; django-q2 hands it out again after
-``Q_CLUSTER["retry"]`` seconds and the lease on the job row tells us the attempt crashed.
+The Job row is the queue entry, the state and (with its attempts) the log of one unit of work;
+the statements are in jobs/sql/queries.sql. A worker cluster claims due rows with one statement
+(jobs.broker), runs :func:`execute` for each, and the attempt's outcome is one more statement in
+the job's own transaction. A worker killed mid-attempt leaves its job running with a lease
+(run_at) that the next claim sees expire: that attempt is logged as crashed and the job runs
+again.
 """
 
 from __future__ import annotations
@@ -15,154 +16,78 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
-from django_q.humanhash import uuid as humanhash_uuid
-from django_q.models import OrmQ
-from django_q.signing import SignedPackage
 
 from config.observability import log_context
 from config.redaction import redact
 from jobs import signals
-from jobs.broker import channel_for
-from jobs.errors import PermanentError
+from jobs.errors import JobNotRegistered, PermanentError
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
-from jobs.models import Job, JobAction, JobAttempt
+from jobs.models import Job, JobAction
 from jobs.registry import JobType, get_job_type
+from jobs.sql import QUERIES
 
 logger = logging.getLogger(__name__)
-current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
-    "current_job", default=None
-)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 LEASE_MARGIN = timedelta(seconds=float(os.environ.get("JOBS_LEASE_MARGIN", "15")))
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
 
 
-JOB_TABLE = Job._meta.db_table
-QUEUE_TABLE = OrmQ._meta.db_table
-ID_BLOCK = 50
+@dataclass(frozen=True)
+class Running:
+    """The attempt a worker runs: what the claim returned (see ``current_job``)."""
 
-# One statement stores the job and its delivery and wakes the queue's listeners: the work of
-# three round trips in one (the webhook's ack time is mostly round trips). `source` is an
-# optional INSERT ... RETURNING id of the caller (see enqueue_on_insert) whose new id goes
-# into the job's kwargs; without a source row (a duplicate) nothing is enqueued.
-_JOB_COLUMNS = (
-    "id, name, kwargs, target, queue, unique_key, status, attempts, max_attempts, run_at, "
-    "last_error, created_at"
+    id: int
+    name: str
+    kwargs: dict
+    attempt: int
+    max_attempts: int
+    timeout: int
+    crashed: bool = False
+    exhausted: bool = False
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    @property
+    def attempts(self) -> int:
+        return self.attempt
+
+
+current_job: contextvars.ContextVar[Running | None] = contextvars.ContextVar(
+    "current_job", default=None
 )
-_ENQUEUE_SQL = f"""
-WITH {{source}}
-job AS (
-    INSERT INTO {JOB_TABLE} ({_JOB_COLUMNS})
-    SELECT %(job_id)s, %(name)s, %(kwargs)s::jsonb {{kwarg}}, %(target)s {{target}}, %(queue)s,
-           %(unique_key)s, 'queued', 0, %(max_attempts)s, %(run_at)s, '', now()
-    {{from_source}}
-    ON CONFLICT (unique_key) DO NOTHING
-    RETURNING id
-),
-delivery AS (
-    INSERT INTO {QUEUE_TABLE} (key, payload, lock)
-    SELECT %(queue)s, %(payload)s, %(run_at)s FROM job
-    RETURNING id
-)
-SELECT {{returning}}, (SELECT id FROM job), (SELECT pg_notify(%(channel)s, '') FROM delivery)
-"""  # noqa: S608 - table names are ours; every value is a parameter
 
 
-class _JobIds:
-    """Job ids taken from the sequence a block at a time, so a delivery can name its job
-    before the job row exists (they are written by the same statement)."""
-
-    def __init__(self) -> None:
-        self.pid = 0
-        self.free: list[int] = []
-
-    def next(self) -> int:
-        if self.pid != os.getpid():  # a forked worker must not reuse its parent's block
-            self.pid, self.free = os.getpid(), []
-        if not self.free:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [JOB_TABLE, ID_BLOCK],
-                )
-                self.free = [row[0] for row in reversed(cursor.fetchall())]
-        return self.free.pop()
+def _worker() -> str:
+    # Forked workers must not report their parent's pid.
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
 
 
-_job_ids = _JobIds()
-
-
-def _package(job_id: int, job_type: JobType) -> str:
-    """The signed django-q2 task that runs one attempt of job `job_id` (what async_task builds)."""
-    tag = humanhash_uuid()
-    task = {
-        "id": tag[1],
-        "name": f"{job_type.name}#{job_id}",
-        "func": "jobs.services.execute",
-        "args": (job_id,),
-        "kwargs": {},
-        "timeout": job_type.timeout,
-        "started": timezone.now(),
+def enqueue_params(name: str) -> dict[str, object]:
+    """The job-type parameters of the ``jobs_enqueue(...)`` SQL function, for another app's
+    statement that stores its own row and that row's job in one round trip (billing's
+    ingest_event): ``job_name``, ``job_queue``, ``job_max_attempts``, ``job_timeout``."""
+    job_type = get_job_type(name)
+    return {
+        "job_name": job_type.name,
+        "job_queue": job_type.queue,
+        "job_max_attempts": job_type.max_attempts,
+        "job_timeout": job_type.timeout,
     }
-    if Conf.ACK_FAILURES:
-        task["ack_failure"] = True
-    return SignedPackage.dumps(task)
-
-
-def _run_enqueue(
-    job_type: JobType,
-    *,
-    kwargs: dict,
-    target: str,
-    run_at: datetime | None,
-    unique_key: str | None,
-    source: tuple[str, list, str, str] | None = None,
-) -> tuple[int | None, int | None]:
-    """Insert (source row,) job and delivery in one statement; (source id, job id) inserted."""
-    job_id = _job_ids.next()
-    params = {
-        "job_id": job_id,
-        "name": job_type.name,
-        "kwargs": json.dumps(kwargs),
-        "target": target,
-        "queue": job_type.queue,
-        "unique_key": unique_key,
-        "max_attempts": job_type.max_attempts,
-        "run_at": run_at or timezone.now(),
-        "payload": _package(job_id, job_type),
-        "channel": channel_for(job_type.queue),
-    }
-    if source is None:
-        sql = _ENQUEUE_SQL.format(
-            source="", kwarg="", target="", from_source="", returning="NULL::bigint"
-        )
-    else:
-        source_sql, source_params, id_kwarg, target_prefix = source
-        params.update({f"source_{i}": value for i, value in enumerate(source_params)})
-        params["id_kwarg"] = id_kwarg
-        params["target"] = target_prefix
-        sql = _ENQUEUE_SQL.format(
-            source=f"source AS ({source_sql}),",
-            kwarg="|| jsonb_build_object(%(id_kwarg)s, source.id)",
-            target="|| source.id",
-            from_source="FROM source",
-            returning="(SELECT id FROM source)",
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        source_id, inserted_job = cursor.fetchone()[:2]
-    return source_id, inserted_job
 
 
 def enqueue(
@@ -173,16 +98,30 @@ def enqueue(
     unique_key: str | None = None,
     **kwargs: object,
 ) -> Job:
-    """Create a job and its delivery in the caller's transaction; both commit or neither does.
+    """Create a job in the caller's transaction, due at `run_at` (now by default).
 
-    With ``unique_key``, a second enqueue of the same key returns the existing job instead of
-    creating another: the guard for side effects that must happen once.
+    One statement: the row, and a NOTIFY that wakes the queue's workers when the transaction
+    commits (a rolled-back enqueue neither runs nor wakes anyone). With ``unique_key``, a
+    second enqueue of the same key returns the existing job instead of creating another: the
+    guard for side effects that must happen once.
     """
     job_type = get_job_type(name)
     run_at = run_at or timezone.now()
-    _, job_id = _run_enqueue(
-        job_type, kwargs=kwargs, target=target, run_at=run_at, unique_key=unique_key
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            QUERIES["enqueue"],
+            {
+                "name": name,
+                "queue": job_type.queue,
+                "kwargs": json.dumps(kwargs),
+                "target": target,
+                "unique_key": unique_key,
+                "max_attempts": job_type.max_attempts,
+                "timeout": job_type.timeout,
+                "run_at": run_at,
+            },
+        )
+        job_id = cursor.fetchone()[0]
     if job_id is None:
         return Job.objects.get(unique_key=unique_key)
     job = Job(
@@ -193,203 +132,244 @@ def enqueue(
         queue=job_type.queue,
         unique_key=unique_key,
         max_attempts=job_type.max_attempts,
+        timeout=job_type.timeout,
         run_at=run_at,
     )
     job._state.adding, job._state.db = False, connection.alias
     return job
 
 
-def enqueue_on_insert(
-    insert_sql: str,
-    params: list,
-    *,
-    name: str,
-    id_kwarg: str,
-    target_prefix: str,
-    **kwargs: object,
-) -> int | None:
-    """Run the caller's ``INSERT ... RETURNING id`` and, when it inserts a row, enqueue job
-    `name` with ``{id_kwarg: new id}`` in the same statement (one round trip, atomic without a
-    transaction). Returns the new row's id, or None when the insert did nothing (a conflict).
+def claim(
+    cursor: Any, queue: str, *, limit: int, worker: str, now: datetime | None = None
+) -> tuple[list[dict], datetime | None]:
+    """Claim up to `limit` due jobs of `queue` (the ``claim`` statement) on `cursor`.
 
-    `insert_sql` refers to its parameters as ``%(source_0)s``, ``%(source_1)s``, ...
+    Returns the claimed attempts, in run_at order, as the arguments of :func:`execute`, and
+    the earliest run_at still ahead (None: nothing is scheduled). `cursor` is a Django cursor
+    or a psycopg one (the broker's own connection).
     """
-    # Alone, the statement is its own transaction. Inside the caller's, a savepoint keeps a
-    # failed insert (e.g. a value PostgreSQL refuses) from aborting the caller's transaction.
-    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with savepoint:
-        source_id, _ = _run_enqueue(
-            get_job_type(name),
-            kwargs=kwargs,
-            target="",
-            run_at=None,
-            unique_key=None,
-            source=(insert_sql, params, id_kwarg, target_prefix),
-        )
-    return source_id
-
-
-def _deliver(job: Job, job_type: JobType) -> None:
-    """Queue one more attempt of an existing job, due at ``job.run_at``."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {QUEUE_TABLE} (key, payload, lock) VALUES (%s, %s, %s);"  # noqa: S608
-            "SELECT pg_notify(%s, '')",
-            [job.queue, _package(job.pk, job_type), job.run_at, channel_for(job.queue)],
-        )
-
-
-@dataclass(frozen=True)
-class Claim:
-    job: Job
-    job_type: JobType
-    attempt: JobAttempt
-
-
-def _claim(job_id: int) -> Claim | None:
-    """Take the job for one attempt, or None when there is nothing to do."""
-    now = timezone.now()
-    with transaction.atomic():
-        job = Job.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
-        if job is None:
-            logger.info("job #%s is gone or being claimed elsewhere", job_id)
-            return None
-        job_type = get_job_type(job.name)
-        if job.status == Job.Status.RUNNING:
-            if job.lease_expires_at and job.lease_expires_at > now:
-                # Someone runs it now; come back when their lease ends in case they die.
-                job.run_at = job.lease_expires_at
-                _deliver(job, job_type)
-                return None
-            _record_crash(job, now)
-            if job.attempts >= job.max_attempts:
-                _bury(job, "worker died during the last attempt", now)
-                return None
-            # Tell mirrors (an app's own status column) of the crash now: without this they
-            # show the state before the crashed attempt until the next attempt ends.
-            job.run_at = now
-            signals.job_failed.send(sender=job.name, job=job, error=job.last_error, dead=False)
-        elif job.status not in Job.WAITING:
-            logger.info("job #%s is %s: nothing to do", job_id, job.status)
-            return None
-        elif job.run_at > now + timedelta(seconds=1):
-            logger.info("job #%s is not due until %s", job_id, job.run_at.isoformat())
-            return None
-        job.attempts += 1
-        job.status = Job.Status.RUNNING
-        job.started_at = now
-        job.lease_expires_at = now + timedelta(seconds=job_type.timeout) + LEASE_MARGIN
-        job.save(update_fields=["attempts", "status", "started_at", "lease_expires_at", "run_at"])
-        attempt = JobAttempt.objects.create(
-            job=job, number=job.attempts, started_at=now, worker=WORKER
-        )
-    return Claim(job=job, job_type=job_type, attempt=attempt)
-
-
-def _record_crash(job: Job, now: datetime) -> None:
-    JobAttempt.objects.filter(job=job, number=job.attempts, outcome="running").update(
-        outcome=JobAttempt.Outcome.CRASHED,
-        finished_at=now,
-        error="The worker stopped during this attempt (killed, out of memory or timed out).",
+    cursor.execute(
+        QUERIES["claim"],
+        {
+            "queue": queue,
+            "limit": limit,
+            "now": now or timezone.now(),
+            "lease_margin": LEASE_MARGIN.total_seconds(),
+            "worker": worker,
+        },
     )
-    job.last_error = "worker died during attempt"
-    logger.warning("job #%s attempt %s crashed", job.pk, job.attempts)
-
-
-def _bury(job: Job, error: str, now: datetime) -> None:
-    job.status = Job.Status.DEAD
-    job.finished_at = now
-    job.lease_expires_at = None
-    job.last_error = error[:MAX_ERROR_CHARS]
-    job.save(update_fields=["status", "finished_at", "lease_expires_at", "last_error"])
-    signals.job_failed.send(sender=job.name, job=job, error=job.last_error, dead=True)
-    JOBS_DEAD.labels(job.name).inc()
-    transaction.on_commit(lambda: signals.job_dead.send(sender=job.name, job=job))
-    logger.error("job #%s %s is dead after %s attempts: %s", job.pk, job.name, job.attempts, error)
+    rows = cursor.fetchall()
+    next_run_at = rows[0][-1] if rows else None
+    claims = [
+        {
+            "id": row[0],
+            "name": row[1],
+            # Django reads jsonb as text on its connections, psycopg as Python objects.
+            "kwargs": row[2] if isinstance(row[2], dict) else json.loads(row[2]),
+            "attempt": row[3],
+            "max_attempts": row[4],
+            "timeout": row[5],
+            "crashed": row[6],
+            "exhausted": row[7],
+        }
+        for row in rows
+        if row[0] is not None
+    ]
+    return claims, next_run_at
 
 
 class LostLease(Exception):
     """The attempt ran past its lease and another worker took the job over."""
 
 
-def execute(job_id: int) -> str:
-    """Run one attempt of a job: the function django-q2 workers call. Idempotent per delivery."""
-    claim = _claim(job_id)
-    if claim is None:
-        return "skipped"
-    job, job_type, attempt = claim.job, claim.job_type, claim.attempt
+def execute(claimed: dict) -> str:
+    """Run one claimed attempt of a job: what django-q2's workers call. Never raises.
+
+    An atomic job's work and its outcome commit together or not at all; a non-atomic job's
+    outcome is written after its work.
+    """
+    run = Running(**claimed)
+    try:
+        job_type = get_job_type(run.name)
+    except JobNotRegistered as exc:
+        _fail(run, None, exc, time.monotonic())
+        return "failed"
+    if run.exhausted:
+        _bury_exhausted(run)
+        return "dead"
+    if run.crashed:
+        # Tell mirrors (an app's own status column) of the crash before the next attempt.
+        with transaction.atomic():
+            signals.job_failed.send(
+                sender=run.name, job=_as_job(run, Job.Status.RUNNING), error=_crash(run), dead=False
+            )
     started = time.monotonic()
-    token = current_job.set(job)
-    with log_context(f"job={job.pk} {job.name} attempt={job.attempts}"):
+    token = current_job.set(run)
+    with log_context(f"job={run.id} {run.name} attempt={run.attempt}"):
         try:
-            if job_type.atomic:
-                with transaction.atomic():
-                    job_type.func(**job.kwargs)
-                    _finish(job, attempt, started)
-            else:
-                job_type.func(**job.kwargs)
-                with transaction.atomic():
-                    _finish(job, attempt, started)
+            with _lease_kept(run, job_type):
+                if job_type.atomic:
+                    with transaction.atomic():
+                        job_type.func(**run.kwargs)
+                        _succeed(run, started)
+                else:
+                    job_type.func(**run.kwargs)
+                    _succeed(run, started)
         except (Exception, TimeoutException) as exc:
             # TimeoutException is django-q2's SystemExit for an attempt over its time limit:
             # record it as a failure like any other, so the job retries instead of vanishing.
-            _fail(job, job_type, attempt, exc, started)
+            _fail(run, job_type, exc, started)
             return "failed"
         finally:
             current_job.reset(token)
-        logger.info("succeeded in %.0f ms", (time.monotonic() - started) * 1000)
     return "succeeded"
 
 
-def _finish(job: Job, attempt: JobAttempt, started: float) -> None:
-    now = timezone.now()
-    won = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts).update(
-        status=Job.Status.SUCCEEDED, finished_at=now, lease_expires_at=None, last_error=""
-    )
-    if not won:
-        raise LostLease(f"job #{job.pk} was taken over while attempt {job.attempts} ran")
-    JobAttempt.objects.filter(pk=attempt.pk).update(
-        outcome=JobAttempt.Outcome.SUCCEEDED,
-        finished_at=now,
-        duration_ms=int((time.monotonic() - started) * 1000),
-    )
-    transaction.on_commit(lambda: JOB_ATTEMPTS.labels(job.name, "succeeded").inc())
+def _crash(run: Running) -> str:
+    return f"worker died during attempt {run.attempt - (0 if run.exhausted else 1)}"
 
 
-def _fail(
-    job: Job, job_type: JobType, attempt: JobAttempt, exc: BaseException, started: float
-) -> None:
+def _as_job(run: Running, status: str, **fields: object) -> Job:
+    """An unsaved picture of the job for signal receivers (they read ids and attempts)."""
+    job = Job(
+        pk=run.id,
+        name=run.name,
+        kwargs=run.kwargs,
+        status=status,
+        attempts=run.attempt,
+        max_attempts=run.max_attempts,
+        timeout=run.timeout,
+        **fields,
+    )
+    job._state.adding, job._state.db = False, connection.alias
+    return job
+
+
+def _duration_ms(started: float) -> int:
+    return max(0, int((time.monotonic() - started) * 1000))
+
+
+def _succeed(run: Running, started: float) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            QUERIES["succeed"],
+            {
+                "id": run.id,
+                "attempt": run.attempt,
+                "now": timezone.now(),
+                "duration_ms": _duration_ms(started),
+                "worker": _worker(),
+            },
+        )
+        if cursor.fetchone() is None:
+            raise LostLease(f"job #{run.id} was taken over while attempt {run.attempt} ran")
+    transaction.on_commit(lambda: JOB_ATTEMPTS.labels(run.name, "succeeded").inc())
+
+
+def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: float) -> None:
     now = timezone.now()
     # Stored errors are shown in the admin: no secret may ride along in a message or traceback.
     error = redact(f"{exc.__class__.__name__}: {exc}")[:MAX_ERROR_CHARS]
-    with transaction.atomic():
-        current = Job.objects.select_for_update().get(pk=job.pk)
-        if current.status != Job.Status.RUNNING or current.attempts != job.attempts:
+    dead = job_type is None or isinstance(exc, PermanentError) or run.attempt >= run.max_attempts
+    retry_at = None if dead else now + job_type.backoff(run.attempt)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            QUERIES["fail"],
+            {
+                "id": run.id,
+                "attempt": run.attempt,
+                "status": Job.Status.DEAD if dead else Job.Status.RETRYING,
+                "retry_at": retry_at,
+                "now": now,
+                "error": error,
+                "traceback": redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
+                "duration_ms": _duration_ms(started),
+                "worker": _worker(),
+            },
+        )
+        if cursor.fetchone() is None:
             logger.warning(
-                "attempt %s lost its lease; leaving the job to its new owner", job.attempts
+                "attempt %s lost its lease; leaving the job to its new owner", run.attempt
             )
             return
-        JobAttempt.objects.filter(pk=attempt.pk).update(
-            outcome=JobAttempt.Outcome.FAILED,
-            finished_at=now,
-            duration_ms=int((time.monotonic() - started) * 1000),
-            error=error,
-            traceback=redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
-        )
-        JOB_ATTEMPTS.labels(job.name, "failed").inc()
-        if isinstance(exc, PermanentError) or current.attempts >= current.max_attempts:
-            _bury(current, error, now)
+        JOB_ATTEMPTS.labels(run.name, "failed").inc()
+        if dead:
+            _buried(_as_job(run, Job.Status.DEAD, finished_at=now, last_error=error), error)
             return
-        current.status = Job.Status.RETRYING
-        current.run_at = now + job_type.backoff(current.attempts)
-        current.lease_expires_at = None
-        current.last_error = error
-        current.save(update_fields=["status", "run_at", "lease_expires_at", "last_error"])
-        signals.job_failed.send(sender=current.name, job=current, error=error, dead=False)
-        _deliver(current, job_type)
-    logger.warning(
-        "attempt %s failed, retry at %s: %s", current.attempts, current.run_at.isoformat(), error
-    )
+        job = _as_job(run, Job.Status.RETRYING, run_at=retry_at, last_error=error)
+        signals.job_failed.send(sender=run.name, job=job, error=error, dead=False)
+    logger.warning("attempt %s failed, retry at %s: %s", run.attempt, retry_at.isoformat(), error)
+
+
+def _bury_exhausted(run: Running) -> None:
+    """The last attempt crashed: dead without running again."""
+    now = timezone.now()
+    error = f"{_crash(run)}, the last of {run.max_attempts}"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            QUERIES["bury_exhausted"],
+            {"id": run.id, "attempt": run.attempt, "now": now, "error": error},
+        )
+        if cursor.fetchone() is not None:
+            _buried(_as_job(run, Job.Status.DEAD, finished_at=now, last_error=error), error)
+
+
+def _buried(job: Job, error: str) -> None:
+    """Inside the transaction that made `job` dead: mirrors now, alerts after commit."""
+    signals.job_failed.send(sender=job.name, job=job, error=error, dead=True)
+    JOBS_DEAD.labels(job.name).inc()
+    transaction.on_commit(lambda: signals.job_dead.send(sender=job.name, job=job))
+    logger.error("job #%s %s is dead after %s attempts: %s", job.pk, job.name, job.attempts, error)
+
+
+@contextlib.contextmanager
+def _lease_kept(run: Running, job_type: JobType) -> Iterator[None]:
+    """For job types with a ``heartbeat``: keep a short lease while the attempt runs.
+
+    A long job (a prebooking armer waiting for its instant) would otherwise hold a lease of
+    its whole timeout, and a worker killed meanwhile would leave it unclaimed that long. With
+    a heartbeat of h seconds the lease is h seconds ahead, renewed every h/3 from a thread of
+    its own (own connection), so the job is claimed again within h seconds of a crash.
+    """
+    if not job_type.heartbeat:
+        yield
+        return
+    stop = threading.Event()
+
+    def renew() -> None:
+        try:
+            while True:
+                try:
+                    extend_lease(run, timezone.now() + timedelta(seconds=job_type.heartbeat))
+                except Exception:
+                    logger.exception("could not extend the lease of job #%s", run.id)
+                    close_old_connections()
+                if stop.wait(job_type.heartbeat / 3):
+                    return
+        finally:
+            connection.close()
+
+    keeper = threading.Thread(target=renew, name=f"lease-{run.id}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
+
+
+def extend_lease(run: Running, until: datetime) -> None:
+    """Move a running attempt's lease to `until` (the ``extend_lease`` statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            QUERIES["extend_lease"], {"id": run.id, "attempt": run.attempt, "until": until}
+        )
+
+
+def _notify(queue: str) -> None:
+    """Wake the queue's workers when the current transaction commits."""
+    with connection.cursor() as cursor:
+        cursor.execute(QUERIES["notify"], {"queue": queue})
 
 
 @dataclass(frozen=True)
@@ -420,12 +400,11 @@ def replay(
             run_at=timezone.now(),
             max_attempts=F("attempts") + job_type.max_attempts,
             finished_at=None,
-            lease_expires_at=None,
         )
         job.refresh_from_db()
         _audit(job, JobAction.Kind.REPLAY, actor, before, forced=force, note=note)
         signals.job_action.send(sender=job.name, job=job, action=JobAction.Kind.REPLAY)
-        _deliver(job, job_type)
+        _notify(job.queue)
     return ActionResult(True)
 
 
@@ -470,25 +449,3 @@ def _audit(
         note=note[:300],
     )
     logger.info("%s of job #%s (%s) by %s", kind, job.pk, before, actor or "system")
-
-
-STALLED_AFTER = timedelta(minutes=10)
-
-
-def rescue_stalled(now: datetime | None = None, limit: int = 1000) -> int:
-    """Deliver again jobs whose delivery is gone: due for 10 minutes and still waiting, or
-    running with a lease long expired. A spare delivery is harmless (the claim finds the job
-    taken or finished); a lost one would leave the job waiting for ever. Returns the count."""
-    now = now or timezone.now()
-    stalled = Job.objects.filter(
-        models.Q(status__in=Job.WAITING, run_at__lt=now - STALLED_AFTER)
-        | models.Q(status=Job.Status.RUNNING, lease_expires_at__lt=now - STALLED_AFTER)
-    ).order_by("id")[:limit]
-    count = 0
-    for job in stalled:
-        job.run_at = now
-        _deliver(job, get_job_type(job.name))
-        count += 1
-    if count:
-        logger.warning("delivered %s stalled jobs again", count)
-    return count

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.models import Task
 
-from jobs import job, services
+from jobs import job
 from jobs.alerts import dead_job_lines, send_alert, summary_lines
-from jobs.models import Job
+from jobs.models import Job, WorkerCluster
 from jobs.periodic import periodic
 
 BATCH = 1000
@@ -58,11 +58,5 @@ def prune() -> dict[str, int]:
             Job.objects.filter(status__in=["resolved", "discarded"], finished_at__lt=settled_before)
         ),
         "django_q_tasks": delete_in_batches(Task.objects.filter(stopped__lt=settled_before)),
+        "clusters": WorkerCluster.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()[0],
     }
-
-
-@periodic("jobs.rescue_stalled", minutes=5)
-@job("jobs.rescue_stalled", max_attempts=3, timeout=300)
-def rescue_stalled() -> int:
-    """Deliver again the jobs whose delivery was lost (see jobs.services.rescue_stalled)."""
-    return services.rescue_stalled()

@@ -1,34 +1,41 @@
-"""Run queued jobs inline, as a worker would, for tests and management commands.
+"""Run due jobs inline, as a worker would, for tests and management commands.
 
-Takes the due django-q2 deliveries (OrmQ rows whose lock has passed) in enqueue order and runs
-each in this process, until none is due. What it runs is exactly what a worker runs.
+Claims the due jobs one at a time with the workers' own claim statement, oldest run_at first
+across queues, and runs each with the workers' own :func:`jobs.services.execute`, until none
+is due. What it runs is exactly what a worker runs.
 """
 
 from __future__ import annotations
 
-import pydoc
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
-from django_q.models import OrmQ
-from django_q.signing import SignedPackage
+
+from jobs import services
+from jobs.models import Job
 
 
 def run_due_jobs(
     *, now: datetime | None = None, queue: str | None = None, limit: int = 10000
 ) -> int:
-    """Run every delivery due by `now` (and those they enqueue that are due); return the count."""
+    """Run every job due by `now` (and those they enqueue that are due); return the count."""
     ran = 0
     while ran < limit:
-        due = OrmQ.objects.filter(lock__lte=now or timezone.now()).order_by("id")
+        at = now or timezone.now()
+        due = Job.objects.filter(
+            status__in=[*Job.WAITING, Job.Status.RUNNING], run_at__lte=at
+        ).order_by("run_at", "id")
         if queue is not None:
-            due = due.filter(key=queue)
-        row = due.first()
-        if row is None:
+            due = due.filter(queue=queue)
+        first = due.values_list("queue", flat=True).first()
+        if first is None:
             return ran
-        row.delete()
-        task = SignedPackage.loads(row.payload)
-        func = pydoc.locate(task["func"]) if isinstance(task["func"], str) else task["func"]
-        func(*task["args"], **task["kwargs"])
-        ran += 1
-    raise RuntimeError(f"more than {limit} deliveries: a job keeps enqueueing itself?")
+        with connection.cursor() as cursor:
+            claims, _ = services.claim(cursor, first, limit=1, worker="inline", now=at)
+        if not claims:
+            return ran
+        for claimed in claims:
+            services.execute(claimed)
+            ran += 1
+    raise RuntimeError(f"more than {limit} jobs: a job keeps enqueueing itself?")

@@ -1,9 +1,10 @@
 """Firing at the instant: what a timing worker does between arming and the provider's answers.
 
-arm() takes every pending prebooking opening within the lead time, opens the provider
-connections a few seconds before each instant, claims the group (pending -> firing, one
-UPDATE) just before it, sleeps precisely until the instant and writes the requests in creation
-order from one thread; answers are read and retried concurrently afterwards.
+arm_instant() (the prebooking.arm job, two per instant) owns one instant through an advisory
+lock, takes its pending prebookings, opens the provider connections a few seconds before it,
+claims the group (pending -> firing, one UPDATE) just before it, sleeps precisely until the
+instant and writes the requests in creation order from one thread; answers are read and retried
+concurrently afterwards.
 """
 
 from __future__ import annotations
@@ -223,41 +224,55 @@ def _fire_late_comer(prebooking_id: int) -> None:
         connection.close()
 
 
-def arm(lead_seconds: float | None = None) -> int:
-    """Fire every pending prebooking opening within the lead time, each at its instant.
+def arm_instant(instant: datetime) -> int:
+    """Fire every pending prebooking opening at `instant`, at that instant; the armer job.
 
-    Returns how many requests were sent. Safe to run many times at once: armed_at is claimed
-    by a conditional UPDATE, so each prebooking is armed by one worker. The horizon is fixed
-    when it starts, so a worker is held at most LEAD seconds plus the retry window.
+    Two armers run per instant. The one that gets the instant's advisory lock fires; the other
+    waits on the lock and, if the first one's worker dies, takes over the moment PostgreSQL
+    drops its connection: it sends again what was left firing (same idempotency key) and fires
+    what is still pending, on time if the instant has not passed. The lock is held until every
+    answer is recorded, so a standby that gets it from a live owner finds nothing left to do.
+    Returns how many requests were sent.
     """
-    lead = settings.PREBOOKING_LEAD_SECONDS if lead_seconds is None else lead_seconds
-    until = timezone.now() + timedelta(seconds=lead)
-    prepare_ahead = settings.PREBOOKING_PREPARE_SECONDS
-    plan: dict[datetime, list[Shot]] = {}
-    preparing: dict[datetime, Future] = {}
-    owned: set[datetime] = set()
-    fired = 0
+    window_closes = instant + timedelta(seconds=settings.PREBOOKING_RETRY_WINDOW)
+    if not services.own_instant(instant, until=window_closes):
+        log.warning("instant %s: its window closed while another armer held it", instant)
+        return 0
     # A thread waiting for the GIL gets it after at most the switch interval (5 ms by
     # default): keep that short while other threads here write outcomes and read answers.
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.0005)
     writer = Writer()
     writer.start()
-    preparer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prebooking-prepare")
     receivers = ThreadPoolExecutor(max_workers=200, thread_name_prefix="prebooking-receive")
     try:
+        fired = 0
+        for prebooking_id in services.orphans(instant):
+            receivers.submit(_refire_orphan, prebooking_id)
+            fired += 1
+        return fired + _fire_instant(instant, writer, receivers)
+    finally:
+        receivers.shutdown(wait=True)
+        writer.stop()
+        sys.setswitchinterval(switch_interval)
+        services.release_instant(instant)
+
+
+def _fire_instant(instant: datetime, writer: Writer, receivers: ThreadPoolExecutor) -> int:
+    """Take the instant's prebookings until just before it, prepare, fire at the instant."""
+    prepare_ahead = settings.PREBOOKING_PREPARE_SECONDS
+    deadline = instant.timestamp()
+    held: dict[int, Shot] = {}
+    preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prebooking-prepare")
+    preparing: Future | None = None
+    try:
         while True:
-            for shot in services.claim_for_arming(until, owned):
-                plan.setdefault(shot.opens_at, []).append(shot)
-            if not plan:
-                break
-            now = time.time()
-            for instant, shots in plan.items():
-                if instant not in preparing and instant.timestamp() - now <= prepare_ahead:
-                    shots.sort(key=lambda shot: (shot.created_at, shot.id))
-                    preparing[instant] = preparer.submit(Prepared, list(shots))
-            instant = min(plan)
-            remaining = instant.timestamp() - now
+            for shot in services.claim_for_arming(instant, held):
+                held[shot.id] = shot
+            remaining = deadline - time.time()
+            if held and preparing is None and remaining <= prepare_ahead:
+                shots = sorted(held.values(), key=lambda shot: (shot.created_at, shot.id))
+                preparing = preparer.submit(Prepared, shots)
             # Wake at least every second to take prebookings created since, until just before.
             if remaining > prepare_ahead + 0.05:
                 time.sleep(min(remaining - prepare_ahead, 1.0))
@@ -265,32 +280,37 @@ def arm(lead_seconds: float | None = None) -> int:
             if remaining > 0.3:
                 time.sleep(min(remaining - 0.25, 0.5))
                 continue
-            shots = plan.pop(instant)
-            try:
-                prepared = preparing.pop(instant).result()
-            except Exception:  # e.g. a provider removed from settings: don't drop other instants
-                log.exception("could not prepare the prebookings opening at %s", instant)
-                prepared = None
-            if prepared is not None:
-                fired += fire_group(prepared, writer, receivers)
-            else:
-                sleep_until(instant.timestamp())  # then one by one below, never early
-            services.release_instant(instant, owned)
-            prepared_ids = {shot.id for shot in prepared.shots} if prepared else set()
-            for shot in shots:
-                if shot.id not in prepared_ids:  # armed after its connections were opened
-                    receivers.submit(_fire_late_comer, shot.id)
-                    fired += 1
+            break
+        if not held:
+            return 0
+        if preparing is None:  # armed late (a standby, a re-run): prepare now
+            shots = sorted(held.values(), key=lambda shot: (shot.created_at, shot.id))
+            preparing = preparer.submit(Prepared, shots)
+        try:
+            prepared = preparing.result()
+        except Exception:  # e.g. a provider removed from settings: send one by one below
+            log.exception("could not prepare the prebookings opening at %s", instant)
+            prepared = None
+        fired = 0
+        if prepared is not None:
+            fired += fire_group(prepared, writer, receivers)
+        else:
+            sleep_until(deadline)  # then one by one below, never early
+        prepared_ids = {shot.id for shot in prepared.shots} if prepared else set()
+        for shot in sorted(held.values(), key=lambda shot: (shot.created_at, shot.id)):
+            if shot.id not in prepared_ids:  # armed after its connections were opened
+                receivers.submit(_fire_late_comer, shot.id)
+                fired += 1
+        return fired
     finally:
         preparer.shutdown(wait=True)
-        receivers.shutdown(wait=True)
-        for future in preparing.values():
-            if future.exception() is None:
-                future.result().close()
-        writer.stop()
-        services.release_all_instants(owned)
-        sys.setswitchinterval(switch_interval)
-    return fired
+
+
+def _refire_orphan(prebooking_id: int) -> None:
+    try:
+        fire_now(prebooking_id, claim=False)
+    finally:
+        connection.close()
 
 
 def fire_now(prebooking_id: int, claim: bool = True) -> bool:

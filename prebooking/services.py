@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from jobs import enqueue
+from jobs.models import Job
 from prebooking.models import Prebooking
 from prebooking.providers import BOOKED, BookingResult
 
 log = logging.getLogger(__name__)
 Status = Prebooking.Status
-ARM_TASK = "prebooking.tasks.arm"
-FIRE_TASK = "prebooking.tasks.refire"
-
-
-def schedule_name(prebooking_id: int) -> str:
-    """The django-q2 Schedule name of a prebooking's arming."""
-    return f"prebooking:{prebooking_id}"
+ARM_JOB = "prebooking.arm"
+REFIRE_JOB = "prebooking.refire"
+ARMERS_PER_INSTANT = 2  # a primary and a hot standby (docs/prebooking.md)
 
 
 def idempotency_key(prebooking_id: int) -> str:
@@ -39,25 +35,34 @@ def window_closes_at(opens_at: datetime) -> datetime:
     return opens_at + timedelta(seconds=settings.PREBOOKING_RETRY_WINDOW)
 
 
-def _arm_now(prebooking_id: int) -> None:
-    async_task(ARM_TASK, prebooking_id, cluster=settings.PREBOOKING_QUEUE)
+def armer_key(instant: datetime, replica: int) -> str:
+    """The unique key of one of an instant's armer jobs."""
+    return f"{ARM_JOB}:{instant.astimezone(UTC).isoformat()}:{replica}"
 
 
-def _schedule_arming(prebooking: Prebooking) -> None:
-    """Arm LEAD seconds early, or at once when that moment has passed (same transaction)."""
-    arm_at = prebooking.opens_at - timedelta(seconds=settings.PREBOOKING_LEAD_SECONDS)
-    if arm_at <= timezone.now():
-        _arm_now(prebooking.pk)
-        return
-    Schedule.objects.create(
-        name=schedule_name(prebooking.pk),
-        func=ARM_TASK,
-        args=repr((prebooking.pk,)),
-        schedule_type=Schedule.ONCE,
-        repeats=-1,  # a ONCE schedule with negative repeats deletes itself after running
-        next_run=arm_at,
-        cluster=settings.PREBOOKING_QUEUE,
-    )
+def schedule_armers(instant: datetime) -> list[Job]:
+    """Make sure the instant has its armers: jobs due LEAD seconds before it (now if later).
+
+    Two armer jobs per instant, whoever creates its prebookings (a unique key each): one fires,
+    the other waits on the instant's advisory lock and takes over if the first one's worker
+    dies. In the caller's transaction. If an armer of that key already ran to its end (every
+    prebooking of the instant was cancelled before it, and one is now re-run), a new one is
+    made under a key of its own.
+    """
+    run_at = max(instant - timedelta(seconds=settings.PREBOOKING_LEAD_SECONDS), timezone.now())
+    armers = []
+    for replica in range(1, ARMERS_PER_INSTANT + 1):
+        key = armer_key(instant, replica)
+        armer = enqueue(
+            ARM_JOB, instant=instant.isoformat(), run_at=run_at, unique_key=key, target=key
+        )
+        if armer.status not in (*Job.WAITING, Job.Status.RUNNING):
+            again = f"{key}:{timezone.now().timestamp():.6f}"
+            armer = enqueue(
+                ARM_JOB, instant=instant.isoformat(), run_at=run_at, unique_key=again, target=key
+            )
+        armers.append(armer)
+    return armers
 
 
 @transaction.atomic
@@ -70,18 +75,17 @@ def create_prebooking(owner, provider: str, payload: dict, opens_at: datetime) -
         from prebooking.demo_gym import register_class
 
         register_class(payload["class_id"], opens_at, payload.get("class_starts_at"))
-    _schedule_arming(prebooking)
+    schedule_armers(prebooking.opens_at)
     return prebooking
 
 
 @transaction.atomic
 def cancel_prebooking(prebooking_id: int) -> bool:
-    """pending -> cancelled and its schedule removed; False when it is no longer pending."""
+    """pending -> cancelled; False when it is no longer pending. Its instant's armers find it
+    cancelled and leave it alone."""
     won = Prebooking.objects.filter(pk=prebooking_id, status=Status.PENDING).update(
         status=Status.CANCELLED, finished_at=timezone.now()
     )
-    if won:
-        Schedule.objects.filter(name=schedule_name(prebooking_id)).delete()
     return bool(won)
 
 
@@ -90,7 +94,8 @@ RERUNNABLE = [Status.FAILED, Status.EXPIRED, Status.CANCELLED]
 
 @transaction.atomic
 def rerun_prebooking(prebooking_id: int) -> bool:
-    """Back to pending and scheduled again, only while its booking window is still open."""
+    """Back to pending and armed again, only while its booking window is still open (an
+    instant already past is fired at once by its new armers)."""
     now = timezone.now()
     closes_after = now - timedelta(seconds=settings.PREBOOKING_RETRY_WINDOW)
     won = Prebooking.objects.filter(
@@ -106,8 +111,7 @@ def rerun_prebooking(prebooking_id: int) -> bool:
         error="",
     )
     if won:
-        Schedule.objects.filter(name=schedule_name(prebooking_id)).delete()
-        _schedule_arming(Prebooking.objects.get(pk=prebooking_id))
+        schedule_armers(Prebooking.objects.get(pk=prebooking_id).opens_at)
     return bool(won)
 
 
@@ -133,39 +137,49 @@ def _instant_key(instant: datetime) -> int:
     return int(instant.timestamp() * 1000) % 2_147_483_647
 
 
-def claim_for_arming(until: datetime, owned: set[datetime] | None = None) -> list[Shot]:
-    """Take the pending, unarmed prebookings opening by `until`, for instants this worker owns.
+def own_instant(instant: datetime, until: datetime) -> bool:
+    """Become the one armer of `instant`: its session advisory lock, waited for until `until`.
 
-    One worker owns an instant (a session advisory lock), so a same-instant group is sent by
-    one process in creation order even when many arm tasks run at once; `owned` is the
-    caller's set of instants, grown here. armed_at (one conditional UPDATE) is the claim.
+    The first armer gets it at once; the standby waits here until the first one's session ends
+    -- it released the lock when done, or its worker died and PostgreSQL dropped the
+    connection -- and takes over at that moment. False when `until` passed first.
     """
-    owned = set() if owned is None else owned
+    wait_ms = max(1, int((until - timezone.now()).total_seconds() * 1000))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{wait_ms}ms"])
+        try:
+            cursor.execute(
+                "SELECT pg_advisory_lock(%s, %s)", [ARMING_LOCK_SPACE, _instant_key(instant)]
+            )
+            return True
+        except OperationalError:  # lock_timeout: the window closed while another held it
+            return False
+        finally:
+            cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+
+
+def release_instant(instant: datetime) -> None:
+    """Give up the instant's lock (the connection outlives the job: persistent connections)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_unlock(%s, %s)", [ARMING_LOCK_SPACE, _instant_key(instant)]
+        )
+
+
+def claim_for_arming(instant: datetime, held: Iterable[int] = ()) -> list[Shot]:
+    """Take the instant's pending prebookings not `held` yet, in creation order.
+
+    Only the owner of the instant's lock calls this, so every pending row of the instant is
+    its own, including those a dead owner had armed. armed_at records when.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT DISTINCT opens_at FROM prebooking_prebooking
-             WHERE status = 'pending' AND armed_at IS NULL AND opens_at <= %s
-            """,
-            [until],
-        )
-        for (instant,) in cursor.fetchall():
-            if instant in owned:
-                continue
-            cursor.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", [ARMING_LOCK_SPACE, _instant_key(instant)]
-            )
-            if cursor.fetchone()[0]:
-                owned.add(instant)
-        if not owned:
-            return []
-        cursor.execute(
-            """
             UPDATE prebooking_prebooking SET armed_at = now()
-             WHERE status = 'pending' AND armed_at IS NULL AND opens_at = ANY(%s)
+             WHERE status = 'pending' AND opens_at = %s AND NOT (id = ANY(%s))
             RETURNING id, provider, payload, opens_at, created_at
             """,
-            [list(owned)],
+            [instant, list(held)],
         )
         rows = cursor.fetchall()
     shots = [
@@ -175,18 +189,13 @@ def claim_for_arming(until: datetime, owned: set[datetime] | None = None) -> lis
     return sorted(shots, key=lambda shot: (shot.created_at, shot.id))
 
 
-def release_instant(instant: datetime, owned: set[datetime]) -> None:
-    """Give up ownership of an instant once its group has been sent."""
-    owned.discard(instant)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_unlock(%s, %s)", [ARMING_LOCK_SPACE, _instant_key(instant)]
-        )
-
-
-def release_all_instants(owned: set[datetime]) -> None:
-    for instant in list(owned):
-        release_instant(instant, owned)
+def orphans(instant: datetime) -> list[int]:
+    """Prebookings of the instant left firing without an outcome by an owner that died."""
+    return list(
+        Prebooking.objects.filter(status=Status.FIRING, opens_at=instant)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
 
 
 def _json(value: str) -> dict:
@@ -264,7 +273,6 @@ def expire(prebooking_id: int, reason: str) -> bool:
             status=Status.EXPIRED, finished_at=timezone.now(), error=reason
         )
         if won:
-            Schedule.objects.filter(name=schedule_name(prebooking_id)).delete()
             queue_failure_email(prebooking_id)
     return bool(won)
 
@@ -305,28 +313,26 @@ def notify_failure(prebooking_id: int) -> None:
 
 
 def sweep() -> dict[str, int]:
-    """Recovery: re-arm what a dead worker left armed, retry or fail what it left firing."""
+    """Recovery backstop: expire what can no longer be sent, give late instants their armers,
+    send again what a dead worker left firing (the standby armer normally does all this)."""
     now = timezone.now()
     window = timedelta(seconds=settings.PREBOOKING_RETRY_WINDOW)
     counts = {"rearmed": 0, "expired": 0, "refired": 0, "failed": 0}
-    overdue = Prebooking.objects.filter(
-        status=Status.PENDING, opens_at__lt=now - timedelta(seconds=5)
-    ).values_list("id", "opens_at", "armed_at")
-    # Pending rows whose schedule should have armed them by now (schedules fire within ~35 s).
-    unarmed_late = Prebooking.objects.filter(
-        status=Status.PENDING, armed_at__isnull=True, opens_at__lte=now + timedelta(seconds=10)
-    ).values_list("id", "opens_at", "armed_at")
-    rearm = False
-    for prebooking_id, opens_at, armed_at in {*overdue, *unarmed_late}:
+    # Pending rows whose armers should be running by now.
+    late = Prebooking.objects.filter(
+        status=Status.PENDING,
+        opens_at__lte=now + timedelta(seconds=settings.PREBOOKING_LEAD_SECONDS),
+    ).values_list("id", "opens_at")
+    instants = set()
+    for prebooking_id, opens_at in late:
         if now >= opens_at + window:
             counts["expired"] += expire(prebooking_id, "Not sent: no worker fired it in time.")
-        elif armed_at is not None:
-            counts["rearmed"] += Prebooking.objects.filter(
-                pk=prebooking_id, status=Status.PENDING, armed_at=armed_at
-            ).update(armed_at=None)
-            rearm = True
         else:
-            rearm = True
+            instants.add(opens_at)
+    for instant in instants:  # no-ops while the instant's armers wait or run
+        with transaction.atomic():
+            armers = schedule_armers(instant)
+        counts["rearmed"] += any(armer.status == Job.Status.QUEUED for armer in armers)
     stuck_before = now - timedelta(seconds=settings.PREBOOKING_STUCK_SECONDS)
     stuck = Prebooking.objects.filter(
         status=Status.FIRING, attempted_at__lt=stuck_before
@@ -338,7 +344,11 @@ def sweep() -> dict[str, int]:
                     pk=prebooking_id, status=Status.FIRING, attempts=attempts
                 ).update(attempts=attempts + 1, attempted_at=now)
                 if won:
-                    async_task(FIRE_TASK, prebooking_id, cluster=settings.PREBOOKING_QUEUE)
+                    enqueue(
+                        REFIRE_JOB,
+                        prebooking_id=prebooking_id,
+                        target=f"prebooking.prebooking:{prebooking_id}",
+                    )
             counts["refired"] += won
         else:
             counts["failed"] += fail_stuck(
@@ -347,6 +357,4 @@ def sweep() -> dict[str, int]:
                 "The worker stopped while sending and the booking window has closed; "
                 "the provider's answer is unknown.",
             )
-    if rearm:
-        _arm_now(0)
     return counts

@@ -1,9 +1,14 @@
-"""What workers run for prebookings: the timing cluster's django-q2 tasks (arming, firing,
-recovery) and the failure e-mail, a job of the jobs layer on the default queue."""
+"""What workers run for prebookings, all jobs of the jobs layer: the armers of each instant,
+re-sending and the sweep on the timing queue, and the failure e-mail on the default queue."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.conf import settings
+
 from jobs import job
+from jobs.periodic import periodic
 from prebooking import firing, services
 
 
@@ -13,16 +18,35 @@ def notify_failure(prebooking_id: int) -> None:
     services.notify_failure(prebooking_id)
 
 
-def arm(prebooking_id: int = 0) -> int:
-    """Arm everything opening within the lead time (the id only says which schedule ran)."""
-    return firing.arm()
+@job(
+    services.ARM_JOB,
+    queue=settings.PREBOOKING_QUEUE,
+    max_attempts=3,
+    backoff_base=0.5,
+    jitter=0,
+    timeout=settings.PREBOOKING_ARM_SECONDS,
+    atomic=False,  # it commits as it goes: armed, firing, each outcome
+    heartbeat=1.0,  # a dead armer's job is claimed again within a second
+)
+def arm(instant: str) -> int:
+    """Fire the prebookings opening at `instant` (ISO 8601), as its primary or its standby."""
+    return firing.arm_instant(datetime.fromisoformat(instant))
 
 
+@job(
+    services.REFIRE_JOB,
+    queue=settings.PREBOOKING_QUEUE,
+    max_attempts=1,  # the sweep decides again; a second send is never automatic
+    timeout=settings.PREBOOKING_RETRY_WINDOW + 30,
+    atomic=False,
+)
 def refire(prebooking_id: int) -> bool:
     """Send again a prebooking that the sweep found firing with a dead worker."""
     return firing.fire_now(prebooking_id, claim=False)
 
 
+@periodic("prebooking.sweep", minutes=1)
+@job("prebooking.sweep", queue=settings.PREBOOKING_QUEUE, max_attempts=3, timeout=120)
 def sweep() -> dict[str, int]:
-    """Periodic recovery (a django-q2 schedule on the timing cluster, every minute)."""
+    """Recovery backstop (services.sweep), every minute on the timing queue."""
     return services.sweep()

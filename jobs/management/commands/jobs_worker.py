@@ -1,0 +1,76 @@
+"""``manage.py jobs_worker [--queue NAME]``: a django-q2 cluster for one queue, stopped cleanly.
+
+The Procfile's worker lines run this. It starts ``manage.py qcluster`` as a child in a process
+group of its own and owns the signals: SIGTERM, SIGINT or SIGHUP sent to this process -- or to
+its whole process group, as honcho, ``kill -- -PGID`` and a terminal's Ctrl-C do -- reach only
+this process, which asks the cluster's main process to stop (one SIGTERM), so the workers finish
+their running attempts before the cluster exits. A process-group SIGTERM that reached the
+cluster's own processes would kill its workers mid-attempt and leave django-q2's main process
+waiting for ever on the dead sentinel (docs/queue.md).
+
+If this process dies without a chance to act (SIGKILL), the kernel sends the cluster the same
+SIGTERM (PR_SET_PDEATHSIG), so no cluster outlives its supervisor.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+PR_SET_PDEATHSIG = 1
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the supervisor dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+class Command(BaseCommand):
+    help = "Run the job workers of one queue (a django-q2 cluster) until stopped."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--queue",
+            default=os.environ.get("Q_CLUSTER_NAME", settings.Q_CLUSTER["name"]),
+            help="the queue whose jobs this cluster runs (default: %(default)s)",
+        )
+
+    def handle(self, *args: object, queue: str, **options: object) -> None:
+        if not queue or len(queue) > 50:
+            raise CommandError("--queue must be a queue name of 1 to 50 characters")
+        env = {**os.environ, "Q_CLUSTER_NAME": queue}
+        manage = Path(settings.BASE_DIR) / "manage.py"
+        cluster = subprocess.Popen(
+            [sys.executable, str(manage), "qcluster"],
+            env=env,
+            process_group=0,
+            preexec_fn=_die_with_parent,
+        )
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            if cluster.poll() is None:
+                cluster.send_signal(signal.SIGTERM)
+
+        for signum in FORWARDED:
+            signal.signal(signum, stop)
+        while True:
+            try:
+                code = cluster.wait()
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                continue
+        if code not in (0, -signal.SIGTERM):
+            sys.exit(code if code > 0 else 128 - code)

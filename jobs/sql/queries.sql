@@ -1,0 +1,154 @@
+-- The job queue's statements: one table (jobs_job) is the queue, the jobs' state and, with
+-- jobs_jobattempt, their log. Loaded once by jobs.sql; each statement is named by the
+-- "-- name:" line above it and takes named parameters, %(like_this)s. Times are parameters
+-- (the application's clock, as every other timestamp of the project), never the server's.
+--
+-- A job is claimable when it is waiting (queued, retrying) and its run_at has passed, or
+-- running with run_at -- its lease -- passed: the worker that took it died. One partial index,
+-- jobs_job (queue, run_at, id) WHERE status IN ('queued', 'retrying', 'running'), serves the
+-- claim, the earliest next run_at and readiness.
+
+-- name: enqueue
+-- One job (jobs_enqueue, created by migration jobs.0004: insert, and NOTIFY the queue on
+-- commit). NULL when unique_key is taken: the caller reads the existing job.
+SELECT jobs_enqueue(
+    %(name)s, %(queue)s, %(kwargs)s::jsonb, %(target)s, %(unique_key)s,
+    %(max_attempts)s, %(timeout)s, %(run_at)s
+);
+
+-- name: claim
+-- Take up to %(limit)s due jobs of a queue, oldest run_at first (FIFO among equals by id),
+-- skipping rows another worker is taking, and mark them running with their new attempt number
+-- and lease in the same statement. A running job whose lease has passed crashed: its attempt
+-- is logged as such here, and it runs again -- or, when that was its last attempt, it comes
+-- back with exhausted = true for the runner to bury without running it. The last column,
+-- on every row and alone when nothing was claimed, is the earliest run_at still ahead: when
+-- the caller should look again.
+WITH due AS (
+    SELECT id, run_at, status = 'running' AS crashed
+      FROM jobs_job
+     WHERE queue = %(queue)s
+       AND status IN ('queued', 'retrying', 'running')
+       AND run_at <= %(now)s
+     ORDER BY run_at, id
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+),
+crash_log AS (
+    -- Reads jobs_job as it was before `claimed` (one snapshot per statement): the attempt
+    -- that died, its start and its worker.
+    INSERT INTO jobs_jobattempt
+           (job_id, number, outcome, started_at, finished_at, error, traceback, worker)
+    SELECT job.id, job.attempts, 'crashed', coalesce(job.started_at, %(now)s), %(now)s,
+           'The worker stopped during this attempt (killed, out of memory or timed out).',
+           '', job.worker
+      FROM jobs_job AS job
+      JOIN due ON due.id = job.id
+     WHERE due.crashed
+),
+claimed AS (
+    UPDATE jobs_job AS job
+       SET status = 'running',
+           attempts = CASE WHEN due.crashed AND job.attempts >= job.max_attempts
+                           THEN job.attempts ELSE job.attempts + 1 END,
+           started_at = %(now)s,
+           run_at = %(now)s + make_interval(secs => job.timeout + %(lease_margin)s),
+           worker = %(worker)s,
+           last_error = CASE WHEN due.crashed THEN 'worker died during attempt ' || job.attempts
+                             ELSE job.last_error END
+      FROM due
+     WHERE job.id = due.id
+ RETURNING job.id, job.name, job.kwargs, job.attempts, job.max_attempts, job.timeout,
+           due.crashed, due.crashed AND job.attempts >= job.max_attempts AS exhausted,
+           due.run_at AS due_at
+)
+SELECT claimed.*,
+       (SELECT min(run_at) FROM jobs_job
+         WHERE queue = %(queue)s
+           AND status IN ('queued', 'retrying', 'running')
+           AND run_at > %(now)s) AS next_run_at
+  FROM (VALUES (1)) AS always_one_row
+  LEFT JOIN claimed ON true
+ ORDER BY claimed.due_at, claimed.id;
+
+-- name: succeed
+-- The attempt's success, in the job's own transaction (atomic jobs: with the work itself):
+-- the job and its attempt row, or nothing when the lease was lost to another worker (the
+-- caller then rolls the work back).
+WITH job AS (
+    UPDATE jobs_job
+       SET status = 'succeeded', finished_at = %(now)s, last_error = ''
+     WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
+ RETURNING id, attempts, started_at
+)
+INSERT INTO jobs_jobattempt
+       (job_id, number, outcome, started_at, finished_at, duration_ms, error, traceback, worker)
+SELECT id, attempts, 'succeeded', started_at, %(now)s, %(duration_ms)s, '', '', %(worker)s
+  FROM job
+RETURNING job_id;
+
+-- name: fail
+-- A failed attempt: retrying at %(retry_at)s, or dead (status 'dead', retry_at NULL). The job,
+-- its attempt row and, for a retry, the wake-up of the queue's workers at that instant.
+-- No row when the lease was lost: the job belongs to whoever took it over.
+WITH job AS (
+    UPDATE jobs_job
+       SET status = %(status)s,
+           run_at = coalesce(%(retry_at)s, run_at),
+           finished_at = CASE WHEN %(status)s = 'dead' THEN %(now)s END,
+           last_error = %(error)s
+     WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
+ RETURNING id, queue, attempts, started_at, run_at
+),
+attempt AS (
+    INSERT INTO jobs_jobattempt
+           (job_id, number, outcome, started_at, finished_at, duration_ms, error, traceback,
+            worker)
+    SELECT id, attempts, 'failed', started_at, %(now)s, %(duration_ms)s, %(error)s,
+           %(traceback)s, %(worker)s
+      FROM job
+)
+SELECT id, run_at,
+       CASE WHEN %(retry_at)s IS NOT NULL
+            THEN pg_notify('jobs:' || queue, extract(epoch FROM run_at)::text) END
+  FROM job;
+
+-- name: bury_exhausted
+-- A job whose last attempt crashed (claimed with exhausted = true): dead without running.
+UPDATE jobs_job
+   SET status = 'dead', finished_at = %(now)s, last_error = %(error)s
+ WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
+RETURNING id;
+
+-- name: extend_lease
+-- A long job's heartbeat: its lease now ends at %(until)s, if it is still its attempt.
+UPDATE jobs_job
+   SET run_at = %(until)s
+ WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s;
+
+-- name: notify
+-- Wake the workers of a queue when the current transaction commits (a replay, a new run_at).
+SELECT pg_notify('jobs:' || %(queue)s, '');
+
+-- name: heartbeat
+-- A worker cluster is alive: what /readyz and the dashboard read. One row per process.
+INSERT INTO jobs_workercluster AS cluster
+       (name, queue, host, pid, workers, started_at, seen_at)
+VALUES (%(name)s, %(queue)s, %(host)s, %(pid)s, %(workers)s, %(now)s, %(now)s)
+    ON CONFLICT (host, pid) DO UPDATE
+   SET name = excluded.name, queue = excluded.queue, workers = excluded.workers,
+       seen_at = excluded.seen_at;
+
+-- name: queues_without_workers
+-- Queues with work due for more than %(stale_seconds)s and no cluster seen in that time.
+SELECT queue.name
+  FROM unnest(%(queues)s::text[]) AS queue(name)
+ WHERE EXISTS (
+           SELECT FROM jobs_job
+            WHERE jobs_job.queue = queue.name
+              AND status IN ('queued', 'retrying', 'running')
+              AND run_at <= %(now)s - make_interval(secs => %(stale_seconds)s))
+   AND NOT EXISTS (
+           SELECT FROM jobs_workercluster
+            WHERE jobs_workercluster.queue = queue.name
+              AND seen_at > %(now)s - make_interval(secs => %(stale_seconds)s));
