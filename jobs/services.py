@@ -200,9 +200,8 @@ def execute(claimed: dict) -> str:
     if run.crashed:
         # Tell mirrors (an app's own status column) of the crash before the next attempt.
         with transaction.atomic():
-            signals.job_failed.send(
-                sender=run.name, job=_as_job(run, Job.Status.RUNNING), error=_crash(run), dead=False
-            )
+            crashed = _as_job(run, Job.Status.RUNNING, attempts=run.attempt - 1)
+            signals.job_failed.send(sender=run.name, job=crashed, error=_crash(run), dead=False)
     started = time.monotonic()
     token = current_job.set(run)
     with log_context(f"job={run.id} {run.name} attempt={run.attempt}"):
@@ -231,16 +230,17 @@ def _crash(run: Running) -> str:
 
 def _as_job(run: Running, status: str, **fields: object) -> Job:
     """An unsaved picture of the job for signal receivers (they read ids and attempts)."""
-    job = Job(
-        pk=run.id,
-        name=run.name,
-        kwargs=run.kwargs,
-        status=status,
-        attempts=run.attempt,
-        max_attempts=run.max_attempts,
-        timeout=run.timeout,
+    values = {
+        "pk": run.id,
+        "name": run.name,
+        "kwargs": run.kwargs,
+        "status": status,
+        "attempts": run.attempt,
+        "max_attempts": run.max_attempts,
+        "timeout": run.timeout,
         **fields,
-    )
+    }
+    job = Job(**values)
     job._state.adding, job._state.db = False, connection.alias
     return job
 

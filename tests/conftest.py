@@ -50,8 +50,26 @@ def start_process():
     yield start
     for process in started:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            kill_tree(process.pid)
             process.wait(10)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a started process, its process group and its children's own groups.
+
+    ``manage.py jobs_worker`` runs its cluster in a process group of its own (so a group
+    SIGTERM reaches only the supervisor); a crash test must kill that group too.
+    """
+    import contextlib
+    import os
+    import signal
+
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{pid}/children") as children:
+        for child in children.read().split():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(child), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -25,7 +25,7 @@ SELECT jobs_enqueue(
 -- on every row and alone when nothing was claimed, is the earliest run_at still ahead: when
 -- the caller should look again.
 WITH due AS (
-    SELECT id, run_at, status = 'running' AS crashed
+    SELECT id, run_at, status = 'running' AS crashed, attempts >= max_attempts AS was_last
       FROM jobs_job
      WHERE queue = %(queue)s
        AND status IN ('queued', 'retrying', 'running')
@@ -49,7 +49,7 @@ crash_log AS (
 claimed AS (
     UPDATE jobs_job AS job
        SET status = 'running',
-           attempts = CASE WHEN due.crashed AND job.attempts >= job.max_attempts
+           attempts = CASE WHEN due.crashed AND due.was_last
                            THEN job.attempts ELSE job.attempts + 1 END,
            started_at = %(now)s,
            run_at = %(now)s + make_interval(secs => job.timeout + %(lease_margin)s),
@@ -59,7 +59,7 @@ claimed AS (
       FROM due
      WHERE job.id = due.id
  RETURNING job.id, job.name, job.kwargs, job.attempts, job.max_attempts, job.timeout,
-           due.crashed, due.crashed AND job.attempts >= job.max_attempts AS exhausted,
+           due.crashed, due.crashed AND due.was_last AS exhausted,
            due.run_at AS due_at
 )
 SELECT claimed.*,

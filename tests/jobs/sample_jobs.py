@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from jobs import job
 from jobs.errors import PermanentError
@@ -37,3 +38,16 @@ def sleepy(seconds: float) -> None:
     """Sleeps on its first attempt (long enough to be killed), returns at once afterwards."""
     if current_job.get().attempts == 1:
         time.sleep(seconds)
+
+
+@job("tests.write_marker", max_attempts=2, **NO_JITTER)
+def write_marker(path: str, text: str) -> str:
+    """Leaves a file behind: proof that a real worker ran it."""
+    Path(path).write_text(text)
+    return text
+
+
+@job("tests.slow", max_attempts=2, timeout=30, **NO_JITTER)
+def slow(seconds: float) -> None:
+    """Takes its time on every attempt."""
+    time.sleep(seconds)

@@ -1,4 +1,8 @@
-"""jobs.broker.PostgresBroker on real PostgreSQL: order, concurrency, visibility, wake-ups."""
+"""jobs.broker.JobsBroker on real PostgreSQL: the Job table is the queue django-q2 claims from.
+
+Order, concurrency, delays to the millisecond, wake-ups on commit only, crashed attempts found
+by their lease, a lost connection, and django-q2's scheduler enqueueing through us.
+"""
 
 from __future__ import annotations
 
@@ -16,28 +20,38 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
-from jobs.broker import PostgresBroker, channel_for, listen_connection_params, notify_queue
+from jobs import enqueue, job
+from jobs.broker import JobsBroker, channel_for, listen_connection_params
+from jobs.errors import JobNotRegistered
+from jobs.models import Job, JobAttempt, WorkerCluster
+from jobs.services import execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
+QUEUE = "test-queue"
+
+
+@job("tests.broker_noop", queue=QUEUE, max_attempts=2, timeout=10)
+def noop(n: int = 0) -> int:
+    return n
 
 
 class Rollback(Exception):
     pass
 
 
-def make_broker(backstop: float = 0.05, bulk: int = 1) -> PostgresBroker:
-    broker = PostgresBroker(list_key="test-queue")
+def make_broker(backstop: float = 0.05, bulk: int = 1) -> JobsBroker:
+    broker = JobsBroker(list_key=QUEUE)
     broker.backstop = backstop
     broker.bulk = bulk
     return broker
 
 
-def payload(n: int) -> str:
-    return SignedPackage.dumps({"n": n})
+def add(n: int = 0, **options: object) -> int:
+    return enqueue("tests.broker_noop", n=n, **options).pk
 
 
-def dequeue_ids(broker: PostgresBroker) -> list[int]:
-    return [task_id for task_id, _ in broker.dequeue() or []]
+def claimed(broker: JobsBroker) -> list[int]:
+    return [job_id for job_id, _ in broker.dequeue() or []]
 
 
 @pytest.fixture
@@ -48,47 +62,68 @@ def broker():
 
 
 def test_settings_select_our_broker():
-    assert isinstance(get_broker(), PostgresBroker)
+    assert isinstance(get_broker(), JobsBroker)
 
 
-def test_dequeue_returns_tasks_in_enqueue_order(broker):
-    enqueued = [broker.enqueue(payload(n)) for n in range(5)]
+def test_claims_come_in_run_at_then_id_order(broker):
+    now = timezone.now()
+    later = add(1, run_at=now - timedelta(seconds=1))
+    first = add(2, run_at=now - timedelta(seconds=5))
+    same_instant = [add(n, run_at=now - timedelta(seconds=3)) for n in range(3)]
 
-    dequeued = []
-    for _ in enqueued:
-        dequeued += dequeue_ids(broker)
+    taken = []
+    while ids := claimed(broker):
+        taken += ids
 
-    assert dequeued == enqueued
+    assert taken == [first, *same_instant, later]
 
 
-def test_bulk_dequeue_returns_oldest_tasks_in_order(broker):
-    enqueued = [broker.enqueue(payload(n)) for n in range(5)]
+def test_bulk_claim_returns_the_oldest_jobs_in_order(broker):
+    enqueued = [add(n) for n in range(5)]
     broker.bulk = 3
 
-    assert dequeue_ids(broker) == enqueued[:3]
-    assert dequeue_ids(broker) == enqueued[3:]
+    assert claimed(broker) == enqueued[:3]
+    assert claimed(broker) == enqueued[3:]
 
 
-def test_dequeue_returns_the_enqueued_payload(broker):
-    broker.enqueue(payload(7))
+def test_claim_marks_the_job_running_with_its_attempt_and_lease(broker):
+    job_id = add()
 
-    [(_, message)] = broker.dequeue()
+    [(_, package)] = broker.dequeue()
 
-    assert SignedPackage.loads(message) == {"n": 7}
+    job = Job.objects.get(pk=job_id)
+    assert job.status == "running" and job.attempts == 1
+    assert timedelta(seconds=20) < job.run_at - timezone.now() <= timedelta(seconds=10 + 15)
+    task = SignedPackage.loads(package)
+    assert task["func"] == "jobs.services.execute"
+    assert task["args"][0]["id"] == job_id and task["args"][0]["attempt"] == 1
 
 
-def test_concurrent_dequeuers_never_get_the_same_task():
-    enqueued = {make_broker().enqueue(payload(n)) for n in range(300)}
+def test_a_claimed_job_runs_and_finishes_with_nothing_but_the_job_tables(broker):
+    job_id = add(7)
+    [(_, package)] = broker.dequeue()
+    task = SignedPackage.loads(package)
+
+    assert execute(*task["args"]) == "succeeded"
+
+    assert Job.objects.get(pk=job_id).status == "succeeded"
+    [attempt] = JobAttempt.objects.filter(job_id=job_id)
+    assert attempt.outcome == "succeeded" and attempt.number == 1
+    assert OrmQ.objects.count() == 0
+
+
+def test_concurrent_claimers_never_get_the_same_job():
+    enqueued = {add(n) for n in range(300)}
     taken: list[list[int]] = [[] for _ in range(4)]
 
     def drain(index: int) -> None:
         broker = make_broker(bulk=1 + index % 2)  # each has its own LISTEN/claim connection
         try:
-            while ids := dequeue_ids(broker):
+            while ids := claimed(broker):
                 taken[index] += ids
         finally:
             broker.close()
-            connections.close_all()  # the broker's constructor opened this thread's own
+            connections.close_all()
 
     threads = [threading.Thread(target=drain, args=(i,)) for i in range(4)]
     for thread in threads:
@@ -96,170 +131,186 @@ def test_concurrent_dequeuers_never_get_the_same_task():
     for thread in threads:
         thread.join(timeout=60)
 
-    every_take = [task_id for ids in taken for task_id in ids]
+    every_take = [job_id for ids in taken for job_id in ids]
     assert len(every_take) == len(set(every_take))
     assert set(every_take) == enqueued
     assert sum(1 for ids in taken if ids) > 1  # they really ran side by side
 
 
-def test_task_locked_into_the_future_stays_invisible_until_due(broker):
-    delayed = OrmQ.objects.create(
-        key=broker.list_key, payload=payload(1), lock=timezone.now() + timedelta(hours=1)
-    )
-    ready = broker.enqueue(payload(2))
+def test_delayed_job_stays_invisible_until_due(broker):
+    delayed = add(1, run_at=timezone.now() + timedelta(hours=1))
+    ready = add(2)
 
-    assert dequeue_ids(broker) == [ready]
-    assert dequeue_ids(broker) == []
+    assert claimed(broker) == [ready]
+    assert claimed(broker) == []
     assert broker.queue_size() == 0
-    assert broker.lock_size() == 2  # the delayed one and the claimed one
+    assert broker.lock_size() == 1
 
-    OrmQ.objects.filter(pk=delayed.pk).update(lock=timezone.now() - timedelta(seconds=1))
-    assert dequeue_ids(broker) == [delayed.pk]
+    Job.objects.filter(pk=delayed).update(run_at=timezone.now() - timedelta(seconds=1))
+    assert claimed(broker) == [delayed]
 
 
-def test_waiting_dequeue_wakes_when_a_delayed_task_falls_due():
-    broker = make_broker(backstop=30)
+def test_waiting_claimer_starts_a_delayed_job_at_its_instant_not_at_the_backstop():
+    broker = make_broker(backstop=0)
     try:
+        broker.dequeue()  # learns that nothing is scheduled
+        broker.backstop = 30
         due_at = timezone.now() + timedelta(seconds=0.3)
-        delayed = OrmQ.objects.create(key=broker.list_key, payload=payload(1), lock=due_at)
+        job_id = add(1, run_at=due_at)  # its NOTIFY carries the run_at: a timer, not a claim
         started = time.monotonic()
 
-        assert dequeue_ids(broker) == [delayed.pk]
+        assert claimed(broker) == [job_id]
         assert timezone.now() >= due_at
-        assert time.monotonic() - started < 10  # woke for the due row, not the 30 s backstop
+        assert time.monotonic() - started < 5  # woke for the run_at, not the 30 s backstop
     finally:
         broker.close()
 
 
-def test_task_enqueued_in_a_rolled_back_transaction_is_never_seen(broker):
+def test_job_enqueued_in_a_rolled_back_transaction_is_never_seen(broker):
     with psycopg.connect(**listen_connection_params(Conf.ORM)) as listener:
-        listener.execute(f'LISTEN "{channel_for(broker.list_key)}"')
+        listener.execute(f'LISTEN "{channel_for(QUEUE)}"')
         with pytest.raises(Rollback), transaction.atomic():
-            broker.enqueue(payload(1))
+            add(1)
             raise Rollback
 
         assert list(listener.notifies(timeout=0.3)) == []
-    assert dequeue_ids(broker) == []
-    assert OrmQ.objects.count() == 0
+    assert claimed(broker) == []
+    assert Job.objects.count() == 0
 
 
-def test_enqueue_notifies_only_on_commit(broker):
+def test_enqueue_notifies_only_on_commit():
     with psycopg.connect(**listen_connection_params(Conf.ORM)) as listener:
-        listener.execute(f'LISTEN "{channel_for(broker.list_key)}"')
+        listener.execute(f'LISTEN "{channel_for(QUEUE)}"')
         with transaction.atomic():
-            broker.enqueue(payload(1))
+            add(1)
             assert list(listener.notifies(timeout=0.1)) == []
 
         assert len(list(listener.notifies(timeout=5, stop_after=1))) == 1
 
 
-def test_claimed_but_unacknowledged_task_comes_back_after_retry(broker):
-    task_id = broker.enqueue(payload(1))
-    assert dequeue_ids(broker) == [task_id]
-    claimed_until = OrmQ.objects.get(pk=task_id).lock
-    assert timedelta(seconds=broker.retry - 5) < claimed_until - timezone.now()
-    assert claimed_until - timezone.now() <= timedelta(seconds=broker.retry)
-    assert dequeue_ids(broker) == []
-
-    # The worker died without acknowledging; let the visibility timeout run out.
-    OrmQ.objects.filter(pk=task_id).update(lock=claimed_until - timedelta(seconds=broker.retry))
-
-    assert dequeue_ids(broker) == [task_id]
-
-
-def test_acknowledged_task_is_gone(broker):
-    task_id = broker.enqueue(payload(1))
-    dequeue_ids(broker)
-
-    broker.acknowledge(task_id)
-
-    assert not OrmQ.objects.filter(pk=task_id).exists()
-
-
-def test_notify_wakes_a_waiting_dequeue_before_its_backstop():
+def test_notify_wakes_a_waiting_claimer_before_its_backstop():
     waiting = make_broker(backstop=0)
     result: list[list[int]] = []
     try:
         waiting.dequeue()  # opens the LISTEN connection before the enqueue below
         waiting.backstop = 30
-        thread = threading.Thread(target=lambda: result.append(dequeue_ids(waiting)))
+        thread = threading.Thread(target=lambda: result.append(claimed(waiting)))
         started = time.monotonic()
         thread.start()
         time.sleep(0.2)  # let it block on LISTEN
-        task_id = make_broker().enqueue(payload(1))
+        job_id = add(1)
         thread.join(timeout=30)
 
-        assert result == [[task_id]]
-        assert time.monotonic() - started < 10
+        assert result == [[job_id]]
+        assert time.monotonic() - started < 5
     finally:
         waiting.close()
 
 
-def test_notify_queue_wakes_a_waiting_dequeue_for_a_row_inserted_by_hand():
-    waiting = make_broker(backstop=0)
-    result: list[list[int]] = []
-    try:
-        waiting.dequeue()
-        waiting.backstop = 30
-        thread = threading.Thread(target=lambda: result.append(dequeue_ids(waiting)))
-        started = time.monotonic()
-        thread.start()
-        time.sleep(0.2)
-        with transaction.atomic():
-            row = OrmQ.objects.create(key=waiting.list_key, payload=payload(1), lock=timezone.now())
-            notify_queue(waiting.list_key)
-        thread.join(timeout=30)
+def test_crashed_attempt_is_found_by_its_expired_lease_in_the_claim(broker):
+    job_id = add()
+    assert claimed(broker) == [job_id]
+    assert claimed(broker) == []  # running, lease ahead
 
-        assert result == [[row.pk]]
-        assert time.monotonic() - started < 10
-    finally:
-        waiting.close()
+    # The worker died: nobody finishes the attempt, and its lease runs out.
+    Job.objects.filter(pk=job_id).update(run_at=timezone.now() - timedelta(seconds=1))
+    [(_, package)] = broker.dequeue()
+
+    job = Job.objects.get(pk=job_id)
+    assert job.attempts == 2 and job.status == "running"
+    [crash] = JobAttempt.objects.filter(job_id=job_id)
+    assert crash.number == 1 and crash.outcome == "crashed"
+    assert execute(*SignedPackage.loads(package)["args"]) == "succeeded"
+    assert Job.objects.get(pk=job_id).status == "succeeded"
 
 
-def test_async_task_goes_through_our_broker(broker):
-    async_task("math.floor", 1.5, broker=broker)
+def test_a_crash_of_the_last_attempt_buries_the_job_without_running_it(broker):
+    job_id = add()
+    claimed(broker)
+    for _ in range(2):  # max_attempts=2: both attempts die
+        Job.objects.filter(pk=job_id).update(run_at=timezone.now() - timedelta(seconds=1))
+        [(_, package)] = broker.dequeue()
 
-    [(_, message)] = broker.dequeue()
+    assert execute(*SignedPackage.loads(package)["args"]) == "dead"
 
-    assert SignedPackage.loads(message)["func"] == "math.floor"
+    job = Job.objects.get(pk=job_id)
+    assert job.status == "dead" and job.attempts == 2
+    assert "worker died during attempt 2" in job.last_error
+    assert list(
+        JobAttempt.objects.filter(job_id=job_id).order_by("number").values_list("outcome")
+    ) == [("crashed",), ("crashed",)]
+
+
+def test_acknowledge_and_fail_change_nothing(broker):
+    job_id = add()
+    claimed(broker)
+
+    broker.acknowledge(job_id)
+    broker.fail(job_id)
+
+    assert Job.objects.get(pk=job_id).status == "running"
+
+
+def test_a_django_q_task_of_a_job_type_becomes_a_job(broker):
+    async_task("tests.broker_noop", broker=broker, q_options={"group": "periodic:x"})
+
+    [job] = Job.objects.all()
+    assert job.name == "tests.broker_noop" and job.queue == QUEUE
+    assert OrmQ.objects.count() == 0
+
+
+def test_a_scheduled_run_is_one_job_however_often_it_is_enqueued(broker):
+    for _ in range(3):
+        async_task(
+            "tests.broker_noop",
+            scheduled_for="2026-12-01T10:00:00+00:00",
+            broker=broker,
+            q_options={"group": "periodic:tests.broker_noop"},
+        )
+
+    assert Job.objects.count() == 1
+
+
+def test_a_django_q_task_that_is_not_a_job_type_is_refused(broker):
+    with pytest.raises(JobNotRegistered):
+        async_task("math.floor", 1.5, broker=broker)
+
+    assert Job.objects.count() == 0 and OrmQ.objects.count() == 0
+
+
+def test_claiming_writes_the_clusters_heartbeat(broker):
+    broker.dequeue()
+
+    [cluster] = WorkerCluster.objects.all()
+    assert cluster.queue == QUEUE
+    assert timezone.now() - cluster.seen_at < timedelta(seconds=5)
 
 
 def test_queue_admin_queries_work(broker):
-    broker.enqueue(payload(1))
-    broker.enqueue(payload(2))
-    dequeue_ids(broker)
+    add(1)
+    add(2)
+    claimed(broker)
 
     assert broker.queue_size() == 1
     assert broker.lock_size() == 1
     assert "LISTEN/NOTIFY" in broker.info()
     assert broker.ping()
-    broker.purge_queue()
-    assert OrmQ.objects.count() == 0
-
-
-def test_queued_tasks_admin_page_lists_our_rows(admin_client, broker):
-    async_task("math.floor", 1.5, broker=broker)
-
-    response = admin_client.get("/admin/django_q/ormq/")
-
-    assert response.status_code == 200
-    assert b"math.floor" in response.content
 
 
 def test_dequeue_survives_a_lost_connection(broker):
-    broker.enqueue(payload(1))
+    add(1)
     broker.dequeue()
     with psycopg.connect(**listen_connection_params(Conf.ORM)) as admin:
         killed = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = 'django_q pusher' AND datname = current_database()"
+            " WHERE application_name = 'jobs claimer' AND datname = current_database()"
             " AND pid <> pg_backend_pid()"
         ).fetchall()
     assert killed == [(True,)]
-    task_id = broker.enqueue(payload(2))
+    job_id = add(2)
 
     assert broker.dequeue() is None  # logged and backed off, not raised
-    assert dequeue_ids(broker) == [task_id]
+    assert claimed(broker) == [job_id]
 
 
 def test_heartbeat_is_saved_again_right_after_its_connection_dies(broker):
@@ -271,27 +322,3 @@ def test_heartbeat_is_saved_again_right_after_its_connection_dies(broker):
     broker.set_stat("django_q:test:heartbeat", "second", 30)
 
     assert broker.get_stat("django_q:test:heartbeat") == "second"
-
-
-def test_acknowledge_inside_a_transaction_rolls_back_with_it(broker):
-    task_id = broker.enqueue(payload(1))
-    dequeue_ids(broker)
-
-    with pytest.raises(Rollback), transaction.atomic():
-        broker.acknowledge(task_id)
-        assert not OrmQ.objects.filter(pk=task_id).exists()
-        raise Rollback
-
-    assert OrmQ.objects.filter(pk=task_id).exists()
-
-
-def test_acknowledge_reconnects_after_its_connection_dies(broker):
-    task_id = broker.enqueue(payload(1))
-    dequeue_ids(broker)
-    backend_pid = connection.connection.info.backend_pid
-    with psycopg.connect(**listen_connection_params(Conf.ORM)) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
-
-    broker.acknowledge(task_id)
-
-    assert not OrmQ.objects.filter(pk=task_id).exists()

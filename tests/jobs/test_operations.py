@@ -10,7 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from jobs import enqueue
-from jobs.models import Job
+from jobs.models import Job, WorkerCluster
 from jobs.tasks import prune
 from jobs.testing import run_due_jobs
 from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
@@ -19,34 +19,64 @@ pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
 
+def heartbeat(queue: str, seconds_ago: float, pid: int = 4242) -> None:
+    """A worker cluster's heartbeat row, as a running jobs_worker writes it."""
+    now = timezone.now()
+    WorkerCluster.objects.update_or_create(
+        host="test-host",
+        pid=pid,
+        defaults={
+            "name": queue,
+            "queue": queue,
+            "workers": 2,
+            "started_at": now - timedelta(minutes=5),
+            "seen_at": now - timedelta(seconds=seconds_ago),
+        },
+    )
+
+
 @pytest.fixture
-def cluster_heartbeat(monkeypatch):
-    """A django-q2 cluster's heartbeat, as a running qcluster writes it to the shared cache."""
-    from django_q.brokers import get_broker
-    from django_q.conf import Conf
-    from django_q.signing import SignedPackage
-    from django_q.status import Status
-
-    status = Status(pid=4242, cluster_id="test-cluster")
-    status.status = "Idle"
-    status.tob = datetime.now(UTC)
-    status.workers = [1, 2]
-    get_broker().set_stat(f"{Conf.Q_STAT}:test-cluster", SignedPackage.dumps(status, True), 30)
+def cluster_heartbeat():
+    heartbeat("default", 0)
 
 
-def test_readyz_is_degraded_without_a_worker_cluster(client):
+def test_readyz_names_the_queue_whose_due_work_has_no_live_worker(client):
+    heartbeat("timing", 0, pid=1)  # another queue's cluster is alive: it does not count
+    heartbeat("default", 30, pid=2)  # the default queue's stopped beating 30 s ago
+    with time_machine.travel(timezone.now() - timedelta(seconds=10)):
+        enqueue("tests.flaky", fails=0)
+
     response = client.get("/readyz")
 
     assert response.status_code == 503
     assert response.json()["status"] == "degraded"
-    assert "no worker cluster alive" in response.json()["reasons"][0]
+    [reason] = response.json()["reasons"]
+    assert "queue 'default' has due work and no live worker" in reason
+
+
+def test_readyz_gives_a_queue_a_few_seconds_before_it_counts(client):
+    enqueue("tests.flaky", fails=0)  # due just now, and no cluster at all yet
+
+    assert client.get("/readyz").status_code == 200
 
 
 def test_readyz_is_ok_with_a_cluster_and_small_backlog(client, cluster_heartbeat):
+    with time_machine.travel(timezone.now() - timedelta(seconds=10)):
+        enqueue("tests.flaky", fails=0)
+
     response = client.get("/readyz")
 
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "ok"
+
+
+def test_dashboard_lists_clusters_by_name_and_queue(admin_client, cluster_heartbeat):
+    response = admin_client.get("/admin/dashboard/")
+
+    assert response.status_code == 200
+    assert b"<td>default</td><td>default</td><td>test-host (4242)</td><td>2</td>" in (
+        response.content
+    )
 
 
 def test_readyz_is_degraded_when_the_backlog_is_too_big(client, cluster_heartbeat, settings):

@@ -1,38 +1,52 @@
-"""The real `manage.py qcluster` with our broker: it runs a task and stops on a group SIGTERM."""
+"""The real `manage.py jobs_worker` (a django-q2 cluster on our broker): it runs a job and
+stops gracefully on a process-group SIGTERM, as honcho and `kill -- -PGID` send it."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
 from django.db import transaction
 from django_q.models import OrmQ
-from django_q.tasks import async_task
 
+from jobs import enqueue
+from jobs.models import Job, JobAttempt
+from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ENV = {"JOBS_EXTRA_MODULES": "tests.jobs.sample_jobs", "Q_WORKERS": "2"}
 
 
-def write_marker(path: str, text: str) -> str:
-    """The task the cluster runs: leaves a file behind."""
-    Path(path).write_text(text)
-    return text
-
-
-def test_qcluster_runs_a_task_and_stops_on_a_process_group_sigterm(start_process, tmp_path):
+def test_worker_runs_a_job_and_stops_on_a_process_group_sigterm(start_process, tmp_path):
     # start_process gives it its own process group, as honcho and systemd run it.
-    cluster = start_process(["manage.py", "qcluster"], Q_WORKERS="2")
+    cluster = start_process(["manage.py", "jobs_worker", "--queue", "default"], **ENV)
     marker = tmp_path / "ran"
     with transaction.atomic():
-        async_task("tests.jobs.test_qcluster.write_marker", str(marker), "hello")
+        job = enqueue("tests.write_marker", path=str(marker), text="hello")
 
     assert wait_for(marker.exists, timeout=30)
     assert marker.read_text() == "hello"
-    assert wait_for(lambda: not OrmQ.objects.exists(), timeout=10)  # acknowledged
+    assert wait_for(lambda: Job.objects.get(pk=job.pk).status == "succeeded", timeout=10)
+    assert OrmQ.objects.count() == 0  # the job row is the delivery
 
     os.killpg(cluster.pid, signal.SIGTERM)
     # Stock django-q2 hung here for ever: the sentinel died and the main process waited on it.
     assert cluster.wait(timeout=15) == 0
+
+
+def test_a_group_sigterm_lets_the_running_attempt_finish(start_process, tmp_path):
+    cluster = start_process(["manage.py", "jobs_worker", "--queue", "default"], **ENV)
+    job = enqueue("tests.slow", seconds=1.5)
+    assert wait_for(lambda: Job.objects.get(pk=job.pk).status == "running", timeout=30)
+    time.sleep(0.2)
+
+    os.killpg(cluster.pid, signal.SIGTERM)
+
+    assert cluster.wait(timeout=15) == 0
+    [attempt] = JobAttempt.objects.filter(job=job)
+    assert attempt.outcome == "succeeded"  # finished, not killed mid-attempt
+    assert not Path(f"/proc/{cluster.pid}").exists()

@@ -1,4 +1,4 @@
-"""Retries with backoff, dead letters and replay, through the real delivery path."""
+"""Retries with backoff, dead letters and replay, through the workers' own claim and finish."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db import transaction
-from django_q.models import OrmQ
 
 from jobs import enqueue, signals
 from jobs.models import Job, JobAction, JobAttempt
-from jobs.services import replay, rescue_stalled, resolve
+from jobs.services import execute, replay, resolve
 from jobs.testing import run_due_jobs
 from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
 
@@ -81,7 +80,6 @@ def test_enqueue_rolls_back_with_the_callers_transaction():
         raise RuntimeError("the caller fails after enqueueing")
 
     assert Job.objects.count() == 0
-    assert OrmQ.objects.count() == 0
 
 
 def test_unique_key_enqueues_once():
@@ -92,15 +90,16 @@ def test_unique_key_enqueues_once():
     assert run_due_jobs() == 1
 
 
-def test_duplicate_delivery_of_a_finished_job_does_nothing():
+def test_a_stale_attempt_of_a_finished_job_changes_nothing():
     job = enqueue("tests.flaky", fails=0)
-    package = OrmQ.objects.get().payload
     run_due_jobs()
-    OrmQ.objects.create(key="default", payload=package, lock=T0)  # delivered again
+    stale = {"id": job.pk, "name": job.name, "kwargs": {"fails": 0}, "attempt": 1}
+    stale.update(max_attempts=5, timeout=60)
 
-    run_due_jobs()
+    execute(stale)  # a second run of attempt 1 (e.g. it outlived its lease)
+
     job.refresh_from_db()
-    assert job.attempts == 1
+    assert (job.status, job.attempts) == ("succeeded", 1)
     assert JobAttempt.objects.count() == 1
 
 
@@ -144,27 +143,3 @@ def test_resolve_stops_retrying_without_running(admin_user):
 
 def timezone_far_future() -> datetime:
     return datetime.now(UTC) + timedelta(days=2)
-
-
-def test_a_job_whose_delivery_was_lost_is_delivered_again_by_the_rescue():
-    with time_machine.travel(T0, tick=False):
-        job = enqueue("tests.flaky", fails=0)
-    OrmQ.objects.all().delete()  # the delivery is lost (purged by hand, a broken broker ...)
-    assert run_at(T0 + timedelta(minutes=5)) == 0
-
-    with time_machine.travel(T0 + timedelta(minutes=11), tick=False):
-        rescued = rescue_stalled()
-        run_due_jobs()
-    job.refresh_from_db()
-
-    assert rescued == 1
-    assert (job.status, job.attempts) == ("succeeded", 1)
-
-
-def test_the_rescue_leaves_jobs_that_are_merely_waiting_alone():
-    with time_machine.travel(T0, tick=False):
-        enqueue("tests.flaky", fails=0)
-        enqueue("tests.always_fails", run_at=T0 + timedelta(hours=1))
-
-    with time_machine.travel(T0 + timedelta(minutes=5), tick=False):
-        assert rescue_stalled() == 0

@@ -1,11 +1,13 @@
-"""The webhook design rests on this: django-q2's ORM broker writes in our transaction."""
+"""The webhook design rests on this: a job is a row written in the caller's transaction."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import transaction
-from django_q.models import OrmQ
-from django_q.tasks import async_task
+
+from jobs import enqueue
+from jobs.models import Job
+from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
 
 
 class Rollback(Exception):
@@ -13,18 +15,18 @@ class Rollback(Exception):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_enqueued_in_a_rolled_back_transaction_is_never_queued():
+def test_job_enqueued_in_a_rolled_back_transaction_is_never_queued():
     with pytest.raises(Rollback), transaction.atomic():
-        async_task("math.floor", 1.5)
-        assert OrmQ.objects.count() == 1  # visible inside the transaction
+        enqueue("tests.flaky", fails=0)
+        assert Job.objects.count() == 1  # visible inside the transaction
         raise Rollback
 
-    assert OrmQ.objects.count() == 0
+    assert Job.objects.count() == 0
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_enqueued_in_a_committed_transaction_is_queued():
+def test_job_enqueued_in_a_committed_transaction_is_queued():
     with transaction.atomic():
-        async_task("math.floor", 1.5)
+        enqueue("tests.flaky", fails=0)
 
-    assert OrmQ.objects.count() == 1
+    assert Job.objects.get().status == "queued"
