@@ -145,7 +145,17 @@ class Stack:
         for index in range(self.worker_clusters):
             # As the Procfile: background work yields the CPU to the web's acks.
             self.spawn(
-                f"worker{index}", ["nice", "-n", "10", sys.executable, "manage.py", "qcluster"]
+                f"worker{index}",
+                [
+                    "nice",
+                    "-n",
+                    "10",
+                    sys.executable,
+                    "manage.py",
+                    "jobs_worker",
+                    "--queue",
+                    "default",
+                ],
             )
         self.start_timing()
 
@@ -153,8 +163,7 @@ class Stack:
         for index in range(max(self.timing_clusters, int(self.timing_cluster))):
             self.spawn(
                 f"timing{index}",
-                [sys.executable, "manage.py", "qcluster"],
-                {"Q_CLUSTER_NAME": "timing"},
+                [sys.executable, "manage.py", "jobs_worker", "--queue", "timing"],
             )
 
     def wait_healthy(self, timeout: float = 60) -> None:
@@ -170,9 +179,15 @@ class Stack:
         raise RuntimeError(f"the web server did not become healthy in {timeout} s")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal a process's group, as a process manager does; SIGKILL takes its whole tree
+        (jobs_worker runs its cluster in a group of its own: a crash kills that too)."""
         process = self.processes.pop(name, None)
         if process is None or process.poll() is not None:
             return
+        if sig == signal.SIGKILL:
+            for child in children(process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         try:
@@ -190,6 +205,15 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except OSError:
+        return []
 
 
 def database_dir() -> Path | None:

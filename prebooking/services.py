@@ -40,29 +40,32 @@ def armer_key(instant: datetime, replica: int) -> str:
     return f"{ARM_JOB}:{instant.astimezone(UTC).isoformat()}:{replica}"
 
 
-def schedule_armers(instant: datetime) -> list[Job]:
+def schedule_armers(instant: datetime) -> int:
     """Make sure the instant has its armers: jobs due LEAD seconds before it (now if later).
 
     Two armer jobs per instant, whoever creates its prebookings (a unique key each): one fires,
     the other waits on the instant's advisory lock and takes over if the first one's worker
-    dies. In the caller's transaction. If an armer of that key already ran to its end (every
-    prebooking of the instant was cancelled before it, and one is now re-run), a new one is
-    made under a key of its own.
+    dies. In the caller's transaction; returns how many it made (0 while they wait or run). If
+    an armer of that key already ran to its end (every prebooking of the instant was
+    cancelled before it, and one is now re-run), a new one is made under a key of its own.
     """
+    live = (*Job.WAITING, Job.Status.RUNNING)
     run_at = max(instant - timedelta(seconds=settings.PREBOOKING_LEAD_SECONDS), timezone.now())
-    armers = []
+    made = 0
     for replica in range(1, ARMERS_PER_INSTANT + 1):
         key = armer_key(instant, replica)
+        if Job.objects.filter(target=key, status__in=live).exists():
+            continue
         armer = enqueue(
             ARM_JOB, instant=instant.isoformat(), run_at=run_at, unique_key=key, target=key
         )
-        if armer.status not in (*Job.WAITING, Job.Status.RUNNING):
+        if armer.status not in live:
             again = f"{key}:{timezone.now().timestamp():.6f}"
-            armer = enqueue(
+            enqueue(
                 ARM_JOB, instant=instant.isoformat(), run_at=run_at, unique_key=again, target=key
             )
-        armers.append(armer)
-    return armers
+        made += 1
+    return made
 
 
 @transaction.atomic
@@ -331,8 +334,7 @@ def sweep() -> dict[str, int]:
             instants.add(opens_at)
     for instant in instants:  # no-ops while the instant's armers wait or run
         with transaction.atomic():
-            armers = schedule_armers(instant)
-        counts["rearmed"] += any(armer.status == Job.Status.QUEUED for armer in armers)
+            counts["rearmed"] += bool(schedule_armers(instant))
     stuck_before = now - timedelta(seconds=settings.PREBOOKING_STUCK_SECONDS)
     stuck = Prebooking.objects.filter(
         status=Status.FIRING, attempted_at__lt=stuck_before

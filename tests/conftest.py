@@ -31,7 +31,6 @@ def database_url_for_subprocess() -> str:
 def start_process():
     """Start real project processes (workers, servers) against the test database; stop them."""
     import os
-    import signal
     import subprocess
     import sys
     from pathlib import Path

@@ -181,14 +181,14 @@ def test_event_is_not_stored_when_its_job_cannot_be_enqueued(client, customer_ev
             "$$ BEGIN RAISE EXCEPTION 'disk full' USING ERRCODE = 'disk_full'; END $$"
         )
         cursor.execute(
-            "CREATE TRIGGER refuse_delivery BEFORE INSERT ON django_q_ormq "
+            "CREATE TRIGGER refuse_delivery BEFORE INSERT ON jobs_job "
             "FOR EACH ROW EXECUTE FUNCTION refuse_delivery()"
         )
     try:
         response = post_event(client, customer_event())
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER refuse_delivery ON django_q_ormq")
+            cursor.execute("DROP TRIGGER refuse_delivery ON jobs_job")
             cursor.execute("DROP FUNCTION refuse_delivery()")
 
     assert response.status_code == 503

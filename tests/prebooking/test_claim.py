@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -43,15 +45,64 @@ def test_two_racing_workers_fire_each_prebooking_once(make_prebooking):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_racing_workers_arm_each_prebooking_once(make_prebooking):
-    ids = {make_prebooking(opens_in=60, class_id="race").pk for _ in range(50)}
-    until = timezone.now() + timezone.timedelta(seconds=120)
+def test_one_armer_owns_an_instant_and_the_other_gets_it_only_when_released(make_prebooking):
+    prebooking = make_prebooking(opens_in=60, class_id="race")
+    instant = prebooking.opens_at
+    order: list[str] = []
+    owned = threading.Event()
 
-    first, second = _race(services.claim_for_arming, until)
+    def first() -> None:
+        try:
+            assert services.own_instant(instant, until=timezone.now() + timedelta(seconds=10))
+            order.append("first owns")
+            owned.set()
+            time.sleep(0.3)
+            order.append("first releases")
+            services.release_instant(instant)
+        finally:
+            connection.close()
 
-    first_ids, second_ids = {shot.id for shot in first}, {shot.id for shot in second}
-    assert first_ids | second_ids == ids
-    assert first_ids & second_ids == set()
+    def second() -> None:
+        try:
+            owned.wait(5)
+            assert services.own_instant(instant, until=timezone.now() + timedelta(seconds=10))
+            order.append("second owns")
+            services.release_instant(instant)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+
+    assert order == ["first owns", "first releases", "second owns"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_standby_gives_up_when_the_window_closes_first(make_prebooking):
+    instant = make_prebooking(opens_in=60).opens_at
+    assert services.own_instant(instant, until=timezone.now() + timedelta(seconds=5))
+
+    def second() -> bool:
+        try:
+            return services.own_instant(instant, until=timezone.now() + timedelta(seconds=0.2))
+        finally:
+            connection.close()
+
+    [result] = _race_one(second)
+
+    assert result is False
+    services.release_instant(instant)
+
+
+def _race_one(function) -> list:
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(function()))
+    thread.start()
+    thread.join(10)
+    return result
 
 
 @pytest.mark.django_db(transaction=True)

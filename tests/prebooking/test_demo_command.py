@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django_q.models import Schedule
 
+from jobs.models import Job
 from prebooking.models import DemoGymClass, Prebooking
 
 pytestmark = pytest.mark.django_db
@@ -28,12 +29,7 @@ def test_demo_creates_prebookings_for_one_instant_in_creation_order():
     assert {p.opens_at.isoformat() for p in prebookings} == {summary["instant"]}
     assert len({p.owner_id for p in prebookings}) == 5
     assert DemoGymClass.objects.get(class_id=summary["class_ids"][0]).capacity == 5
-    assert (
-        Schedule.objects.filter(name__startswith="prebooking:")
-        .exclude(name="prebooking:sweep")
-        .count()
-        == 5
-    )
+    assert Job.objects.filter(name="prebooking.arm").count() == 2  # one instant, 2 armers
 
 
 def test_demo_spreads_openings_over_the_given_seconds():
@@ -46,9 +42,9 @@ def test_demo_spreads_openings_over_the_given_seconds():
     assert offsets == [0, 15, 30, 45]
 
 
-def test_the_recovery_sweep_is_scheduled_on_the_timing_cluster():
-    sweep = Schedule.objects.get(name="prebooking:sweep")
+def test_the_recovery_sweep_is_a_periodic_job_on_the_timing_queue():
+    sweep = Schedule.objects.get(name="periodic:prebooking.sweep")
 
-    assert sweep.func == "prebooking.tasks.sweep"
+    assert sweep.func == "prebooking.sweep"
     assert sweep.cluster == "timing"
     assert sweep.minutes == 1

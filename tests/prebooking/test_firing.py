@@ -24,7 +24,7 @@ def test_same_instant_prebookings_reach_the_gym_in_creation_order_within_millise
     ]
     Prebooking.objects.filter(pk__in=[p.pk for p in created]).update(opens_at=first.opens_at)
 
-    assert firing.arm(lead_seconds=10) == 30
+    assert firing.arm_instant(first.opens_at) == 30
 
     arrivals = list(DemoGymRequest.objects.filter(class_id="spin").order_by("arrived_at"))
     assert [a.member for a in arrivals] == [owner.username for owner in owners]
@@ -43,9 +43,9 @@ def test_each_prebooking_reaches_the_gym_once_when_two_workers_arm_together(
 
     prebooking = make_prebooking(opens_in=1, capacity=5)
 
-    def worker() -> None:
+    def worker() -> None:  # the instant's two armers: one fires, the other waits, then finds none
         try:
-            firing.arm(lead_seconds=10)
+            firing.arm_instant(prebooking.opens_at)
         finally:
             connection.close()
 
@@ -66,7 +66,7 @@ def test_a_full_class_is_a_final_answer_and_emails_the_owner(
     refused = make_prebooking(opens_in=1, class_id="yoga", owner=other)
     Prebooking.objects.filter(pk=refused.pk).update(opens_at=booked.opens_at)
 
-    firing.arm(lead_seconds=10)
+    firing.arm_instant(booked.opens_at)
 
     booked.refresh_from_db()
     refused.refresh_from_db()
@@ -86,7 +86,7 @@ def test_not_open_yet_is_retried_quickly_until_the_gym_opens(make_prebooking, de
         opens_at=prebooking.opens_at + firing.timedelta(milliseconds=300)
     )
 
-    firing.arm(lead_seconds=10)
+    firing.arm_instant(prebooking.opens_at)
 
     prebooking.refresh_from_db()
     assert prebooking.status == "succeeded"
@@ -100,7 +100,7 @@ def test_server_errors_are_retried_with_the_same_idempotency_key(make_prebooking
     prebooking = make_prebooking(opens_in=1, class_id="flaky", capacity=5)
     DemoGymClass.objects.filter(class_id="flaky").update(fail_next=2)
 
-    firing.arm(lead_seconds=10)
+    firing.arm_instant(prebooking.opens_at)
 
     prebooking.refresh_from_db()
     assert prebooking.status == "succeeded"
@@ -116,10 +116,52 @@ def test_a_cancelled_prebooking_is_not_sent_even_when_already_armed(make_prebook
 
     kept = make_prebooking(opens_in=1, class_id="pilates", capacity=5)
     cancelled = make_prebooking(opens_in=1, class_id="pilates")
+    Prebooking.objects.filter(pk=cancelled.pk).update(opens_at=kept.opens_at)
     services.claim_for_arming(kept.opens_at)  # armed, as by a worker that died
-    Prebooking.objects.update(armed_at=None)
     services.cancel_prebooking(cancelled.pk)
 
-    firing.arm(lead_seconds=10)
+    firing.arm_instant(kept.opens_at)
 
     assert DemoGymRequest.objects.filter(class_id="pilates").count() == 1
+
+
+def test_a_standby_armer_fires_on_time_when_the_owner_of_the_instant_dies(
+    make_prebooking, demo_gym
+):
+    """The owner's connection holds the instant's lock; when it dies, the standby takes over."""
+    import threading
+
+    import psycopg
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    from jobs.broker import listen_connection_params
+    from prebooking import services
+
+    prebooking = make_prebooking(opens_in=2, capacity=5)
+    owner = psycopg.connect(**listen_connection_params("default"))  # the primary's session
+    owner.execute(
+        "SELECT pg_advisory_lock(%s, %s)",
+        [services.ARMING_LOCK_SPACE, services._instant_key(prebooking.opens_at)],
+    )
+    fired = []
+
+    def standby() -> None:
+        try:
+            fired.append(firing.arm_instant(prebooking.opens_at))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=standby)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # waiting on the lock, not firing
+    owner.close()  # the primary's worker died: PostgreSQL ends its session, the lock goes
+    thread.join(10)
+
+    assert fired == [1]
+    prebooking.refresh_from_db()
+    assert prebooking.status == "succeeded"
+    arrival = DemoGymRequest.objects.get(class_id=prebooking.payload["class_id"]).arrived_at
+    assert 0 <= (arrival - prebooking.opens_at).total_seconds() < 0.05
+    assert django_settings.PREBOOKING_QUEUE == "timing"

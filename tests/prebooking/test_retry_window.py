@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.utils import timezone
-from django_q.models import OrmQ
 
+from jobs.models import Job
 from jobs.testing import run_due_jobs
 from prebooking import firing, services
 from prebooking.models import Prebooking
@@ -71,7 +71,6 @@ def _claimed_then_worker_died(make_prebooking, opens_in: float) -> Prebooking:
 
 def test_sweep_retries_a_prebooking_whose_worker_died_inside_the_window(make_prebooking):
     prebooking = _claimed_then_worker_died(make_prebooking, opens_in=60)
-    OrmQ.objects.all().delete()
 
     with time_machine.travel(prebooking.opens_at + timedelta(seconds=40)):
         counts = services.sweep()
@@ -80,7 +79,7 @@ def test_sweep_retries_a_prebooking_whose_worker_died_inside_the_window(make_pre
     assert counts["refired"] == 1
     assert prebooking.status == "firing"
     assert prebooking.attempts == 2
-    assert OrmQ.objects.filter(key="timing").count() == 1
+    assert Job.objects.get(name="prebooking.refire").kwargs == {"prebooking_id": prebooking.pk}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -109,26 +108,32 @@ def test_sweep_expires_a_prebooking_nobody_fired_before_the_window_closed(make_p
     assert prebooking.fired_at is None
 
 
-def test_sweep_rearms_an_armed_prebooking_left_unfired(make_prebooking):
+def test_sweep_gives_an_instant_whose_armers_ended_new_ones(make_prebooking):
     prebooking = make_prebooking(opens_in=60)
     services.claim_for_arming(prebooking.opens_at)
-    OrmQ.objects.all().delete()
+    Job.objects.filter(name="prebooking.arm").update(status="dead")  # both armers gave up
 
     with time_machine.travel(prebooking.opens_at + timedelta(seconds=10)):
         counts = services.sweep()
 
-    prebooking.refresh_from_db()
     assert counts["rearmed"] == 1
-    assert prebooking.armed_at is None
-    assert OrmQ.objects.filter(key="timing").count() == 1
-    assert timezone.now() < prebooking.opens_at
+    assert Job.objects.filter(name="prebooking.arm", status="queued").count() == 2
+
+
+def test_sweep_leaves_an_instant_with_live_armers_alone(make_prebooking):
+    prebooking = make_prebooking(opens_in=60)
+
+    with time_machine.travel(prebooking.opens_at - timedelta(seconds=2)):
+        counts = services.sweep()
+
+    assert counts["rearmed"] == 0
+    assert Job.objects.filter(name="prebooking.arm").count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_prebooking_left_firing_by_a_dead_worker_is_sent_again_with_the_same_key(
     make_prebooking, demo_gym
 ):
-    from jobs.testing import run_due_jobs
     from prebooking.models import DemoGymRequest
 
     prebooking = make_prebooking(opens_in=-20, capacity=5)
@@ -136,6 +141,7 @@ def test_a_prebooking_left_firing_by_a_dead_worker_is_sent_again_with_the_same_k
     Prebooking.objects.filter(pk=prebooking.pk).update(
         attempted_at=timezone.now() - timedelta(minutes=1)
     )
+    Job.objects.filter(name="prebooking.arm").update(status="succeeded")  # they had ended
 
     assert services.sweep()["refired"] == 1
     run_due_jobs(queue="timing")
