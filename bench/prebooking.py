@@ -3,9 +3,9 @@
     make bench-prebooking
     (or: python scripts/withdb.py --name bench -- python -m bench.prebooking)
 
-Starts the real stack on a private database (gunicorn, the default qcluster, the timing
-qcluster, the demo gym), queues a backlog of a few thousand trivial tasks on the default
-queue, then creates, through the same service the web form uses:
+Starts the real stack on a private database (gunicorn, the default and the timing workers,
+the demo gym), queues a backlog of a few thousand trivial jobs on the default queue, then
+creates, through the same service the web form uses:
   - 100 prebookings opening at one instant ~60 s ahead, and 100 spread over the next minute;
   - the same 200 again for the naive baseline: a plain django-q2 ONCE schedule at opens_at
     (default cluster) that sends the booking when it runs.
@@ -23,8 +23,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bench.stack import RESULTS, Stack, machine, setup_django
+from jobs import job
 
-LEAD_SECONDS = 45  # short enough that some arm through their ONCE schedule, some at once
+LEAD_SECONDS = 5  # the armer jobs start 5 s ahead (the default)
 SAME_INSTANT = 100
 SPREAD = 100
 SPREAD_SECONDS = 60
@@ -34,6 +35,7 @@ NAIVE_WAIT_SECONDS = 120  # after the last opening; what has not arrived by then
 TARGETS = {"p99_ms": 10.0, "max_ms": 50.0, "fifo_violations": 0, "duplicates": 0}
 
 
+@job("bench.naive_book", queue="default", max_attempts=1)
 def naive_book(class_id: str, member: str, key: str) -> None:
     """The naive baseline's task: book when django-q2 gets round to running the schedule."""
     from prebooking.providers import get_provider
@@ -112,30 +114,28 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+@job("bench.noop", queue="default")
+def noop() -> None:
+    """The backlog's unit of work: nothing, but through the whole queue."""
+
+
 def enqueue_backlog(count: int) -> None:
-    """A webhook/email backlog: `count` small tasks on the default queue, queued at once."""
+    """A webhook/email backlog: `count` small jobs on the default queue, queued at once."""
+    from django.db import connection
     from django.utils import timezone
-    from django_q.models import OrmQ
-    from django_q.tasks import async_task
 
-    class Collect:
-        list_key = "default"
+    from jobs.models import Job
 
-        def __init__(self) -> None:
-            self.packages: list[str] = []
-
-        def enqueue(self, package: str) -> int:
-            self.packages.append(package)
-            return len(self.packages)
-
-    collect = Collect()
-    for _ in range(count):
-        async_task("math.floor", 1.5, broker=collect)
     now = timezone.now()
-    OrmQ.objects.bulk_create(
-        [OrmQ(key="default", payload=package, lock=now) for package in collect.packages],
+    Job.objects.bulk_create(
+        [
+            Job(name="bench.noop", queue="default", run_at=now, max_attempts=1, timeout=60)
+            for _ in range(count)
+        ],
         batch_size=1000,
     )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify('jobs:default', '')")
 
 
 def create_ours(users: list, instant: datetime, spread_start: datetime, run: str) -> list[dict]:
@@ -180,8 +180,8 @@ def create_naive(users: list, instant: datetime, spread_start: datetime, run: st
     for order, (class_id, opens_at, user) in enumerate(plan):
         register_class(class_id, opens_at, capacity=SAME_INSTANT)
         Schedule.objects.create(
-            func="bench.prebooking.naive_book",
-            args=repr((class_id, user.username, f"naive-{order}")),
+            func="bench.naive_book",
+            kwargs=repr({"class_id": class_id, "member": user.username, "key": f"naive-{order}"}),
             schedule_type=Schedule.ONCE,
             repeats=-1,
             next_run=opens_at,
@@ -244,7 +244,11 @@ def main() -> int:
         web_workers=2,
         timing_cluster=True,
         gym=True,
-        env={"PREBOOKING_LEAD_SECONDS": str(LEAD_SECONDS), "LOG_LEVEL": "INFO"},
+        env={
+            "PREBOOKING_LEAD_SECONDS": str(LEAD_SECONDS),
+            "LOG_LEVEL": "INFO",
+            "JOBS_EXTRA_MODULES": "bench.prebooking",  # the backlog's and the baseline's jobs
+        },
     )
     # The driver enqueues tasks and creates prebookings: same settings (and SECRET_KEY, which
     # signs django-q2 packages) as the processes that run them.
@@ -280,9 +284,9 @@ def main() -> int:
                 break
             time.sleep(1)
         time.sleep(2)
-        from django_q.models import OrmQ
+        from jobs.models import Job
 
-        backlog_left = OrmQ.objects.filter(key="default").count()
+        backlog_left = Job.objects.filter(name="bench.noop", status="queued").count()
         arrivals = list(DemoGymRequest.objects.filter(class_id__contains=f"-{run}-"))
         ended = datetime.now(UTC)
         ours_arrivals = [a for a in arrivals if a.class_id.startswith("ours-")]

@@ -117,11 +117,16 @@ if not DATABASE_URL:
         "DATABASE_URL is not set. `make run` and `make test` start an embedded PostgreSQL; "
         "or set DATABASE_URL=postgres://user:password@host:5432/dbname."
     )
+# Persistent connections. Health checks are off by default: they cost a `SELECT 1` round trip
+# at the start of every request (a third of the webhook's database work, bench/cost.py). A
+# connection broken by a database restart fails one request per process (the webhook answers
+# 503 and Stripe retries) and Django then drops it; CONN_HEALTH_CHECKS=1 trades the round trip
+# for never failing that request.
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         conn_max_age=env_int("CONN_MAX_AGE", 600),
-        conn_health_checks=True,
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False),
     )
 }
 DATABASES["default"].setdefault("OPTIONS", {})

@@ -21,3 +21,15 @@ class JobsConfig(AppConfig):
         from jobs.periodic import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self)
+        if os.environ.get("JOBS_WORKER_QUEUE"):
+            from django.db.backends.signals import connection_created
+
+            connection_created.connect(name_worker_connection)
+
+
+def name_worker_connection(sender: object, connection: object, **kwargs: object) -> None:
+    """In a jobs_worker process, name its database sessions "jobs <queue> <pid>": what holds a
+    lock or runs a query is then visible in pg_stat_activity (forked workers connect anew)."""
+    name = f"jobs {os.environ['JOBS_WORKER_QUEUE']} {os.getpid()}"[:63]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('application_name', %s, false)", [name])

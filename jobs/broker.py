@@ -129,13 +129,18 @@ class JobsBroker(Broker):
         if not isinstance(name, str):
             raise JobNotRegistered("django-q2 tasks must name a job type; use jobs.enqueue")
         get_job_type(name)  # JobNotRegistered: nothing but jobs of the layer is queued
+        if package.get("args"):
+            raise ValueError(f"job {name!r}: a Schedule passes keyword arguments only (kwargs)")
         kwargs = dict(package.get("kwargs") or {})
         scheduled_for = kwargs.pop("scheduled_for", None)
         unique_key = None
         if scheduled_for:
             unique_key = f"schedule:{package.get('group') or name}:{scheduled_for}"[:200]
         job = services.enqueue(
-            name, target=f"schedule:{package.get('group') or name}"[:200], unique_key=unique_key
+            name,
+            target=f"schedule:{package.get('group') or name}"[:200],
+            unique_key=unique_key,
+            **kwargs,
         )
         return job.pk
 

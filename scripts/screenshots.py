@@ -172,7 +172,7 @@ def start_own_stack() -> tuple[str, list[subprocess.Popen]]:
     manage = [sys.executable, str(ROOT / "manage.py")]
     processes = [
         subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),
-        subprocess.Popen([*manage, "qcluster"], env=env),
+        subprocess.Popen([*manage, "jobs_worker", "--queue", "default"], env=env),
     ]
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/healthz")

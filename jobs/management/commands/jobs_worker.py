@@ -51,7 +51,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, queue: str, **options: object) -> None:
         if not queue or len(queue) > 50:
             raise CommandError("--queue must be a queue name of 1 to 50 characters")
-        env = {**os.environ, "Q_CLUSTER_NAME": queue}
+        env = {**os.environ, "Q_CLUSTER_NAME": queue, "JOBS_WORKER_QUEUE": queue}
         manage = Path(settings.BASE_DIR) / "manage.py"
         cluster = subprocess.Popen(
             [sys.executable, str(manage), "qcluster"],
