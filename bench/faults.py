@@ -124,7 +124,7 @@ def duplicate_storm() -> dict:
 def worker_sigkill() -> dict:
     """kill -9 the worker cluster repeatedly while events are processing; restart it."""
     bodies, ids = new_events(2000)
-    with Stack(env={"Q_RETRY": "6", "Q_TIMEOUT": "4", "JOBS_LEASE_MARGIN": "1"}) as stack:
+    with Stack(env={"JOBS_LEASE_MARGIN": "1"}) as stack:
         sent = closed_loop(stack.url, bodies, BENCH_SECRET)
         check(sent["ok"] == len(bodies), f"not every event was accepted: {sent['statuses']}")
         for _ in range(5):

@@ -218,9 +218,11 @@ Q_CLUSTER = {
     "orm": "default",
     "workers": env_int("Q_WORKERS", 2),
     "timeout": env_int("Q_TIMEOUT", 120),
+    # django-q2 wants retry > timeout; our broker has no visibility timeout (a crashed attempt
+    # is found by its job's lease), so this is only kept consistent.
     "retry": env_int("Q_RETRY", 150),
     "max_attempts": 0,
-    "ack_failures": False,  # jobs.services never raises; a crash must be delivered again
+    "ack_failures": False,
     "save_limit": env_int("Q_SAVE_LIMIT", 1000),
     "poll": 0.2,
     "catch_up": False,
@@ -424,6 +426,7 @@ Q_CLUSTER["ALT_CLUSTERS"] = {
     PREBOOKING_QUEUE: {
         "workers": env_int("Q_TIMING_WORKERS", 6),
         "timeout": PREBOOKING_ARM_SECONDS + 30,
+        "retry": PREBOOKING_ARM_SECONDS + 31,
         # One job at a time per claim: the two armers of an instant go to two workers, often
         # of two clusters, rather than both to the first cluster that woke.
         "bulk": 1,

@@ -33,7 +33,9 @@ def events(client):
         deliver(client, make_event("customer.created", customer(name)), T0)
     run_at(T0)
     deliver(
-        client, make_event("customer.created", customer("cus_x", metadata={"user_id": "9"})), T0
+        client,
+        make_event("customer.created", customer("cus_x", metadata={"user_id": "999999"})),
+        T0,
     )
     Job.objects.filter(status="queued").update(max_attempts=1)
     run_at(T0)

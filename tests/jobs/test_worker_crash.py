@@ -17,8 +17,6 @@ from tests.waiting import wait_for
 WORKER_ENV = {
     "JOBS_EXTRA_MODULES": "tests.jobs.sample_jobs",
     "JOBS_LEASE_MARGIN": "0",
-    "Q_TIMEOUT": "3",
-    "Q_RETRY": "4",
 }
 
 
