@@ -131,6 +131,13 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5))
+# Server-side binding: psycopg sends parameters apart from the SQL and prepares a statement a
+# connection runs 5 times (prepare_threshold), so PostgreSQL parses and plans the webhook's
+# ingest, the workers' finish and every hot ORM query once per connection, not per call.
+# Behind a transaction-pooling PgBouncer older than 1.21 set DB_SERVER_SIDE_BINDING=0.
+DATABASES["default"]["OPTIONS"].setdefault(
+    "server_side_binding", env_bool("DB_SERVER_SIDE_BINDING", True)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -93,9 +93,9 @@ RETURNING job_id;
 -- No row when the lease was lost: the job belongs to whoever took it over.
 WITH job AS (
     UPDATE jobs_job
-       SET status = %(status)s,
-           run_at = coalesce(%(retry_at)s, run_at),
-           finished_at = CASE WHEN %(status)s = 'dead' THEN %(now)s END,
+       SET status = %(status)s::varchar,
+           run_at = coalesce(%(retry_at)s::timestamptz, run_at),
+           finished_at = CASE WHEN %(status)s::varchar = 'dead' THEN %(now)s END,
            last_error = %(error)s
      WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
  RETURNING id, queue, attempts, started_at, run_at
@@ -109,7 +109,7 @@ attempt AS (
       FROM job
 )
 SELECT id, run_at,
-       CASE WHEN %(retry_at)s IS NOT NULL
+       CASE WHEN %(retry_at)s::timestamptz IS NOT NULL
             THEN pg_notify('jobs:' || queue, extract(epoch FROM run_at)::text) END
   FROM job;
 
