@@ -35,7 +35,7 @@ class Job(models.Model):
     queue = models.CharField(max_length=50, default="default")
     # Unique through Meta.constraints: a unique=True CharField also gets a LIKE index on
     # PostgreSQL, one more index to update on every claim and finish.
-    unique_key = models.CharField(max_length=200, null=True, blank=True)
+    unique_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=5)
