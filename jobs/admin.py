@@ -127,7 +127,6 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display_links = ["id", "name"]
     list_filter = ["status", "name", "queue", "created_at"]
     search_fields = ["=id", "target", "name", "unique_key", "last_error"]
-    date_hierarchy = "created_at"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     inlines = [JobAttemptInline, JobActionInline]

@@ -56,7 +56,12 @@ class Job(models.Model):
         ordering = ["-id"]
         permissions = [("replay_job", "Can replay, resolve or discard jobs")]
         constraints = [
-            models.UniqueConstraint(fields=["unique_key"], name="job_unique_key"),
+            # Partial: most jobs have no key, and a NULL would still be an index entry.
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                name="job_unique_key",
+                condition=Q(unique_key__isnull=False),
+            ),
             models.CheckConstraint(
                 name="job_status_valid",
                 condition=Q(
@@ -75,10 +80,16 @@ class Job(models.Model):
                 name="job_max_attempts_positive", condition=Q(max_attempts__gt=0)
             ),
         ]
+        # Every claim and finish changes indexed columns (status, run_at), so each index here
+        # gets a new entry per state change: partial indexes where a query needs only a few
+        # states, and nothing a hot query does not use.
         indexes = [
-            models.Index(fields=["status", "name"], name="job_status_name"),
             models.Index(fields=["target"], name="job_target"),
-            models.Index(fields=["created_at"], name="job_created"),
+            models.Index(
+                fields=["finished_at"],
+                name="job_settled_finished",
+                condition=Q(status__in=["succeeded", "resolved", "discarded"]),
+            ),
             # The queue: claims, the earliest run_at ahead, readiness (jobs/sql/queries.sql).
             models.Index(
                 fields=["queue", "run_at", "id"],
@@ -117,7 +128,10 @@ class JobAttempt(models.Model):
         FAILED = "failed", "Failed"
         CRASHED = "crashed", "Worker died"
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_log")
+    # No index of its own: jobattempt_once_per_number (job, number) serves lookups by job.
+    job = models.ForeignKey(
+        Job, on_delete=models.CASCADE, related_name="attempt_log", db_index=False
+    )
     number = models.PositiveIntegerField()
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
     started_at = models.DateTimeField()

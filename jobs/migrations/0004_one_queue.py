@@ -18,7 +18,7 @@ BEGIN
                           max_attempts, timeout, run_at, last_error, worker, created_at)
     VALUES (p_name, p_queue, p_kwargs, p_target, p_unique_key, 'queued', 0,
             p_max_attempts, p_timeout, p_run_at, '', '', now())
-    ON CONFLICT (unique_key) DO NOTHING
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING id INTO new_id;
     IF new_id IS NOT NULL THEN
         PERFORM pg_notify(
