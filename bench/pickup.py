@@ -172,11 +172,13 @@ def measure_delayed(task_log: TaskLog, first: int) -> list[float]:
     return errors
 
 
-def measure_throughput(task_log: TaskLog, jobs: int, first: int, cluster: int) -> dict:
+def measure_throughput(
+    task_log: TaskLog, jobs: int, first: int, cluster: int, roles: dict[int, str]
+) -> dict:
     """Enqueue `jobs` in one transaction; time (and CPU) until none is left to run."""
     from django.db import transaction
 
-    from bench.stack import postmaster_pid, tree_cpu_seconds
+    from bench.stack import cluster_cpu_seconds, postmaster_pid, tree_cpu_seconds
     from jobs.services import enqueue
 
     postgres = postmaster_pid()
@@ -185,11 +187,13 @@ def measure_throughput(task_log: TaskLog, jobs: int, first: int, cluster: int) -
         for n in range(first, first + jobs):
             enqueue(JOB, n=n)
         cpu_before = tree_cpu_seconds(cluster), tree_cpu_seconds(postgres)
+        by_role = cluster_cpu_seconds(cluster, roles)
     committed_wall, committed = time.time(), time.monotonic()
     enqueue_seconds = committed - enqueue_started
     done = wait_until(lambda: not pending(), DEADLINE_SECONDS, 0.05)
     elapsed = time.monotonic() - committed
     cpu_after = tree_cpu_seconds(cluster), tree_cpu_seconds(postgres)
+    ended = cluster_cpu_seconds(cluster, roles)
     from jobs.models import Job
 
     succeeded = Job.objects.filter(name=JOB, status=Job.Status.SUCCEEDED, kwargs__n__gte=first)
@@ -207,6 +211,10 @@ def measure_throughput(task_log: TaskLog, jobs: int, first: int, cluster: int) -
         # The poll of this process (every 50 ms) is in PostgreSQL's count: it is small.
         "cluster_cpu_ms_per_job": round((cpu_after[0] - cpu_before[0]) * 1000 / jobs, 3),
         "postgres_cpu_ms_per_job": round((cpu_after[1] - cpu_before[1]) * 1000 / jobs, 3),
+        "cluster_cpu_ms_per_job_by_role": {
+            role: round((ended[role] - seconds) * 1000 / jobs, 3)
+            for role, seconds in by_role.items()
+        },
     }
 
 
@@ -238,7 +246,15 @@ def figure(metric, unit, value, baseline, target, met, lower_is_better=True) -> 
 
 
 def main() -> int:
-    from bench.stack import Stack, load_average, machine, manage, setup_django, use_stack_settings
+    from bench.stack import (
+        Stack,
+        cluster_roles,
+        load_average,
+        machine,
+        manage,
+        setup_django,
+        use_stack_settings,
+    )
 
     use_stack_settings()
     setup_django()
@@ -260,6 +276,7 @@ def main() -> int:
         stack.start_workers()  # as the Procfile: nice -n 10 manage.py jobs_worker --queue default
         cluster = stack.processes["worker0"].pid
         warm = measure_pickup(task_log, 5, first=-100)  # the workers have imported the job
+        roles = cluster_roles(cluster)  # before any worker is recycled
         log(f"cluster ready, warm-up pickups {[round(x, 1) for x in warm]} ms")
         latencies = measure_pickup(task_log, PICKUP_JOBS, first=0)
         pickup = distribution(latencies)
@@ -269,7 +286,7 @@ def main() -> int:
         time.sleep(1)
         idle = idle_cpu(cluster, IDLE_SECONDS)
         log(f"idle CPU: {idle}")
-        throughput = measure_throughput(task_log, THROUGHPUT_JOBS, 1_000_000, cluster)
+        throughput = measure_throughput(task_log, THROUGHPUT_JOBS, 1_000_000, cluster, roles)
         log(f"throughput: {throughput}")
         time.sleep(1)  # idle again, as a deploy finds it
         stop_started = time.monotonic()
@@ -319,6 +336,10 @@ def main() -> int:
                 None,
                 "",
                 None,
+            ),
+            *(
+                figure(f"  cluster: {role}", "ms", value, None, "", None)
+                for role, value in throughput["cluster_cpu_ms_per_job_by_role"].items()
             ),
             figure(
                 "PostgreSQL CPU per trivial job",

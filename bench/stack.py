@@ -273,6 +273,57 @@ def tree_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own, reaped) CPU seconds of one process: utime + stime, cutime + cstime; (0, 0) once
+    it has exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def cluster_roles(supervisor: int, workers: int = 2) -> dict[int, str]:
+    """The pusher's and the monitor's pids in a freshly started ``jobs_worker`` tree, from
+    django-q2's start order (Sentinel.spawn_cluster: the workers, the monitor, the pusher).
+    Call it before any worker is recycled; every other child of the sentinel is a worker."""
+    sentinels = [child for pid in children(supervisor) for child in children(pid)]
+    roles = {}
+    for sentinel in sentinels:
+        started = sorted(children(sentinel), key=_start_time)
+        if len(started) == workers + 2:
+            roles[started[-2]], roles[started[-1]] = "monitor", "pusher"
+    return roles
+
+
+def cluster_cpu_seconds(supervisor: int, roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds so far of a ``jobs_worker`` tree by role (`roles` from cluster_roles): the
+    supervisor with qcluster's main process, the sentinel, django-q2's pusher (our broker's
+    claims run there) and monitor, and the workers (live ones, and recycled ones the sentinel
+    reaped)."""
+    seconds = {"supervisor": 0.0, "sentinel": 0.0, "pusher": 0.0, "monitor": 0.0, "workers": 0.0}
+    main = children(supervisor)
+    for pid in [supervisor, *main]:
+        seconds["supervisor"] += sum(process_cpu_seconds(pid))
+    for sentinel in [child for pid in main for child in children(pid)]:
+        own, reaped = process_cpu_seconds(sentinel)
+        seconds["sentinel"] += own
+        seconds["workers"] += reaped
+        for pid in children(sentinel):
+            seconds[roles.get(pid, "workers")] += sum(process_cpu_seconds(pid))
+    return seconds
+
+
+def _start_time(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[19])
+    except OSError:
+        return 0
+
+
 def postmaster_pid() -> int:
     """The PostgreSQL server's main process: its data dir's postmaster.pid, else the parent of
     this connection's backend (both need the server on this machine)."""
