@@ -1,72 +1,57 @@
-"""Job pickup benchmark: our PostgresBroker against stock django-q2 settings, both real qclusters.
+"""Job pickup on the one-queue design: a real ``manage.py jobs_worker --queue default`` cluster
+(as the Procfile's worker line) claiming jobs.Job rows through jobs.broker.JobsBroker.
 
-Pickup latency: a job is enqueued in its own transaction while the cluster is idle; latency is
-from the commit returning to the first line of the job running (the job appends time.time() to
-a file). Throughput: N trivial jobs enqueued in one transaction, timed from that commit until
-every one is acknowledged (so result saving in the monitor is included). Writes
-bench/results/pickup.json.
+- pickup latency: one job at a time while the cluster is idle, from the enqueue's commit
+  returning to the job's first line (it appends time.time() to a file);
+- delayed jobs: enqueued with run_at 50 to 500 ms ahead; start minus run_at;
+- throughput: 10,000 trivial jobs enqueued in one transaction, from its commit until none is
+  left to run, with the cluster's and PostgreSQL's CPU per job;
+- idle CPU of the cluster (and of PostgreSQL meanwhile), and how long the cluster takes to
+  exit after a SIGTERM to its process group (as honcho or ``kill -- -PGID`` send).
 
-    python scripts/withdb.py --name bench -- python bench/pickup.py
+The benchmark's job type is declared here; the workers load it through
+``JOBS_EXTRA_MODULES=bench.pickup``. Writes bench/results/pickup.json.
+
+    python scripts/withdb.py --name bench -- python -m bench.pickup
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from jobs import job
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 LOG_ENV = "BENCH_PICKUP_LOG"
+JOB = "bench.pickup_record"
 
-# Counts are cut for the baseline: at its ~120 ms pickup and ~60 jobs/s the full counts would
-# take about 5 minutes on their own.
 PICKUP_JOBS = int(os.environ.get("BENCH_PICKUP_JOBS", "1000"))
-PICKUP_JOBS_BASELINE = int(os.environ.get("BENCH_PICKUP_JOBS_BASELINE", "200"))
+DELAYED_BATCHES, DELAYED_PER_BATCH = 15, 20
 THROUGHPUT_JOBS = int(os.environ.get("BENCH_THROUGHPUT_JOBS", "10000"))
-THROUGHPUT_JOBS_BASELINE = int(os.environ.get("BENCH_THROUGHPUT_JOBS_BASELINE", "1000"))
-DEADLINE_SECONDS = 90  # per measurement: the bench stops by itself whatever happens
-
-# Stock django-q2 as this project configured it before the broker: ORM broker, poll 0.2 s,
-# 2 workers, bulk 1, save_limit 1000 (from config/settings.py).
-BASELINE_ENV = {
-    "Q_BROKER_CLASS": "",
-    "Q_POLL": "0.2",
-    "Q_WORKERS": "2",
-    "Q_BULK": "1",
-    "Q_SAVE_LIMIT": "1000",
-    "Q_RECYCLE": "500",
+IDLE_SECONDS = 5.0
+DEADLINE_SECONDS = 120  # per measurement: the bench stops by itself whatever happens
+# The previous design (bench/results/pickup.json at 28a06f0): jobs.broker.PostgresBroker
+# delivering django-q2 OrmQ rows, LISTEN/NOTIFY, 2 workers, bulk 4, the same measurements.
+BEFORE = {
+    "pickup p50": 1.75,
+    "pickup p95": 2.3,
+    "pickup p99": 2.78,
+    "throughput": 999.2,
+    "idle CPU": 1.0,
+    "stop": 1.57,
 }
-# Ours, tuned: the monitor saving every success into django_q_task (jobs.JobAttempt already
-# records each attempt) and pruning it to save_limit is what caps throughput; bulk 4 claims
-# a few rows per query. BENCH_Q_* override for experiments.
-OURS_ENV = {
-    "Q_BROKER_CLASS": "jobs.broker.PostgresBroker",
-    "Q_POLL": "1.0",
-    "Q_WORKERS": os.environ.get("BENCH_Q_WORKERS", "2"),
-    "Q_BULK": os.environ.get("BENCH_Q_BULK", "4"),
-    "Q_SAVE_LIMIT": os.environ.get("BENCH_Q_SAVE_LIMIT", "-1"),
-    "Q_RECYCLE": os.environ.get("BENCH_Q_RECYCLE", "500"),
-}
-# Where the time goes: our broker with django-q2's result saving as configured, throughput only.
-VARIANTS = {
-    "ours, save_limit 1000 (project setting), bulk 1": {
-        **OURS_ENV,
-        "Q_SAVE_LIMIT": "1000",
-        "Q_BULK": "1",
-    },
-    "ours, save_limit 0 (keep all, no pruning), bulk 4": {**OURS_ENV, "Q_SAVE_LIMIT": "0"},
-    "ours, save_limit -1, bulk 1": {**OURS_ENV, "Q_BULK": "1"},
-}
-VARIANT_JOBS = THROUGHPUT_JOBS_BASELINE  # same count as the baseline: comparable
+STOCK = "stock django-q2 (ORM broker, poll 0.2 s) in that run: pickup p50 177 ms, p99 191 ms, "
+STOCK += "41 jobs/s, idle 0.67 % of a core, no exit 10 s after SIGTERM (killed)"
 
 
+@job(JOB, max_attempts=1, timeout=30, queue="default")
 def record(n: int) -> None:
     """The benchmark's job: its first line notes when it started running."""
     started = time.time()
@@ -76,14 +61,6 @@ def record(n: int) -> None:
 
 def log(message: str) -> None:
     print(f"[pickup] {message}", file=sys.stderr, flush=True)
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
 
 
 class TaskLog:
@@ -107,44 +84,21 @@ class TaskLog:
         return self.started
 
 
-class Cluster:
-    """A real `manage.py qcluster` in its own process group."""
-
-    def __init__(self, env: dict[str, str], task_log: Path, output: Path) -> None:
-        self.output = output.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env={**os.environ, **env, LOG_ENV: str(task_log), "Q_LOG_LEVEL": "WARNING"},
-            stdout=self.output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> float:
-        """SIGTERM the process group; SIGKILL after 10 s. Returns how long the stop took."""
-        started = time.monotonic()
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            log("cluster did not stop within 10 s of SIGTERM: killed")
-        self.output.close()
-        return time.monotonic() - started
-
-
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def clear_queue() -> None:
-    from django_q.models import OrmQ, Task
-
-    OrmQ.objects.all().delete()
-    Task.objects.all().delete()
+def distribution(values: list[float]) -> dict[str, float]:
+    return {
+        "count": len(values),
+        "p50": round(percentile(values, 0.50), 2),
+        "p95": round(percentile(values, 0.95), 2),
+        "p99": round(percentile(values, 0.99), 2),
+        "mean": round(statistics.fmean(values), 2),
+        "min": round(min(values), 2),
+        "max": round(max(values), 2),
+    }
 
 
 def wait_until(condition, timeout: float, poll: float) -> bool:
@@ -156,23 +110,40 @@ def wait_until(condition, timeout: float, poll: float) -> bool:
     return False
 
 
-def measure_pickup(broker, task_log: TaskLog, jobs: int, first: int) -> list[float]:
-    """Enqueue one job at a time while idle; milliseconds from commit to the job's first line."""
-    from django.db import transaction
-    from django_q.models import OrmQ
-    from django_q.tasks import async_task
+def pending() -> bool:
+    """A job of the benchmark not finished yet."""
+    from jobs.models import Job
 
+    return Job.objects.filter(name=JOB, status__in=[*Job.WAITING, Job.Status.RUNNING]).exists()
+
+
+def finished(job_id: int) -> bool:
+    from jobs.models import Job
+
+    return Job.objects.filter(pk=job_id, status=Job.Status.SUCCEEDED).exists()
+
+
+def enqueue_one(n: int, run_at=None) -> int:
+    from django.db import transaction
+
+    from jobs.services import enqueue
+
+    with transaction.atomic():
+        return enqueue(JOB, run_at=run_at, n=n).pk
+
+
+def measure_pickup(task_log: TaskLog, jobs: int, first: int) -> list[float]:
+    """Enqueue one job at a time while idle; milliseconds from commit to the job's first line."""
     latencies = []
     deadline = time.monotonic() + DEADLINE_SECONDS
     for n in range(first, first + jobs):
-        with transaction.atomic():
-            async_task("bench.pickup.record", n, broker=broker)
+        job_id = enqueue_one(n)
         committed = time.time()
         if not wait_until(lambda n=n: n in task_log.read(), 10, 0.0005):
             raise RuntimeError(f"job {n} did not start within 10 s")
         latencies.append((task_log.started[n] - committed) * 1000)
-        # Idle again: acknowledged, then a random pause so enqueues fall anywhere in a poll.
-        wait_until(lambda: not OrmQ.objects.exists(), 10, 0.002)
+        # Idle again: finished, then a random pause so enqueues fall anywhere in a wait.
+        wait_until(lambda job_id=job_id: finished(job_id), 10, 0.002)
         time.sleep(random.uniform(0.005, 0.025))
         if time.monotonic() > deadline:
             log(f"pickup cut at {len(latencies)} jobs by the {DEADLINE_SECONDS} s deadline")
@@ -180,95 +151,85 @@ def measure_pickup(broker, task_log: TaskLog, jobs: int, first: int) -> list[flo
     return latencies
 
 
-def measure_throughput(broker, task_log: TaskLog, jobs: int, first: int) -> dict:
-    """Enqueue `jobs` in one transaction; time until all are acknowledged."""
-    from django.db import transaction
-    from django_q.models import OrmQ
-    from django_q.tasks import async_task
+def measure_delayed(task_log: TaskLog, first: int) -> list[float]:
+    """Jobs due 50 to 500 ms ahead, each enqueued in its own transaction, a batch at a time:
+    milliseconds from run_at to the job's first line."""
+    from datetime import UTC, datetime, timedelta
 
+    errors = []
+    n = first
+    for _ in range(DELAYED_BATCHES):
+        due: dict[int, float] = {}
+        for _ in range(DELAYED_PER_BATCH):
+            run_at = datetime.now(UTC) + timedelta(seconds=random.uniform(0.05, 0.5))
+            enqueue_one(n, run_at=run_at)
+            due[n] = run_at.timestamp()
+            n += 1
+        if not wait_until(lambda due=due: set(due) <= set(task_log.read()), 10, 0.005):
+            raise RuntimeError("delayed jobs did not start within 10 s")
+        errors += [(task_log.started[k] - at) * 1000 for k, at in due.items()]
+        wait_until(lambda: not pending(), 10, 0.005)
+    return errors
+
+
+def measure_throughput(
+    task_log: TaskLog, jobs: int, first: int, cluster: int, roles: dict[int, str]
+) -> dict:
+    """Enqueue `jobs` in one transaction; time (and CPU) until none is left to run."""
+    from django.db import transaction
+
+    from bench.stack import cluster_cpu_seconds, postmaster_pid, tree_cpu_seconds
+    from jobs.services import enqueue
+
+    postgres = postmaster_pid()
     enqueue_started = time.monotonic()
     with transaction.atomic():
         for n in range(first, first + jobs):
-            async_task("bench.pickup.record", n, broker=broker)
+            enqueue(JOB, n=n)
+        cpu_before = tree_cpu_seconds(cluster), tree_cpu_seconds(postgres)
+        by_role = cluster_cpu_seconds(cluster, roles)
     committed_wall, committed = time.time(), time.monotonic()
     enqueue_seconds = committed - enqueue_started
-    done = wait_until(lambda: not OrmQ.objects.exists(), DEADLINE_SECONDS, 0.05)
+    done = wait_until(lambda: not pending(), DEADLINE_SECONDS, 0.05)
     elapsed = time.monotonic() - committed
-    acknowledged = jobs - OrmQ.objects.count()
+    cpu_after = tree_cpu_seconds(cluster), tree_cpu_seconds(postgres)
+    ended = cluster_cpu_seconds(cluster, roles)
+    from jobs.models import Job
+
+    succeeded = Job.objects.filter(name=JOB, status=Job.Status.SUCCEEDED, kwargs__n__gte=first)
+    count = succeeded.count()
     started = [t for n, t in task_log.read().items() if n >= first]
     last_start = max(started) - committed_wall if started else float("nan")
-    # Workers start jobs faster than the monitor saves and acknowledges them when the
-    # monitor is the bottleneck: both rates tell where the time goes.
     return {
         "jobs": jobs,
-        "acknowledged": acknowledged,
+        "succeeded": count,
         "finished": done,
         "seconds": round(elapsed, 3),
-        "jobs_per_second": round(acknowledged / elapsed, 1),
+        "jobs_per_second": round(count / elapsed, 1),
         "started_per_second": round(len(started) / last_start, 1) if started else 0.0,
         "enqueue_per_second": round(jobs / enqueue_seconds, 1),
-    }
-
-
-def run_scenario(name: str, env: dict[str, str], broker, pickup_jobs: int, jobs: int) -> dict:
-    clear_queue()
-    slug = name.split(",")[0] if pickup_jobs else "variant"
-    task_log = TaskLog(RESULTS / f"pickup-{slug}-tasks.log")
-    cluster = Cluster(env, task_log.path, RESULTS / f"pickup-{slug}-qcluster.log")
-    try:
-        # Warm up: the cluster is up and its workers have imported the job.
-        warm = measure_pickup(broker, task_log, 5, first=-100)
-        log(f"{name}: cluster ready, warm-up pickups {[round(x, 1) for x in warm]} ms")
-        if not pickup_jobs:
-            throughput = measure_throughput(broker, task_log, jobs, first=1_000_000)
-            log(f"{name}: throughput {throughput}")
-            return {"settings": env, "throughput": throughput}
-        latencies = measure_pickup(broker, task_log, pickup_jobs, first=0)
-        log(
-            f"{name}: pickup over {len(latencies)} jobs p50 {percentile(latencies, 0.5):.1f} ms"
-            f" p99 {percentile(latencies, 0.99):.1f} ms"
-        )
-        idle_cpu = idle_cpu_seconds(cluster.process.pid, 3.0)
-        throughput = measure_throughput(broker, task_log, jobs, first=1_000_000)
-        log(f"{name}: throughput {throughput}")
-    finally:
-        stop_seconds = cluster.stop()
-    clear_queue()
-    return {
-        "settings": env,
-        "pickup_jobs": len(latencies),
-        "pickup_ms": {
-            "p50": round(percentile(latencies, 0.50), 2),
-            "p95": round(percentile(latencies, 0.95), 2),
-            "p99": round(percentile(latencies, 0.99), 2),
-            "mean": round(statistics.fmean(latencies), 2),
-            "max": round(max(latencies), 2),
+        # The poll of this process (every 50 ms) is in PostgreSQL's count: it is small.
+        "cluster_cpu_ms_per_job": round((cpu_after[0] - cpu_before[0]) * 1000 / jobs, 3),
+        "postgres_cpu_ms_per_job": round((cpu_after[1] - cpu_before[1]) * 1000 / jobs, 3),
+        "cluster_cpu_ms_per_job_by_role": {
+            role: round((ended[role] - seconds) * 1000 / jobs, 3)
+            for role, seconds in by_role.items()
         },
-        "throughput": throughput,
-        "idle_cpu_percent": idle_cpu,
-        "sigterm_stop_seconds": round(stop_seconds, 2),
     }
 
 
-def idle_cpu_seconds(pid: int, seconds: float) -> float:
-    """CPU the whole cluster (its process group) burns while idle, in percent of one core."""
+def idle_cpu(cluster: int, seconds: float) -> dict[str, float]:
+    """CPU of the whole cluster tree, and of PostgreSQL, while idle: percent of one core."""
+    from bench.stack import postmaster_pid, tree_cpu_seconds
 
-    def cpu_ticks() -> int:
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pid:  # process group id
-                total += int(fields[11]) + int(fields[12])
-        return total
-
-    before = cpu_ticks()
+    postgres = postmaster_pid()
+    before = tree_cpu_seconds(cluster), tree_cpu_seconds(postgres)
     time.sleep(seconds)
-    return round((cpu_ticks() - before) / os.sysconf("SC_CLK_TCK") / seconds * 100, 2)
+    after = tree_cpu_seconds(cluster), tree_cpu_seconds(postgres)
+    return {
+        "cluster": round((after[0] - before[0]) / seconds * 100, 2),
+        "postgres": round((after[1] - before[1]) / seconds * 100, 2),
+    }
 
 
 def figure(metric, unit, value, baseline, target, met, lower_is_better=True) -> dict:
@@ -277,7 +238,7 @@ def figure(metric, unit, value, baseline, target, met, lower_is_better=True) -> 
         "unit": unit,
         "value": value,
         "baseline": baseline,
-        "ratio": round(value / baseline, 3) if baseline else None,
+        "ratio": round(value / baseline, 3) if value and baseline else None,
         "better": "lower" if lower_is_better else "higher",
         "target": target,
         "met": met,
@@ -285,81 +246,152 @@ def figure(metric, unit, value, baseline, target, met, lower_is_better=True) -> 
 
 
 def main() -> int:
+    from bench.stack import (
+        Stack,
+        cluster_roles,
+        load_average,
+        machine,
+        manage,
+        setup_django,
+        use_stack_settings,
+    )
+
+    use_stack_settings()
     setup_django()
-    from django.core.management import call_command
-    from django_q.brokers.orm import ORM
-
-    from bench.run_all import machine
-    from jobs.broker import PostgresBroker
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)  # django-q2's heartbeats live there
     started = time.monotonic()
-    info = machine()
+    load_at_start = load_average()
+    task_log = TaskLog(RESULTS / "pickup-tasks.log")
+    stack = Stack(
+        web_workers=0,
+        env={"JOBS_EXTRA_MODULES": "bench.pickup", LOG_ENV: str(task_log.path)},
+    )
+    manage("migrate", "--noinput", env=stack.environment())
+    manage("createcachetable", env=stack.environment())
+    info = {**machine(), "load average at start": load_at_start}
     log(f"machine: {info}")
-    baseline = run_scenario(
-        "baseline", BASELINE_ENV, ORM(), PICKUP_JOBS_BASELINE, THROUGHPUT_JOBS_BASELINE
-    )
-    ours = run_scenario("ours", OURS_ENV, PostgresBroker(), PICKUP_JOBS, THROUGHPUT_JOBS)
-    variants = {
-        name: run_scenario(name, env, PostgresBroker(), 0, VARIANT_JOBS)
-        for name, env in VARIANTS.items()
-    }
-    p, b = ours["pickup_ms"], baseline["pickup_ms"]
-    rate, base_rate = (
-        ours["throughput"]["jobs_per_second"],
-        baseline["throughput"]["jobs_per_second"],
-    )
+    from jobs.models import Job
+
+    Job.objects.filter(name=JOB).delete()
+    try:
+        stack.start_workers()  # as the Procfile: nice -n 10 manage.py jobs_worker --queue default
+        cluster = stack.processes["worker0"].pid
+        warm = measure_pickup(task_log, 5, first=-100)  # the workers have imported the job
+        roles = cluster_roles(cluster)  # before any worker is recycled
+        log(f"cluster ready, warm-up pickups {[round(x, 1) for x in warm]} ms")
+        latencies = measure_pickup(task_log, PICKUP_JOBS, first=0)
+        pickup = distribution(latencies)
+        log(f"pickup: {pickup}")
+        delayed = distribution(measure_delayed(task_log, first=100_000))
+        log(f"delayed start error: {delayed}")
+        time.sleep(1)
+        idle = idle_cpu(cluster, IDLE_SECONDS)
+        log(f"idle CPU: {idle}")
+        throughput = measure_throughput(task_log, THROUGHPUT_JOBS, 1_000_000, cluster, roles)
+        log(f"throughput: {throughput}")
+        time.sleep(1)  # idle again, as a deploy finds it
+        stop_started = time.monotonic()
+        stack.kill("worker0", signal.SIGTERM)  # the group; SIGKILL after 30 s
+        stop_seconds = round(time.monotonic() - stop_started, 2)
+        log(f"stopped {stop_seconds} s after the process-group SIGTERM")
+    finally:
+        stack.stop()
+    Job.objects.filter(name=JOB).delete()
+    rate = throughput["jobs_per_second"]
     result = {
         "name": "pickup",
-        "title": "Job pickup: PostgresBroker (LISTEN/NOTIFY, SKIP LOCKED) vs stock django-q2",
+        "title": "Job pickup: jobs_worker claiming jobs.Job rows (one queue, LISTEN/NOTIFY)",
+        "baseline_label": "before (old broker)",
         "machine": info,
         "seconds": round(time.monotonic() - started, 1),
         "figures": [
-            figure("pickup p50", "ms", p["p50"], b["p50"], "<= 10", p["p50"] <= 10),
-            figure("pickup p95", "ms", p["p95"], b["p95"], "", None),
-            figure("pickup p99", "ms", p["p99"], b["p99"], "<= 50", p["p99"] <= 50),
-            figure("throughput", "jobs/s", rate, base_rate, ">= 500", rate >= 500, False),
-            *(
-                figure(
-                    f"throughput {name}",
-                    "jobs/s",
-                    variant["throughput"]["jobs_per_second"],
-                    base_rate,
-                    "",
-                    None,
-                    False,
-                )
-                for name, variant in variants.items()
+            figure(
+                "pickup p50", "ms", pickup["p50"], BEFORE["pickup p50"], "<= 2", pickup["p50"] <= 2
+            ),
+            figure("pickup p95", "ms", pickup["p95"], BEFORE["pickup p95"], "", None),
+            figure(
+                "pickup p99", "ms", pickup["p99"], BEFORE["pickup p99"], "<= 5", pickup["p99"] <= 5
+            ),
+            figure("delayed job: start - run_at p50", "ms", delayed["p50"], None, "", None),
+            figure(
+                "delayed job: start - run_at p99",
+                "ms",
+                delayed["p99"],
+                None,
+                "<= 5",
+                delayed["p99"] <= 5,
             ),
             figure(
-                "idle CPU (whole cluster)",
-                "% of a core",
-                ours["idle_cpu_percent"],
-                baseline["idle_cpu_percent"],
+                "throughput (trivial jobs)",
+                "jobs/s",
+                rate,
+                BEFORE["throughput"],
+                ">= 500",
+                rate >= 500,
+                False,
+            ),
+            figure(
+                "cluster CPU per trivial job",
+                "ms",
+                throughput["cluster_cpu_ms_per_job"],
+                None,
+                "",
+                None,
+            ),
+            *(
+                figure(f"  cluster: {role}", "ms", value, None, "", None)
+                for role, value in throughput["cluster_cpu_ms_per_job_by_role"].items()
+            ),
+            figure(
+                "PostgreSQL CPU per trivial job",
+                "ms",
+                throughput["postgres_cpu_ms_per_job"],
+                None,
                 "",
                 None,
             ),
             figure(
+                "idle CPU (whole cluster)",
+                "% of a core",
+                idle["cluster"],
+                BEFORE["idle CPU"],
+                "",
+                None,
+            ),
+            figure(
+                "idle CPU of PostgreSQL meanwhile", "% of a core", idle["postgres"], None, "", None
+            ),
+            figure(
                 "stop after process-group SIGTERM",
                 "s",
-                ours["sigterm_stop_seconds"],
-                baseline["sigterm_stop_seconds"],
+                stop_seconds,
+                BEFORE["stop"],
                 "<= 2",
-                ours["sigterm_stop_seconds"] <= 2,
+                stop_seconds <= 2,
             ),
         ],
-        "scenarios": {"baseline": baseline, "ours": ours, **variants},
+        "pickup_ms": pickup,
+        "delayed_start_error_ms": delayed,
+        "throughput": throughput,
+        "idle_cpu_percent": idle,
+        "sigterm_stop_seconds": stop_seconds,
         "notes": [
-            f"baseline cut to {baseline['pickup_jobs']} pickups and "
-            f"{baseline['throughput']['jobs']} throughput jobs to keep the run short",
-            "baseline stop: stock qcluster hangs on a process-group SIGTERM and is SIGKILLed "
-            "after 10 s",
+            "cluster: `nice -n 10 manage.py jobs_worker --queue default` (the Procfile's line), "
+            "django-q2 with 2 workers, bulk 4, JobsBroker; DEBUG off",
+            f"pickup: {pickup['count']} jobs one at a time, each in its own transaction; "
+            "latency from the commit returning to the job's first line",
+            f"delayed: {delayed['count']} jobs due 50-500 ms after their enqueue "
+            f"({DELAYED_BATCHES} batches of {DELAYED_PER_BATCH})",
+            f"throughput: {throughput['jobs']} jobs enqueued in one transaction, until none "
+            "left; each job is atomic (its work and its success statement in one transaction)",
+            "before (old broker): bench/results/pickup.json at 28a06f0, PostgresBroker over "
+            "django-q2's OrmQ, same cluster settings; no stock baseline any more (one queue)",
+            STOCK,
         ],
     }
-    (RESULTS / "pickup.json").write_text(json.dumps(result, indent=2) + "\n")
-    log(f"wrote {RESULTS / 'pickup.json'} in {result['seconds']} s")
+    from bench.stack import write_result
+
+    path = write_result("pickup", result)
+    log(f"wrote {path} in {result['seconds']} s")
     return 0
 
 

@@ -6,9 +6,10 @@
 
 A benchmark is a module bench/<name>.py with a top-level ``main()`` taking no arguments (its
 return value is ignored unless it is an exit code) that writes ``bench/results/<name>.json``,
-preferably in this shape (other JSON is shown by its "summary" mapping, if any):
+preferably in this shape (other JSON is shown by its "summary" mapping, if any;
+"baseline_label" names the baseline column, "baseline" by default):
 
-    {"name": "...", "title": "...", "machine": {...}, "seconds": 12.3,
+    {"name": "...", "title": "...", "machine": {...}, "seconds": 12.3, "baseline_label": "...",
      "figures": [{"metric": "pickup p50", "unit": "ms", "value": 2.1, "baseline": 123.0,
                   "ratio": 0.017, "better": "lower", "target": "<= 10", "met": true}],
      "notes": ["..."]}
@@ -162,13 +163,16 @@ def summary(results: list[dict], runs: dict[str, tuple[int | None, float]]) -> s
         if "figures" not in result:
             lines += plain_summary(result)
             continue
-        lines.append("| figure | value | baseline | vs baseline | target | met |")
+        # A result may name its baseline column (an earlier design measured the same way).
+        label = result.get("baseline_label") or "baseline"
+        lines.append(f"| figure | value | {label} | vs {label} | target | met |")
         lines.append("| --- | --- | --- | --- | --- | --- |")
         for figure in result.get("figures", []):
             unit = figure.get("unit", "")
+            baseline = figure.get("baseline")
             lines.append(
                 f"| {figure['metric']} | {fmt(figure.get('value'))} {unit} "
-                f"| {fmt(figure.get('baseline'))} {unit} | {versus(figure)} "
+                f"| {'' if baseline is None else f'{fmt(baseline)} {unit}'} | {versus(figure)} "
                 f"| {figure.get('target') or ''} | {met(figure)} |"
             )
         lines.append("")

@@ -40,6 +40,14 @@ def setup_django() -> None:
     django.setup()
 
 
+def use_stack_settings() -> None:
+    """Give this process the stack's production settings (before setup_django): a benchmark
+    that runs work in its own process must not pay for DEBUG's query log."""
+    for key, value in Stack().environment().items():
+        if key in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "LOG_LEVEL", "STRIPE_WEBHOOK_SECRET"}:
+            os.environ[key] = value
+
+
 def manage(*args: str, env: dict | None = None) -> None:
     subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -62,7 +70,17 @@ def machine() -> dict:
         "python": platform.python_version(),
         "postgresql": postgres,
         "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "load average": load_average(),
     }
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return ""
 
 
 @dataclass
@@ -214,6 +232,115 @@ def children(pid: int) -> list[int]:
             return [int(child) for child in listing.read().split()]
     except OSError:
         return []
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and all its live descendants (Linux /proc; every thread's children)."""
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            with (
+                contextlib.suppress(OSError),
+                open(f"/proc/{current}/task/{task}/children") as listing,
+            ):
+                pending.extend(int(child) for child in listing.read().split())
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process tree, reaped children included.
+
+    Each live process counts its own utime + stime and, as cutime + cstime, the processes it
+    has reaped (which counted their own reaped children): a child that exits inside the tree
+    moves its time to its parent's count without gap or double count. A process that exits
+    between the listing and its read is missed (its parent counts it at the next reading).
+    """
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # Fields 14-17 of proc(5): utime, stime, cutime, cstime (after the name: 11-14).
+        ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own, reaped) CPU seconds of one process: utime + stime, cutime + cstime; (0, 0) once
+    it has exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def cluster_roles(supervisor: int, workers: int = 2) -> dict[int, str]:
+    """The pusher's and the monitor's pids in a freshly started ``jobs_worker`` tree, from
+    django-q2's start order (Sentinel.spawn_cluster: the workers, the monitor, the pusher).
+    Call it before any worker is recycled; every other child of the sentinel is a worker."""
+    sentinels = [child for pid in children(supervisor) for child in children(pid)]
+    roles = {}
+    for sentinel in sentinels:
+        started = sorted(children(sentinel), key=_start_time)
+        if len(started) == workers + 2:
+            roles[started[-2]], roles[started[-1]] = "monitor", "pusher"
+    return roles
+
+
+def cluster_cpu_seconds(supervisor: int, roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds so far of a ``jobs_worker`` tree by role (`roles` from cluster_roles): the
+    supervisor with qcluster's main process, the sentinel, django-q2's pusher (our broker's
+    claims run there) and monitor, and the workers (live ones, and recycled ones the sentinel
+    reaped)."""
+    seconds = {"supervisor": 0.0, "sentinel": 0.0, "pusher": 0.0, "monitor": 0.0, "workers": 0.0}
+    main = children(supervisor)
+    for pid in [supervisor, *main]:
+        seconds["supervisor"] += sum(process_cpu_seconds(pid))
+    for sentinel in [child for pid in main for child in children(pid)]:
+        own, reaped = process_cpu_seconds(sentinel)
+        seconds["sentinel"] += own
+        seconds["workers"] += reaped
+        for pid in children(sentinel):
+            seconds[roles.get(pid, "workers")] += sum(process_cpu_seconds(pid))
+    return seconds
+
+
+def _start_time(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[19])
+    except OSError:
+        return 0
+
+
+def postmaster_pid() -> int:
+    """The PostgreSQL server's main process: its data dir's postmaster.pid, else the parent of
+    this connection's backend (both need the server on this machine)."""
+    pgdata = database_dir() if "DATABASE_URL" in os.environ else None
+    if pgdata is not None and (pgdata / "postmaster.pid").exists():
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    with open(f"/proc/{backend}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def database_dir() -> Path | None:

@@ -1,0 +1,492 @@
+"""CPU cost of one Stripe event: the webhook's ack, the queue's processing, and the same handler
+applied inline, in one run on the real stack (gunicorn and ``jobs_worker`` of the Procfile).
+
+CPU seconds are read from /proc for whole process trees (bench.stack.tree_cpu_seconds): the
+gunicorn master and its workers, the ``jobs_worker`` supervisor with its django-q2 cluster, and
+the PostgreSQL postmaster with every backend and background process. CPU time holds on a
+machine shared with other work far better than a rate does.
+
+- ack: web only (no workers), N signed ``customer.created`` events of ~3 KB from a few client
+  processes; every one must answer 200 and be stored with its job.
+- processing: the default queue's workers drain those N jobs.
+- inline: N fresh events stored with their jobs (billing.services.ingest_event), then
+  ``billing.tasks.process_event`` for each in a transaction of its own, in this process.
+
+    python scripts/withdb.py --name bench -- python -m bench.cost [--events 4000]
+    make bench BENCH_ARGS=cost        (N from BENCH_COST_EVENTS, default 4000)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+
+from bench.loadgen import closed_loop, customer_event
+from bench.stack import (
+    BENCH_SECRET,
+    Stack,
+    cluster_cpu_seconds,
+    cluster_roles,
+    load_average,
+    machine,
+    manage,
+    postmaster_pid,
+    setup_django,
+    tree_cpu_seconds,
+    use_stack_settings,
+    write_result,
+)
+
+EVENTS = int(os.environ.get("BENCH_COST_EVENTS", "4000"))
+WARM_UP_EVENTS = 200
+CLIENT_PROCESSES, CLIENT_THREADS = 3, 4  # 12 requests in flight for 3 gunicorn workers
+DRAIN_TIMEOUT = 300
+TABLES = ("billing_stripeevent", "jobs_job", "jobs_jobattempt", "django_q_ormq", "django_q_task")
+# Before the one-queue design (FACTS.md, 2026-12-01, main at 69708c5, same method): ms/event.
+BEFORE = {
+    "web": 1.37,
+    "pg_ack": 0.55,
+    "worker": 5.5,
+    "pg_processing": 2.6,
+    "inline": 1.38,
+    "pg_inline": 0.68,
+}
+
+
+def log(message: str) -> None:
+    print(f"[cost] {message}", file=sys.stderr, flush=True)
+
+
+def query(sql: str, params: list | None = None) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.fetchall() if cursor.description else []
+
+
+# An idle backend reports its row counters up to 10 s late (PostgreSQL's PGSTAT_IDLE_INTERVAL);
+# a backend that exits reports them at once.
+STATS_LAG_SECONDS = 11
+
+
+def table_stats() -> dict[str, dict[str, int]]:
+    """Row counters of the tables an event touches, and the database's commits.
+
+    Other processes' counters are complete only once their backends exited or were idle for
+    STATS_LAG_SECONDS.
+    """
+    query("SELECT pg_stat_force_next_flush()")  # this backend's own counters too
+    rows = query(
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, autovacuum_count"
+        "  FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+        [list(TABLES)],
+    )
+    stats = {
+        name: {"ins": ins, "upd": upd, "hot_upd": hot, "del": dele, "autovacuum": auto}
+        for name, ins, upd, hot, dele, auto in rows
+    }
+    (commits,) = query(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    )[0]
+    stats["database"] = {"commits": commits}
+    return stats
+
+
+def per_event(before: dict, after: dict, events: int) -> dict[str, dict[str, float]]:
+    """Counter differences divided by the number of events."""
+    return {
+        table: {
+            key: round((after[table][key] - value) / events, 3)
+            for key, value in counters.items()
+            if after[table][key] != value
+        }
+        for table, counters in before.items()
+        if table in after
+    }
+
+
+def vacuum() -> None:
+    """Each measured window starts with the tables vacuumed: an autovacuum of the previous
+    phase's dead rows does not land in the next one."""
+    for table in TABLES:
+        query(f"VACUUM (ANALYZE) {table}")
+
+
+class Meter:
+    """CPU seconds of named process trees between start() and stop()."""
+
+    def __init__(self, **roots: int | None) -> None:
+        self.roots = roots
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def read(self) -> dict[str, float]:
+        values = {}
+        for name, pid in self.roots.items():
+            if pid is None:  # this process (no children of its own meanwhile)
+                times = os.times()
+                values[name] = times.user + times.system
+            else:
+                values[name] = tree_cpu_seconds(pid)
+        return values
+
+    def start(self) -> None:
+        self.wall = time.monotonic()
+        self.started = self.read()
+
+    def stop(self) -> None:
+        ended = self.read()
+        self.wall = time.monotonic() - self.wall
+        self.seconds = {name: ended[name] - self.started[name] for name in ended}
+
+    def ms_per_event(self, events: int) -> dict[str, float]:
+        return {name: round(seconds * 1000 / events, 3) for name, seconds in self.seconds.items()}
+
+
+def new_events(count: int) -> tuple[str, list[str]]:
+    prefix = uuid.uuid4().hex[:8]
+    return prefix, [customer_event(number, prefix) for number in range(count)]
+
+
+def stored(prefix: str) -> int:
+    from billing.models import StripeEvent
+
+    return StripeEvent.objects.filter(stripe_id__startswith=f"evt_{prefix}").count()
+
+
+def job_ids(prefix: str) -> list[int]:
+    """The processing jobs of the events whose stripe id starts with `prefix`."""
+    rows = query(
+        "SELECT job.id FROM jobs_job AS job"
+        "  JOIN billing_stripeevent AS event ON job.target = 'billing.stripeevent:' || event.id"
+        " WHERE event.stripe_id LIKE %s",
+        [f"evt_{prefix}%"],
+    )
+    return [row[0] for row in rows]
+
+
+def waiting_jobs() -> bool:
+    """Work due (or running) on the default queue: the claim's own partial index answers."""
+    return bool(
+        query(
+            "SELECT EXISTS (SELECT FROM jobs_job WHERE queue = 'default'"
+            " AND status IN ('queued', 'retrying', 'running') AND run_at <= now())"
+        )[0][0]
+    )
+
+
+def wait_drained(timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while waiting_jobs():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def statuses(ids: list[int]) -> dict[str, int]:
+    rows = query("SELECT status, count(*) FROM jobs_job WHERE id = ANY(%s) GROUP BY 1", [ids])
+    return dict(rows)
+
+
+def ack_phase(stack: Stack, events: int, postgres: int) -> dict:
+    """Web only: N signed events, every one answered 200 and stored with its job."""
+    prefix, bodies = new_events(events)
+    vacuum()
+    time.sleep(STATS_LAG_SECONDS)  # the warm-up's counters are in
+    counters = table_stats()
+    meter = Meter(web=stack.processes["web"].pid, postgres=postgres)
+    meter.start()
+    answered = closed_loop(
+        stack.url, bodies, BENCH_SECRET, processes=CLIENT_PROCESSES, threads=CLIENT_THREADS
+    )
+    meter.stop()
+    log(f"ack: {answered['ok']} of {events} answered 200 in {meter.wall:.1f} s")
+    return {
+        "prefix": prefix,
+        "meter": meter,
+        "counters_before": counters,
+        "requests": answered,
+        "stored": stored(prefix),
+    }
+
+
+def processing_phase(stack: Stack, prefix: str, postgres: int) -> dict:
+    """The default workers drain the ack phase's jobs; the cluster's start-up is not counted.
+
+    The jobs are held (run_at a day ahead) while the workers start and process the warm-up
+    events, then released in one statement that wakes them.
+    """
+    ids = job_ids(prefix)
+    query("UPDATE jobs_job SET run_at = run_at + interval '1 day' WHERE id = ANY(%s)", [ids])
+    stack.start_workers()
+    time.sleep(2)
+    if not wait_drained(120):
+        raise RuntimeError("the workers did not process the warm-up events")
+    vacuum()
+    time.sleep(STATS_LAG_SECONDS)  # idle: the warm-up's attempts finished, their counters in
+    counters = table_stats()
+    supervisor = stack.processes["worker0"].pid
+    roles = cluster_roles(supervisor)
+    meter = Meter(workers=supervisor, postgres=postgres)
+    # Released without a NOTIFY: the cluster claims them when its wait ends (Q_POLL, 1 s),
+    # after the meter has started; the release statement's own cost is not counted.
+    query("UPDATE jobs_job SET run_at = now() WHERE id = ANY(%s)", [ids])
+    by_role = cluster_cpu_seconds(supervisor, roles)
+    meter.start()
+    drained = wait_drained(DRAIN_TIMEOUT)
+    meter.stop()
+    ended = cluster_cpu_seconds(supervisor, roles)
+    by_role = {role: round(ended[role] - seconds, 2) for role, seconds in by_role.items()}
+    log(f"processing: drained={drained} in {meter.wall:.1f} s")
+    stack.kill("worker0", signal.SIGTERM)  # its backends exit: their counters are flushed
+    (drain_seconds,) = query(
+        "SELECT extract(epoch FROM max(finished_at) - min(started_at)) FROM jobs_job"
+        " WHERE id = ANY(%s)",
+        [ids],
+    )[0]
+    return {
+        "meter": meter,
+        "drain_seconds": float(drain_seconds),
+        "counters_before": counters,
+        "counters_after": table_stats(),
+        "drained": drained,
+        "by_role": by_role,
+        "roles_found": sorted(roles.values()) == ["monitor", "pusher"],
+        "jobs": statuses(ids),
+        "events": len(ids),
+    }
+
+
+def inline_phase(events: int, postgres: int) -> dict:
+    """The same handler in this process, a transaction per event, no queue."""
+    from django.db import transaction
+
+    from billing.services import ingest_event
+    from billing.tasks import process_event
+    from jobs.models import Job
+
+    prefix, bodies = new_events(events)
+    event_ids = [ingest_event(json.loads(body)) for body in bodies]
+    vacuum()
+    counters = table_stats()
+    meter = Meter(inline=None, postgres=postgres)
+    meter.start()
+    for event_id in event_ids:
+        with transaction.atomic():
+            process_event(event_id)
+    meter.stop()
+    after = table_stats()
+    from billing.models import StripeEvent
+
+    processed = StripeEvent.objects.filter(
+        pk__in=event_ids, status=StripeEvent.Status.PROCESSED
+    ).count()
+    # Their jobs were never run by a worker: nothing is left for a later run to pick up.
+    Job.objects.filter(pk__in=job_ids(prefix)).delete()
+    log(f"inline: {processed} of {events} processed in {meter.wall:.1f} s")
+    return {"meter": meter, "counters": per_event(counters, after, events), "processed": processed}
+
+
+def figure(metric, value, unit, baseline=None, target=None, met=None, better="lower") -> dict:
+    return {
+        "metric": metric,
+        "value": value,
+        "baseline": baseline,
+        "ratio": round(value / baseline, 3) if value and baseline else None,
+        "unit": unit,
+        "target": target,
+        "met": met,
+        "better": better,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=EVENTS)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    events = args.events
+    use_stack_settings()  # the inline baseline runs here, with DEBUG off as the stack
+    setup_django()
+    load_at_start = load_average()
+    began = time.monotonic()
+    stack = Stack(web_workers=3, worker_clusters=1)
+    environment = stack.environment()
+    manage("migrate", "--noinput", env=environment)
+    manage("createcachetable", env=environment)
+    postgres = postmaster_pid()
+    info = machine()
+    log(f"machine: {info}; {events} events")
+    try:
+        stack.start_web()
+        stack.wait_healthy()
+        _, warm_up = new_events(WARM_UP_EVENTS)  # connections, imports; later the workers'
+        closed_loop(stack.url, warm_up, BENCH_SECRET, processes=CLIENT_PROCESSES, threads=4)
+        ack = ack_phase(stack, events, postgres)
+        stack.kill("web", signal.SIGTERM)  # its backends exit: their counters are flushed
+        ack["counters"] = per_event(ack["counters_before"], table_stats(), events)
+        processing = processing_phase(stack, ack["prefix"], postgres)
+    finally:
+        stack.stop()
+    inline = inline_phase(events, postgres)
+
+    a, p, i = (phase["meter"].ms_per_event(events) for phase in (ack, processing, inline))
+    ack_ms = round(a["web"] + a["postgres"], 3)
+    processing_ms = round(p["workers"] + p["postgres"], 3)
+    inline_ms = round(i["inline"] + i["postgres"], 3)
+    overhead = round(processing_ms - inline_ms, 3)
+    capacity = round(2000 / (ack_ms + processing_ms), 1)
+    before_ack = BEFORE["web"] + BEFORE["pg_ack"]
+    before_processing = BEFORE["worker"] + BEFORE["pg_processing"]
+    before_overhead = before_processing - BEFORE["inline"] - BEFORE["pg_inline"]
+    processing_counters = per_event(
+        processing["counters_before"], processing["counters_after"], events
+    )
+    ormq_inserts = processing_counters.get("django_q_ormq", {}).get("ins", 0)
+    requests = ack["requests"]
+    all_acked = requests["ok"] == events and ack["stored"] == processing["events"] == events
+    all_done = processing["drained"] and processing["jobs"] == {"succeeded": events}
+    result = {
+        "name": "cost",
+        "title": f"CPU per Stripe event: ack, queue processing, inline handler ({events} events)",
+        "baseline_label": "before (69708c5)",
+        "machine": {**info, "load average at start": load_at_start},
+        "seconds": round(time.monotonic() - began, 1),
+        "events": events,
+        "figures": [
+            figure(
+                "ack: web + PostgreSQL",
+                ack_ms,
+                "ms/event",
+                round(before_ack, 2),
+                "<= 1.2",
+                ack_ms <= 1.2,
+            ),
+            figure("  ack: gunicorn tree", a["web"], "ms/event", BEFORE["web"]),
+            figure("  ack: PostgreSQL", a["postgres"], "ms/event", BEFORE["pg_ack"]),
+            figure(
+                "processing: workers + PostgreSQL",
+                processing_ms,
+                "ms/event",
+                round(before_processing, 2),
+            ),
+            figure("  processing: jobs_worker tree", p["workers"], "ms/event", BEFORE["worker"]),
+            *(
+                figure(f"    jobs_worker: {role}", round(seconds * 1000 / events, 3), "ms/event")
+                for role, seconds in processing["by_role"].items()
+            ),
+            figure("  processing: PostgreSQL", p["postgres"], "ms/event", BEFORE["pg_processing"]),
+            figure(
+                "inline: process + PostgreSQL",
+                inline_ms,
+                "ms/event",
+                round(BEFORE["inline"] + BEFORE["pg_inline"], 2),
+            ),
+            figure("  inline: this process", i["inline"], "ms/event", BEFORE["inline"]),
+            figure("  inline: PostgreSQL", i["postgres"], "ms/event", BEFORE["pg_inline"]),
+            figure(
+                "queue overhead (processing - inline)",
+                overhead,
+                "ms/event",
+                round(before_overhead, 2),
+                "<= 1.0",
+                overhead <= 1.0,
+            ),
+            figure(
+                "capacity on 2 cores: 2000 / (ack + processing)",
+                capacity,
+                "events/s",
+                round(2000 / (before_ack + before_processing), 1),
+                ">= 400",
+                capacity >= 400,
+                better="higher",
+            ),
+            figure(
+                "django_q_ormq rows inserted per job (processing)",
+                ormq_inserts,
+                "rows",
+                1,
+                "0",
+                ormq_inserts == 0,
+            ),
+            figure(
+                "acked 200 and stored / processed",
+                ack["stored"],
+                f"of {events} (200: {requests['ok']}, processed: "
+                f"{processing['jobs'].get('succeeded', 0)})",
+                None,
+                "all",
+                all_acked and all_done,
+                better="higher",
+            ),
+            figure(
+                "ack rate (clients on the same cores)",
+                requests["throughput_rps"],
+                "events/s",
+                better="higher",
+            ),
+            figure(
+                "drain rate",
+                round(events / processing["drain_seconds"], 1),
+                "events/s",
+                better="higher",
+            ),
+        ],
+        "phases": {
+            "ack": {
+                "cpu_seconds": ack["meter"].seconds,
+                "wall_seconds": round(ack["meter"].wall, 2),
+                "requests": requests,
+                "stored": ack["stored"],
+                "rows_per_event": ack["counters"],
+            },
+            "processing": {
+                "cpu_seconds": processing["meter"].seconds,
+                "cluster_cpu_seconds_by_role": processing["by_role"],
+                "roles_found": processing["roles_found"],
+                "wall_seconds": round(processing["meter"].wall, 2),
+                "jobs": processing["jobs"],
+                "rows_per_event": processing_counters,
+            },
+            "inline": {
+                "cpu_seconds": inline["meter"].seconds,
+                "wall_seconds": round(inline["meter"].wall, 2),
+                "processed": inline["processed"],
+                "rows_per_event": inline["counters"],
+            },
+        },
+        "notes": [
+            "CPU from /proc: utime + stime of every live process of a tree, plus cutime + "
+            "cstime of each (the children it reaped); PostgreSQL = the postmaster's tree "
+            "(backends, background processes, reaped autovacuum workers)",
+            f"ack: {CLIENT_PROCESSES} Python client processes x {CLIENT_THREADS} threads, "
+            "3 gunicorn sync workers, no workers running; the clients' CPU is not counted",
+            "processing: the ack phase's jobs are held a day ahead while the cluster starts and "
+            f"drains {WARM_UP_EVENTS} warm-up events, then released by one UPDATE without "
+            "NOTIFY before the meter starts (the cluster claims them when its 1 s wait ends); "
+            "that UPDATE is the third jobs_job update per event in rows_per_event; drain rate "
+            "from the first attempt's start to the last one's finish",
+            "jobs_worker roles: the pusher runs the broker's claims and hands tasks over, the "
+            "workers run jobs.services.execute, the monitor reads their results",
+            "inline: billing.tasks.process_event(id) in transaction.atomic() per event, this "
+            "process, no queue (stored beforehand through billing.services.ingest_event)",
+            "tables are vacuumed before each measured window; rows_per_event in cost.json",
+            "baseline column: FACTS.md, the same measurement on main at 69708c5 (django-q2 "
+            "OrmQ delivery), not re-run here",
+        ],
+    }
+    path = write_result("cost", result)
+    log(f"wrote {path} in {result['seconds']} s")
+    for row in result["figures"]:
+        log(f"  {row['metric']}: {row['value']} {row['unit']} (before {row['baseline']})")
+    return 0 if all_acked and all_done else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
