@@ -5,10 +5,11 @@ cluster, its worker processes, timeouts, recycling, and its Schedule model for p
 the queue is the Job table itself, so there is no second record of a job to keep in step:
 
 - ``dequeue`` runs the one-statement claim of jobs/sql/queries.sql on its own autocommit
-  connection and hands each claimed attempt to django-q2 as a task that runs
-  ``jobs.services.execute``. When nothing is due it sleeps on LISTEN until a hint arrives,
-  the earliest run_at ahead (a delayed job, a retry, a lease) falls due, or ``poll`` seconds
-  pass: a retry starts at its instant, not at the next poll.
+  connection and hands what it claimed to django-q2 as one task that runs
+  ``jobs.services.execute`` (or ``execute_batch`` for several, in claim order). When nothing
+  is due it sleeps on LISTEN until a hint arrives, the earliest run_at ahead (a delayed job, a
+  retry, a lease) falls due, or ``poll`` seconds pass: a retry starts at its instant, not at
+  the next poll.
 - ``acknowledge`` does nothing: an attempt's outcome is written by its own finish statement,
   in the job's transaction. A worker that dies leaves the job running with a lease that the
   next claim sees expire.
@@ -49,6 +50,7 @@ HEARTBEAT_SECONDS = 1.0
 # Django-only keys of DATABASES[...]["OPTIONS"] that psycopg.connect() does not accept.
 DJANGO_ONLY_OPTIONS = {"isolation_level", "server_side_binding", "assume_role", "pool"}
 EXECUTE = "jobs.services.execute"
+EXECUTE_BATCH = "jobs.services.execute_batch"
 
 
 def channel_for(queue: str) -> str:
@@ -237,22 +239,33 @@ class JobsBroker(Broker):
             claims, self._next_run_at = services.claim(
                 cursor, self.queue, limit=self.bulk, worker=self._worker_name()
             )
-        return [(claim["id"], self._package(claim)) for claim in claims]
+        return [(claims[0]["id"], self._package(claims))] if claims else []
 
     @staticmethod
-    def _package(claim: dict) -> str:
-        """The signed django-q2 task that runs this attempt (the pusher unpacks it)."""
-        return SignedPackage.dumps(
-            {
-                "id": f"{claim['id']}-{claim['attempt']}",
-                "name": f"{claim['name']}#{claim['id']}",
-                "func": EXECUTE,
-                "args": (claim,),
-                "kwargs": {},
-                "timeout": claim["timeout"],
-                "started": timezone.now(),
-            }
-        )
+    def _package(claims: list[dict]) -> str:
+        """The signed django-q2 task that runs these attempts, in order, in one worker.
+
+        One task for what one claim took: django-q2's hand-offs between its pusher, worker
+        and monitor processes cost more CPU than a small job, so a backlog pays them once per
+        claim (``Q_BULK`` jobs) instead of once per job. The claim gave each job a lease that
+        covers the timeouts of those before it.
+        """
+        first = claims[0]
+        task = {
+            "id": f"{first['id']}-{first['attempt']}",
+            "name": f"{first['name']}#{first['id']}",
+            "func": EXECUTE,
+            "args": (first,),
+            "kwargs": {},
+            "timeout": first["timeout"],
+            "started": timezone.now(),
+        }
+        if len(claims) > 1:
+            task["name"] += f"+{len(claims) - 1}"
+            task["func"] = EXECUTE_BATCH
+            task["args"] = (claims,)
+            task["timeout"] = sum(claim["timeout"] for claim in claims)
+        return SignedPackage.dumps(task)
 
     def _wait(self, listener: psycopg.Connection) -> None:
         """Sleep until a hint, the earliest run_at ahead, or the backstop, whichever is first.

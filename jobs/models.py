@@ -85,6 +85,13 @@ class Job(models.Model):
         # states, and nothing a hot query does not use.
         indexes = [
             models.Index(fields=["target"], name="job_target"),
+            # Waiting jobs by key prefix (billing.dunning settles a case's waiting steps).
+            models.Index(
+                fields=["unique_key"],
+                name="job_waiting_key",
+                opclasses=["varchar_pattern_ops"],
+                condition=Q(status__in=["queued", "retrying"], unique_key__isnull=False),
+            ),
             models.Index(
                 fields=["finished_at"],
                 name="job_settled_finished",

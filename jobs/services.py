@@ -15,6 +15,7 @@ import contextvars
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -222,6 +223,35 @@ def execute(claimed: dict) -> str:
         finally:
             current_job.reset(token)
     return "succeeded"
+
+
+def execute_batch(batch: list[dict]) -> list[str]:
+    """Run the attempts one claim took, in claim order, each as :func:`execute` does.
+
+    Each attempt gets its own time limit (SIGALRM, as django-q2 does for a single task;
+    django-q2's own limit for the batch is the sum): a job over its timeout fails alone and the
+    next one runs.
+    """
+    outcomes = []
+    previous = signal.getsignal(signal.SIGALRM)
+    try:
+        for claimed in batch:
+            signal.signal(signal.SIGALRM, _over_time(claimed["timeout"]))
+            signal.alarm(max(1, int(claimed["timeout"])))
+            try:
+                outcomes.append(execute(claimed))
+            finally:
+                signal.alarm(0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    return outcomes
+
+
+def _over_time(seconds: int):
+    def raise_timeout(_signum: int, _frame: object) -> None:
+        raise TimeoutException(f"Task exceeded maximum timeout value ({seconds} seconds)")
+
+    return raise_timeout
 
 
 def _crash(run: Running) -> str:

@@ -19,13 +19,14 @@ SELECT jobs_enqueue(
 -- name: claim
 -- Take up to %(limit)s due jobs of a queue, oldest run_at first (FIFO among equals by id),
 -- skipping rows another worker is taking, and mark them running with their new attempt number
--- and lease in the same statement. A running job whose lease has passed crashed: its attempt
+-- and lease in the same statement. They run in that order in one worker process. A running job whose lease has passed crashed: its attempt
 -- is logged as such here, and it runs again -- or, when that was its last attempt, it comes
 -- back with exhausted = true for the runner to bury without running it. The last column,
 -- on every row and alone when nothing was claimed, is the earliest run_at still ahead: when
 -- the caller should look again.
 WITH due AS (
-    SELECT id, run_at, status = 'running' AS crashed, attempts >= max_attempts AS was_last
+    SELECT id, run_at, timeout, status = 'running' AS crashed,
+           attempts >= max_attempts AS was_last
       FROM jobs_job
      WHERE queue = %(queue)s
        AND status IN ('queued', 'retrying', 'running')
@@ -33,6 +34,11 @@ WITH due AS (
      ORDER BY run_at, id
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
+),
+queued AS (
+    -- The claimed jobs run one after the other in one worker: each one's lease covers the
+    -- timeouts of those before it too.
+    SELECT due.*, sum(timeout) OVER (ORDER BY run_at, id) AS lease_seconds FROM due
 ),
 crash_log AS (
     -- Reads jobs_job as it was before `claimed` (one snapshot per statement): the attempt
@@ -52,11 +58,11 @@ claimed AS (
            attempts = CASE WHEN due.crashed AND due.was_last
                            THEN job.attempts ELSE job.attempts + 1 END,
            started_at = %(now)s,
-           run_at = %(now)s + make_interval(secs => job.timeout + %(lease_margin)s),
+           run_at = %(now)s + make_interval(secs => due.lease_seconds + %(lease_margin)s),
            worker = %(worker)s,
            last_error = CASE WHEN due.crashed THEN 'worker died during attempt ' || job.attempts
                              ELSE job.last_error END
-      FROM due
+      FROM queued AS due
      WHERE job.id = due.id
  RETURNING job.id, job.name, job.kwargs, job.attempts, job.max_attempts, job.timeout,
            due.crashed, due.crashed AND due.was_last AS exhausted,

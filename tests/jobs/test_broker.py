@@ -24,7 +24,7 @@ from jobs import enqueue, job
 from jobs.broker import JobsBroker, channel_for, listen_connection_params
 from jobs.errors import JobNotRegistered
 from jobs.models import Job, JobAttempt, WorkerCluster
-from jobs.services import execute
+from jobs.services import execute, execute_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUEUE = "test-queue"
@@ -50,8 +50,14 @@ def add(n: int = 0, **options: object) -> int:
     return enqueue("tests.broker_noop", n=n, **options).pk
 
 
+def attempts(package: str) -> list[dict]:
+    """The claimed attempts a django-q2 task of ours runs (one, or a batch)."""
+    task = SignedPackage.loads(package)
+    return task["args"][0] if task["func"] == "jobs.services.execute_batch" else [task["args"][0]]
+
+
 def claimed(broker: JobsBroker) -> list[int]:
-    return [job_id for job_id, _ in broker.dequeue() or []]
+    return [claim["id"] for _, package in broker.dequeue() or [] for claim in attempts(package)]
 
 
 @pytest.fixture
@@ -97,6 +103,32 @@ def test_claim_marks_the_job_running_with_its_attempt_and_lease(broker):
     task = SignedPackage.loads(package)
     assert task["func"] == "jobs.services.execute"
     assert task["args"][0]["id"] == job_id and task["args"][0]["attempt"] == 1
+
+
+def test_a_bulk_claim_is_one_task_that_runs_its_jobs_in_order(broker):
+    enqueued = [add(n) for n in range(3)]
+    broker.bulk = 3
+
+    [(_, package)] = broker.dequeue()
+
+    task = SignedPackage.loads(package)
+    assert task["func"] == "jobs.services.execute_batch"
+    assert task["timeout"] == 30  # each job's 10 s
+    assert execute_batch(*task["args"]) == ["succeeded"] * 3
+    assert list(JobAttempt.objects.order_by("finished_at").values_list("job_id", flat=True)) == (
+        enqueued
+    )
+
+
+def test_each_job_of_a_batch_has_a_lease_that_covers_those_before_it(broker):
+    enqueued = [add(n) for n in range(3)]
+    broker.bulk = 3
+    before = timezone.now()
+
+    broker.dequeue()
+
+    leases = [(Job.objects.get(pk=pk).run_at - before).total_seconds() for pk in enqueued]
+    assert [round(lease) for lease in leases] == [10 + 15, 20 + 15, 30 + 15]
 
 
 def test_a_claimed_job_runs_and_finishes_with_nothing_but_the_job_tables(broker):
