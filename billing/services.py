@@ -29,14 +29,16 @@ def event_target(event_id: int) -> str:
     return f"billing.stripeevent:{event_id}"
 
 
-def ingest_event(event: dict[str, Any]) -> int | None:
+def ingest_event(event: dict[str, Any], raw: str | None = None) -> int | None:
     """Store a verified Stripe event once and enqueue its processing, atomically.
 
     One statement (``ingest_event`` in billing/sql/queries.sql) inserts the event and its job
     and wakes the workers: an event is never stored without its job, and the webhook's answer
     waits for one round trip. Returns the new row's id, or None when the event id was already
     stored (a duplicate delivery: no new row, no new job). Concurrent deliveries of one id are
-    settled by the unique constraint, never by a read-then-write.
+    settled by the unique constraint, never by a read-then-write. `raw` is the JSON text the
+    event was parsed from (the webhook's verified body), stored as it is rather than encoded
+    again.
     """
     params = {
         "stripe_id": event["id"],
@@ -44,7 +46,7 @@ def ingest_event(event: dict[str, Any]) -> int | None:
         "api_version": event.get("api_version") or "",
         "livemode": bool(event.get("livemode", False)),
         "created": datetime.fromtimestamp(event["created"], tz=UTC),
-        "payload": json.dumps(event),
+        "payload": raw if raw is not None else json.dumps(event),
         "now": timezone.now(),
         **enqueue_params(PROCESS_EVENT_JOB),
     }

@@ -115,7 +115,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         return _reason(400, problem)
 
     try:
-        stored = ingest_event(event)
+        stored = ingest_event(event, raw=body.decode())
     except DataError:
         # Signed but unstorable (e.g. a \u0000 that jsonb refuses): bad input, not our outage.
         logger.warning("stripe event %s type=%s unstorable", event["id"], event["type"])

@@ -3,6 +3,32 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+# jobs_enqueue names the unique index it relies on, now partial: replace it (same body).
+REPLACE_ENQUEUE = """
+CREATE OR REPLACE FUNCTION jobs_enqueue(
+    p_name text, p_queue text, p_kwargs jsonb, p_target text, p_unique_key text,
+    p_max_attempts integer, p_timeout integer, p_run_at timestamptz
+) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    INSERT INTO jobs_job (name, queue, kwargs, target, unique_key, status, attempts,
+                          max_attempts, timeout, run_at, last_error, worker, created_at)
+    VALUES (p_name, p_queue, p_kwargs, p_target, p_unique_key, 'queued', 0,
+            p_max_attempts, p_timeout, p_run_at, '', '', now())
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+    RETURNING id INTO new_id;
+    IF new_id IS NOT NULL THEN
+        PERFORM pg_notify(
+            'jobs:' || p_queue,
+            CASE WHEN p_run_at > now() THEN extract(epoch FROM p_run_at)::text ELSE '' END
+        );
+    END IF;
+    RETURN new_id;
+END
+$$;
+"""
+
 
 class Migration(migrations.Migration):
 
@@ -41,4 +67,5 @@ class Migration(migrations.Migration):
             model_name='job',
             constraint=models.UniqueConstraint(condition=models.Q(('unique_key__isnull', False)), fields=('unique_key',), name='job_unique_key'),
         ),
+        migrations.RunSQL(REPLACE_ENQUEUE, migrations.RunSQL.noop),
     ]
