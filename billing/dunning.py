@@ -12,25 +12,29 @@ from datetime import timedelta
 
 import stripe
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.emails import money, queue_email
 from billing.entitlements import invalidate_entitlements
 from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
-from billing.stripe_api import client
+from billing.stripe_api import client, is_missing, retrieve
 from jobs import enqueue
 from jobs.models import Job
 from jobs.services import discard
 
 DUNNING_STEP_JOB = "billing.dunning_step"
 SETTLED = ("paid", "void", "uncollectible")
+ENDED = ("canceled", "unpaid", "incomplete_expired")  # subscription statuses with no recovery
 
 
 def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
     """Open the invoice's dunning case (once) and schedule its steps; None if not needed."""
     if invoice.subscription is None or invoice.status in SETTLED:
         return None
+    if invoice.subscription.status in ENDED:
+        return None  # a late failure of an ended subscription's invoice: nothing to recover
     now = timezone.now()
     case, created = DunningCase.objects.get_or_create(
         invoice=invoice,
@@ -69,30 +73,75 @@ def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
     return case
 
 
-def close_case(invoice: Invoice, event: StripeEvent) -> bool:
-    """A payment came in: close the invoice's open case so no later step does anything."""
-    closed = DunningCase.objects.filter(invoice=invoice, status=DunningCase.Status.OPEN).update(
-        status=DunningCase.Status.PAID, closed_at=timezone.now(), closed_by=event.stripe_id
-    )
-    if closed:
-        case = DunningCase.objects.get(invoice=invoice)
-        audit(
-            event, case, "dunning.closed", {"status": "open"}, {"status": "paid"}, invoice.customer
+def _settle(cases: QuerySet[DunningCase], status: str, cause: StripeEvent | str, note: str) -> int:
+    """Close the open cases among `cases` with `status` and discard their waiting steps.
+
+    Each case closes by a conditional UPDATE (open -> status): of two causes racing, one wins.
+    A step that already started finds its case closed and does nothing.
+    """
+    cause_id = cause.stripe_id if isinstance(cause, StripeEvent) else cause
+    closed = 0
+    for case in cases.filter(status=DunningCase.Status.OPEN).select_related("invoice__customer"):
+        won = DunningCase.objects.filter(pk=case.pk, status=DunningCase.Status.OPEN).update(
+            status=status, closed_at=timezone.now(), closed_by=cause_id
         )
-        # Settle the steps still waiting (audited by the jobs layer); a step that already
-        # started finds the case closed and does nothing.
+        if not won:
+            continue
+        closed += 1
+        customer = case.invoice.customer
+        audit(cause, case, "dunning.closed", {"status": "open"}, {"status": status}, customer)
+        # Settle the steps still waiting, audited by the jobs layer with the cause.
         waiting = Job.objects.filter(
             name=DUNNING_STEP_JOB,
-            unique_key__startswith=f"dunning:{invoice.stripe_id}:",
+            unique_key__startswith=f"dunning:{case.invoice.stripe_id}:",
             status=Job.Status.QUEUED,
         ).values_list("pk", flat=True)
         for job_id in waiting:
-            discard(job_id, actor=f"billing ({event.stripe_id})", note="invoice paid")
-    return bool(closed)
+            discard(job_id, actor=f"billing ({cause_id})", note=note)
+    return closed
+
+
+def close_case(invoice: Invoice, event: StripeEvent) -> bool:
+    """A payment came in: close the invoice's open case so no later step does anything."""
+    cases = DunningCase.objects.filter(invoice=invoice)
+    return bool(_settle(cases, DunningCase.Status.PAID, event, "invoice paid"))
+
+
+def end_cases(subscription: Subscription, event: StripeEvent) -> int:
+    """The subscription ended (deleted, canceled, unpaid, expired): its open cases stop here."""
+    if subscription.status not in ENDED:
+        return 0
+    cases = DunningCase.objects.filter(subscription=subscription)
+    return _settle(cases, DunningCase.Status.CANCELED, event, f"subscription {subscription.status}")
+
+
+def _paid_at_stripe(case_id: int, day: int) -> bool:
+    """Re-read the case's invoice at Stripe; when it is paid, apply that as its invoice.paid.
+
+    The invoice.paid event may have been lost: cancelling on our copy alone would cancel a
+    customer who paid. Applying the fetched invoice closes the case and sends the receipt the
+    lost event would have (once: a late invoice.paid finds both done).
+    """
+    # Imported here: the invoice handlers open and close cases through this module.
+    from billing.handlers.invoice import invoice_paid
+    from billing.handlers.refetch import event_of
+
+    invoice_id, status = DunningCase.objects.values_list("invoice__stripe_id", "status").get(
+        pk=case_id
+    )
+    if status != DunningCase.Status.OPEN:
+        return False  # run_step sees it closed and does nothing
+    current = retrieve("invoice", invoice_id)
+    if current is None or current.get("status") != "paid":
+        return False
+    invoice_paid(event_of(f"dunning:{invoice_id}:day{day}", "invoice.paid", current))
+    return True
 
 
 def run_step(case_id: int, step: str, day: int) -> None:
     """One step of a case: a reminder email, or cancelling the subscription through Stripe."""
+    if step == "cancel" and _paid_at_stripe(case_id, day):
+        return
     # Lock the case row only: the invoice handler locks the invoice, then the case.
     case = (
         DunningCase.objects.select_for_update(of=("self",), no_key=True)
@@ -125,7 +174,7 @@ def run_step(case_id: int, step: str, day: int) -> None:
     try:
         client().v1.subscriptions.cancel(subscription.stripe_id)
     except stripe.InvalidRequestError as exc:
-        if exc.code != "resource_missing":
+        if not is_missing(exc):
             raise
         # Already gone at Stripe (canceled by hand): the outcome we wanted.
     now = timezone.now()

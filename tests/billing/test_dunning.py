@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.models import DunningCase, Subscription
+from billing.models import DunningCase, Invoice, Subscription
 from jobs.models import Job, JobAction
 from tests.billing.conftest import make_event
 from tests.billing.helpers import deliver, drain, run_at, sent
@@ -172,3 +172,89 @@ def test_subscription_already_gone_at_stripe_counts_as_canceled(
 
     assert DunningCase.objects.get().status == "canceled"
     assert Job.objects.get(name="billing.dunning_step", kwargs__step="cancel").status == "succeeded"
+
+
+def subscription_ended(kind: str, status: str, moment: datetime) -> dict:
+    ended = {
+        "id": "sub_carl",
+        "object": "subscription",
+        "customer": "cus_carl",
+        "status": status,
+        "items": {"data": [{"price": {"id": "price_pro", "lookup_key": "pro"}}]},
+        "canceled_at": at(moment) if status == "canceled" else None,
+    }
+    return make_event(kind, ended, created=at(moment))
+
+
+@pytest.mark.parametrize(
+    "kind,status",
+    [
+        ("customer.subscription.deleted", "canceled"),
+        ("customer.subscription.updated", "canceled"),
+        ("customer.subscription.updated", "unpaid"),
+        ("customer.subscription.updated", "incomplete_expired"),
+    ],
+)
+def test_subscription_ending_during_dunning_closes_the_case_and_stops_its_steps(
+    client, mailbox, fake_stripe, subscribed, kind, status
+):
+    fail_payment(client)
+    drain(until=T0 + 3 * DAY)
+    ended_at = T0 + 5 * DAY
+    event = subscription_ended(kind, status, ended_at)
+    deliver(client, event, ended_at)
+
+    drain(until=T0 + 30 * DAY)
+
+    case = DunningCase.objects.get()
+    assert (case.status, case.closed_by) == ("canceled", event["id"])
+    steps = Job.objects.filter(name="billing.dunning_step").order_by("run_at")
+    assert list(steps.values_list("status", flat=True)) == ["succeeded", "discarded", "discarded"]
+    assert fake_stripe.canceled == []  # nothing left to cancel
+    assert REMINDER in sent(mailbox) and sent(mailbox).count(REMINDER) == 1  # no day-7 notice
+
+
+def test_payment_failure_of_an_ended_subscription_opens_no_case(
+    client, mailbox, fake_stripe, subscribed
+):
+    gone = T0 - timedelta(hours=1)
+    deliver(client, subscription_ended("customer.subscription.deleted", "canceled", gone), gone)
+    run_at(gone)
+
+    fail_payment(client)  # a late failure of its last invoice
+    drain(until=T0 + 30 * DAY)
+
+    assert not DunningCase.objects.exists()
+    assert fake_stripe.canceled == []
+
+
+def test_day_10_finds_the_invoice_paid_at_stripe_and_cancels_nothing(
+    client, mailbox, fake_stripe, subscribed
+):
+    fail_payment(client)
+    paid_at = T0 + 6 * DAY
+    fake_stripe.put({**invoice("paid", 1500, 2), "status_transitions": {"paid_at": at(paid_at)}})
+    # ...and the invoice.paid event never arrives.
+
+    drain(until=T0 + 10 * DAY)
+
+    assert fake_stripe.canceled == []
+    assert ("GET", "/v1/invoices/in_carl") in fake_stripe.requests
+    assert DunningCase.objects.get().status == "paid"
+    assert Subscription.objects.get().status == "active"
+    assert Invoice.objects.get().status == "paid"
+    assert CANCELED not in sent(mailbox)
+    assert ("carl@example.com", "Receipt for your payment") in sent(mailbox)
+
+
+def test_day_10_cancels_when_stripe_still_has_the_invoice_open(
+    client, mailbox, fake_stripe, subscribed
+):
+    fail_payment(client)
+    fake_stripe.put(invoice("open", 0, 4))
+
+    drain(until=T0 + 10 * DAY)
+
+    assert ("GET", "/v1/invoices/in_carl") in fake_stripe.requests
+    assert fake_stripe.canceled == ["sub_carl"]
+    assert DunningCase.objects.get().status == "canceled"
