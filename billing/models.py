@@ -200,9 +200,12 @@ class Payment(MirroredFromStripe):
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
     )
     amount = models.BigIntegerField(default=0)
-    amount_refunded = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0, help_text="The charge's amount_refunded.")
+    refunded = models.BooleanField(default=False, help_text="The charge's refunded (in full).")
     currency = models.CharField(max_length=3, blank=True, default="")
-    status = models.CharField(max_length=32, blank=True, default="")
+    status = models.CharField(
+        max_length=32, blank=True, default="", help_text="The payment intent's status."
+    )
 
     class Meta:
         constraints = [
@@ -243,7 +246,8 @@ class WalletTransaction(models.Model):
     """One movement of a customer's prepaid wallet; the balance is the sum of these rows.
 
     `source` names the Stripe object that caused it and is unique, so a replayed or duplicated
-    event can never move money twice.
+    event can never move money twice: a top-up is keyed by its payment intent, which both
+    checkout.session.completed and payment_intent.succeeded name.
     """
 
     class Kind(models.TextChoices):

@@ -13,6 +13,7 @@ from billing import dunning, emails
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
 from jobs import job
+from jobs.alerts import send_alert
 from jobs.periodic import periodic
 from jobs.services import current_job
 from jobs.tasks import delete_in_batches
@@ -88,6 +89,23 @@ def send_email(email_id: int) -> None:
 def dunning_step(case_id: int, step: str, day: int) -> None:
     """Run one scheduled step of a dunning case (billing.dunning.run_step)."""
     dunning.run_step(case_id, step, day)
+
+
+@job("billing.alert_top_up_failed", max_attempts=5, backoff_base=30, timeout=30, atomic=False)
+def alert_top_up_failed(
+    payment_intent_id: str, customer_id: str, amount: str, error: str, stripe_event_id: str
+) -> None:
+    """A wallet top-up's payment failed: alert staff the way a dead job does (mail, Slack)."""
+    send_alert(
+        f"Wallet top-up payment failed: {payment_intent_id}",
+        [
+            f"Payment intent {payment_intent_id} of customer {customer_id or '(unknown)'} "
+            f"for {amount} failed.",
+            f"Stripe's reason: {error}",
+            f"Event: {stripe_event_id}. The customer was not credited; Stripe's Dashboard shows "
+            "the attempt.",
+        ],
+    )
 
 
 @periodic("billing.prune_events", minutes=60)

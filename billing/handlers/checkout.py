@@ -18,22 +18,42 @@ def is_wallet_top_up(metadata: dict[str, Any] | None) -> bool:
     return str((metadata or {}).get("wallet_top_up", "")).lower() in TRUE
 
 
-def _credit_wallet(session: dict[str, Any], customer: Customer, event: StripeEvent) -> None:
-    if session.get("payment_status") != "paid" or not session.get("amount_total"):
-        return
+def credit_top_up(
+    customer: Customer,
+    payment_intent_id: str,
+    amount: int,
+    currency: str,
+    event: StripeEvent,
+) -> None:
+    """Credit a paid wallet top-up once, keyed by its payment intent.
+
+    Both checkout.session.completed and payment_intent.succeeded (the safety net for a lost
+    checkout event) call this with the same payment intent: whichever comes first credits,
+    the other finds the row.
+    """
     credit, created = WalletTransaction.objects.get_or_create(
-        source=session["id"],
+        source=payment_intent_id,
         defaults={
             "customer": customer,
             "kind": WalletTransaction.Kind.TOP_UP,
-            "amount": session["amount_total"],
-            "currency": session.get("currency") or "",
-            "payment_intent_id": ref(session.get("payment_intent")) or "",
+            "amount": amount,
+            "currency": currency,
+            "payment_intent_id": payment_intent_id,
             "stripe_event_id": event.stripe_id,
         },
     )
     if created:
         audit(event, credit, "wallet.credited", {}, {"amount": credit.amount})
+
+
+def _credit_wallet(session: dict[str, Any], customer: Customer, event: StripeEvent) -> None:
+    if session.get("payment_status") != "paid" or not session.get("amount_total"):
+        return
+    # A paid payment-mode session always names its intent; the session id is a last resort.
+    intent_id = ref(session.get("payment_intent")) or session["id"]
+    credit_top_up(
+        customer, intent_id, session["amount_total"], session.get("currency") or "", event
+    )
 
 
 def checkout_completed(event: StripeEvent) -> None:

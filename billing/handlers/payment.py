@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from django.db.models import Sum
 
-from billing.handlers.checkout import is_wallet_top_up
+from billing.emails import money
+from billing.handlers.checkout import credit_top_up, is_wallet_top_up
 from billing.handlers.payload import data_object, dig, ref
 from billing.handlers.sync import apply_newer, audit, ensure_customer
 from billing.models import Customer, Payment, PaymentMethod, StripeEvent, WalletTransaction
+from jobs import enqueue
+
+TOP_UP_FAILED_JOB = "billing.alert_top_up_failed"
 
 
 def _customer(obj: dict) -> Customer | None:
@@ -16,16 +20,44 @@ def _customer(obj: dict) -> Customer | None:
 
 
 def payment_intent_changed(event: StripeEvent) -> None:
-    """payment_intent.succeeded / payment_failed: mirror the payment's amount and status."""
+    """payment_intent.succeeded / payment_failed: mirror the payment's amount and status.
+
+    A top-up's intent (metadata wallet_top_up=true, set by our checkout) also credits the
+    wallet when it succeeded, and alerts staff when it failed.
+    """
     intent = data_object(event)
+    customer = _customer(intent)
     values = {
-        "customer": _customer(intent),
+        "customer": customer,
         "amount": intent.get("amount") or 0,
         "currency": intent.get("currency") or "",
         "status": intent.get("status") or "",
         "charge_id": ref(intent.get("latest_charge")) or "",
     }
     apply_newer(Payment, intent["id"], event, values, event.type)
+    if not is_wallet_top_up(intent.get("metadata")):
+        return
+    if event.type == "payment_intent.succeeded" and customer is not None:
+        received = intent.get("amount_received") or intent.get("amount") or 0
+        if received > 0:
+            credit_top_up(customer, intent["id"], received, values["currency"], event)
+    elif event.type == "payment_intent.payment_failed":
+        _alert_top_up_failed(intent, event)
+
+
+def _alert_top_up_failed(intent: dict, event: StripeEvent) -> None:
+    """Tell staff through the dead-job alert path, once per failure event."""
+    error = intent.get("last_payment_error") or {}
+    enqueue(
+        TOP_UP_FAILED_JOB,
+        payment_intent_id=intent["id"],
+        customer_id=ref(intent.get("customer")) or "",
+        amount=money(intent.get("amount") or 0, intent.get("currency") or ""),
+        error=f"{error.get('code') or error.get('type') or 'unknown'}: {error.get('message', '')}",
+        stripe_event_id=event.stripe_id,
+        unique_key=f"top-up-failed:{event.stripe_id}",
+        target=f"billing.payment:{intent['id']}",
+    )
 
 
 def _debit_refunds(charge: dict, payment: Payment, event: StripeEvent) -> None:
@@ -66,8 +98,11 @@ def charge_refunded(event: StripeEvent) -> None:
         "charge_id": charge["id"],
         "amount": charge.get("amount") or 0,
         "amount_refunded": charge.get("amount_refunded") or 0,
+        "refunded": bool(charge.get("refunded")),
         "currency": charge.get("currency") or "",
-        "status": "refunded" if charge.get("refunded") else "partially_refunded",
+        # Only a succeeded payment has a charge to refund, and a refund leaves its intent
+        # succeeded: Stripe has no "refunded" PaymentIntent status.
+        "status": "succeeded",
     }
     payment, _applied = apply_newer(Payment, intent_id, event, values, event.type)
     top_up = WalletTransaction.objects.filter(

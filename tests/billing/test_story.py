@@ -95,13 +95,13 @@ EXPECTED_STATE = {
         ),
     ],
     "payments": [
-        ("pi_ann1", "cus_ann", "ch_ann1", 900, 0, "succeeded"),
-        ("pi_bob_w1", "cus_bob", "ch_bob_w1", 5000, 0, "succeeded"),
-        ("pi_bob_w2", "cus_bob", "ch_bob_w2", 2000, 2000, "refunded"),
+        ("pi_ann1", "cus_ann", "ch_ann1", 900, 0, False, "succeeded"),
+        ("pi_bob_w1", "cus_bob", "ch_bob_w1", 5000, 0, False, "succeeded"),
+        ("pi_bob_w2", "cus_bob", "ch_bob_w2", 2000, 2000, True, "succeeded"),
     ],
     "payment_methods": [("pm_ann", "cus_ann", "visa", False)],
     "wallets": [("cus_bob", "eur", 5000)],  # 5000 + 2000 top-ups, less the 2000 refunded
-    "top_ups": [("cs_bob_w1", 5000), ("cs_bob_w2", 2000)],
+    "top_ups": [("pi_bob_w1", 5000), ("pi_bob_w2", 2000)],
     "refunded": [("ch_bob_w2", -2000)],
 }
 
