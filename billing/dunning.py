@@ -1,5 +1,9 @@
 """Dunning: recover a failed invoice by email on day 0, 3 and 7, cancel on day 10.
 
+The emails escalate: day 0 "payment failed", day 3 "reminder", day 7 (the last reminder)
+"final notice" with the cancellation date; each says the amount, the attempts so far and
+where to pay or change the card.
+
 A case opens on the first `invoice.payment_failed` of an invoice with a subscription. Each
 later step is a job with a run_at (the jobs layer delivers it when due, surviving restarts)
 and a unique key (it exists once). A payment closes the case; a step that runs after that
@@ -8,12 +12,13 @@ finds the case closed and does nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 import stripe
 from django.conf import settings
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from billing.emails import money, queue_email
 from billing.entitlements import invalidate_entitlements
@@ -27,6 +32,32 @@ from jobs.services import discard
 DUNNING_STEP_JOB = "billing.dunning_step"
 SETTLED = ("paid", "void", "uncollectible")
 ENDED = ("canceled", "unpaid", "incomplete_expired")  # subscription statuses with no recovery
+
+
+def update_url(invoice: Invoice) -> str:
+    """Where the customer pays or changes the card: Stripe's hosted invoice, else our billing page.
+
+    The billing page (/billing/) leads to Stripe's customer portal.
+    """
+    return invoice.hosted_invoice_url or f"{settings.SITE_URL.rstrip('/')}/billing/"
+
+
+def cancel_date(case: DunningCase) -> date:
+    """The day the cancel step of the case is due."""
+    return (case.opened_at + timedelta(days=settings.BILLING_DUNNING_CANCEL_DAY)).date()
+
+
+def email_context(case: DunningCase, invoice: Invoice) -> dict[str, Any]:
+    """What every dunning email says: the amount, the attempts, the link, the cancel date."""
+    return {
+        "invoice": invoice.stripe_id,
+        "amount": money(invoice.amount_due, invoice.currency),
+        "attempts": invoice.attempt_count,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+        "update_url": update_url(invoice),
+        "cancel_on": dateformat.format(cancel_date(case), "j F Y"),
+        "cancel_day": settings.BILLING_DUNNING_CANCEL_DAY,
+    }
 
 
 def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
@@ -52,11 +83,7 @@ def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
         f"invoice:{invoice.stripe_id}",
         "payment_failed",
         customer=customer,
-        context={
-            "invoice": invoice.stripe_id,
-            "amount": money(invoice.amount_due, invoice.currency),
-            "hosted_invoice_url": invoice.hosted_invoice_url,
-        },
+        context=email_context(case, invoice),
     )
     steps = [("remind", day) for day in settings.BILLING_DUNNING_REMINDER_DAYS]
     steps.append(("cancel", settings.BILLING_DUNNING_CANCEL_DAY))
@@ -153,18 +180,13 @@ def run_step(case_id: int, step: str, day: int) -> None:
     invoice, customer = case.invoice, case.invoice.customer
     cause = f"dunning:{invoice.stripe_id}:day{day}"
     if step == "remind":
+        # The last reminder before the cancellation is the final notice, with its date.
+        final = day == max(settings.BILLING_DUNNING_REMINDER_DAYS)
         queue_email(
             cause,
-            "dunning_reminder",
+            "dunning_final" if final else "dunning_reminder",
             customer=customer,
-            context={
-                "case": case.pk,
-                "day": day,
-                "invoice": invoice.stripe_id,
-                "amount": money(invoice.amount_due, invoice.currency),
-                "hosted_invoice_url": invoice.hosted_invoice_url,
-                "cancel_day": settings.BILLING_DUNNING_CANCEL_DAY,
-            },
+            context={**email_context(case, invoice), "case": case.pk, "day": day},
         )
         audit(cause, case, "dunning.reminded", {}, {"day": day}, customer=customer)
         return

@@ -17,6 +17,7 @@ DAY = timedelta(days=1)
 FAILED = ("carl@example.com", "Your payment failed")
 REMINDER = ("carl@example.com", "Reminder: your invoice is still unpaid")
 CANCELED = ("carl@example.com", "Your subscription has been canceled")
+FINAL = ("carl@example.com", "Final notice: your subscription will be canceled on 11 December 2026")
 
 
 def at(moment: datetime) -> int:
@@ -83,7 +84,7 @@ def test_unpaid_invoice_gets_day_0_3_7_emails_and_is_canceled_on_day_10(
     drain(until=T0 + 3 * DAY)
     assert sent(mailbox) == sorted([FAILED, REMINDER])
     drain(until=T0 + 7 * DAY)
-    assert sent(mailbox) == sorted([FAILED, REMINDER, REMINDER])
+    assert sent(mailbox) == sorted([FAILED, REMINDER, FINAL])
     assert fake_stripe.canceled == []
 
     drain(until=T0 + 10 * DAY)
@@ -91,7 +92,7 @@ def test_unpaid_invoice_gets_day_0_3_7_emails_and_is_canceled_on_day_10(
     assert fake_stripe.canceled == ["sub_carl"]  # through the real stripe client, over HTTP
     assert Subscription.objects.get().status == "canceled"
     assert DunningCase.objects.get().status == "canceled"
-    assert sent(mailbox) == sorted([FAILED, REMINDER, REMINDER, CANCELED])
+    assert sent(mailbox) == sorted([FAILED, REMINDER, FINAL, CANCELED])
 
 
 def test_stripes_own_deletion_event_after_the_cancel_sends_no_second_email(
@@ -158,7 +159,12 @@ def test_dunning_days_come_from_settings(client, mailbox, fake_stripe, subscribe
 
     drain(until=T0 + 2 * DAY)
 
-    assert sent(mailbox) == sorted([FAILED, REMINDER, CANCELED])
+    # The last reminder before the cancellation is the final notice.
+    final = (
+        "carl@example.com",
+        "Final notice: your subscription will be canceled on 3 December 2026",
+    )
+    assert sent(mailbox) == sorted([FAILED, final, CANCELED])
     assert fake_stripe.canceled == ["sub_carl"]
 
 
@@ -258,3 +264,44 @@ def test_day_10_cancels_when_stripe_still_has_the_invoice_open(
     assert ("GET", "/v1/invoices/in_carl") in fake_stripe.requests
     assert fake_stripe.canceled == ["sub_carl"]
     assert DunningCase.objects.get().status == "canceled"
+
+
+def bodies(mailbox, subject_start: str) -> tuple[str, str]:
+    (message,) = [message for message in mailbox if message.subject.startswith(subject_start)]
+    return message.body, message.alternatives[0][0]
+
+
+def test_dunning_escalates_with_amount_attempts_and_where_to_update_the_card(
+    client, mailbox, fake_stripe, subscribed
+):
+    fail_payment(client)
+    fail_payment(client, T0 + 2 * DAY, attempts=2)  # Stripe's retry failed too
+
+    drain(until=T0 + 7 * DAY)
+
+    for subject, attempts, words in [
+        ("Your payment failed", 1, "failed"),
+        ("Reminder", 2, "still unpaid"),
+        ("Final notice", 2, "will be canceled on 11 December 2026"),
+    ]:
+        for body in bodies(mailbox, subject):
+            assert "15.00 USD" in body
+            assert f"{attempts} attempt" in body
+            assert words in body
+            assert "https://invoice.stripe.test/in_carl" in body
+
+
+def test_without_a_hosted_invoice_the_emails_link_to_the_billing_page_not_the_site_root(
+    client, mailbox, fake_stripe, subscribed, settings
+):
+    settings.SITE_URL = "https://prebook.test"
+    no_link = {**invoice("open"), "hosted_invoice_url": None}
+    deliver(client, make_event("invoice.payment_failed", no_link, created=at(T0)), T0)
+
+    drain(until=T0 + 7 * DAY)
+
+    assert len(mailbox) == 3
+    for message in mailbox:
+        for body in (message.body, message.alternatives[0][0]):
+            assert "https://prebook.test/billing/" in body
+            assert 'href=""' not in body
