@@ -35,6 +35,7 @@ SUBJECTS: dict[str, str] = {
     "email_changed_new": "This is now your email address",
     "trial_ending": "Your trial ends soon",
     "payment_failed": "Your payment failed",
+    "subscription_created": "Your subscription is confirmed",
     "subscription_canceled": "Your subscription has been canceled",
     "receipt": "Receipt for your payment",
     "dunning_reminder": "Reminder: your invoice is still unpaid",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
+from billing.emails import money, queue_email
 from billing.handlers.customer import link_user
 from billing.handlers.payload import data_object, ref
 from billing.handlers.sync import audit, ensure_customer, ensure_subscription
-from billing.models import ActivityLog, Customer, StripeEvent, WalletTransaction
+from billing.models import ActivityLog, Customer, StripeEvent, Subscription, WalletTransaction
 from jobs.errors import PermanentError
 
 TRUE = {"true", "1", "yes"}
@@ -56,6 +59,34 @@ def _credit_wallet(session: dict[str, Any], customer: Customer, event: StripeEve
     )
 
 
+def _confirm_subscription(
+    session: dict[str, Any], subscription: Subscription, customer: Customer, event: StripeEvent
+) -> None:
+    """Log that the subscription was created and confirm it by email, once per subscription.
+
+    The customer row is locked by the caller, so two sessions naming one subscription take
+    turns here and the second finds the activity row.
+    """
+    logged = ActivityLog.objects.filter(
+        object_type="subscription", object_id=subscription.stripe_id, action="subscription.created"
+    )
+    if logged.exists():
+        return
+    amount = session.get("amount_total")
+    after = {"checkout_session": session["id"], "amount_total": amount}
+    audit(event, subscription, "subscription.created", {}, after, customer=customer)
+    queue_email(
+        f"subscription:{subscription.stripe_id}",
+        "subscription_created",
+        customer=customer,
+        context={
+            "plan": subscription.plan,
+            "amount": money(amount, session.get("currency") or "") if amount else "",
+            "billing_url": f"{settings.SITE_URL.rstrip('/')}/billing/",
+        },
+    )
+
+
 def checkout_completed(event: StripeEvent) -> None:
     """Link the customer to our user (subscriptions) or credit the wallet (top-ups), once."""
     session = data_object(event)
@@ -70,7 +101,8 @@ def checkout_completed(event: StripeEvent) -> None:
     if user_id:
         link_user(customer, str(user_id), event)
     if session.get("mode") == "subscription" and ref(session.get("subscription")):
-        ensure_subscription(ref(session["subscription"]), customer)
+        subscription = ensure_subscription(ref(session["subscription"]), customer)
+        _confirm_subscription(session, subscription, customer, event)
     elif session.get("mode") == "payment" and is_wallet_top_up(metadata):
         _credit_wallet(session, customer, event)
 

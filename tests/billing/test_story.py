@@ -109,6 +109,8 @@ EXPECTED_STATE = {
 # day 3, before Ann pays on day 5.
 STORY_EMAILS = sorted(
     [
+        ("ann@example.com", "Your subscription is confirmed"),
+        ("bob@example.com", "Your subscription is confirmed"),
         ("ann@example.com", "Receipt for your payment"),  # in_ann1, paid + payment_succeeded
         ("ann@example.com", "Your payment failed"),
         ("ann@example.com", "Reminder: your invoice is still unpaid"),
