@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import dunning, emails
+from billing.handlers import refetch
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
 from jobs import job
@@ -49,7 +50,7 @@ def process_event(event_id: int) -> None:
         else:
             event.status = StripeEvent.Status.PROCESSING
             event.save(update_fields=["status", "attempts"])
-            handler(event)
+            handler(refetch.current(event) if settings.STRIPE_REFETCH_OBJECTS else event)
             event.status = StripeEvent.Status.PROCESSED
         event.processed_at = timezone.now()
         event.next_attempt_at = None

@@ -373,6 +373,9 @@ BILLING_DUNNING_REMINDER_DAYS = [
 BILLING_DUNNING_CANCEL_DAY = env_int("BILLING_DUNNING_CANCEL_DAY", 10)
 BILLING_ENTITLEMENTS_TTL = env_int("BILLING_ENTITLEMENTS_TTL", 3600)
 STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+# Handlers re-read each event's object from the API and apply its current state (dj-stripe's
+# way): order never matters, at one API call per event. Off: the event's copy, by watermark.
+STRIPE_REFETCH_OBJECTS = env_bool("STRIPE_REFETCH_OBJECTS", False)
 SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 

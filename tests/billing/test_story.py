@@ -6,7 +6,6 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 
 from billing.models import ActivityLog, DunningCase, Email, StripeEvent
 from tests.billing import story
@@ -14,14 +13,6 @@ from tests.billing.helpers import deliver, drain, run_at, sent, snapshot
 
 pytestmark = pytest.mark.django_db
 AFTER_ALL = story.at(story.END) + timedelta(days=30)
-
-
-@pytest.fixture
-def people(django_user_model):
-    with time_machine.travel(story.at(-3600), tick=False):
-        ann = django_user_model.objects.create_user("ann", "ann@example.com", "pw-ann-1234!")
-        bob = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-1234!")
-    return ann, bob
 
 
 def when(seconds: int) -> datetime:
