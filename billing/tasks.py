@@ -44,13 +44,17 @@ def process_event(event_id: int) -> None:
             return
         running = current_job.get()
         event.attempts = running.attempts if running is not None else event.attempts + 1
-        handler = handler_for(event.type)
+        handler = handler_for(event.handled_type)
         if handler is None:
             event.status = StripeEvent.Status.IGNORED
         else:
             event.status = StripeEvent.Status.PROCESSING
             event.save(update_fields=["status", "attempts"])
-            handler(refetch.current(event) if settings.STRIPE_REFETCH_OBJECTS else event)
+            # A thin event's object (and with STRIPE_REFETCH_OBJECTS any event's) comes from
+            # the API now; nothing to apply when Stripe no longer has it.
+            state = refetch.applied(event)
+            if state is not None:
+                handler(state)
             event.status = StripeEvent.Status.PROCESSED
         event.processed_at = timezone.now()
         event.next_attempt_at = None

@@ -194,6 +194,8 @@ STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dev" if DEBUG else "")
 STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
 STRIPE_WEBHOOK_MAX_BYTES = env_int("STRIPE_WEBHOOK_MAX_BYTES", 1024 * 1024)
+# The event destination's signing secret(s) for thin events (/billing/webhooks/stripe/thin/).
+STRIPE_THIN_WEBHOOK_SECRET = env_str("STRIPE_THIN_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # a local fake in tests; Stripe's own when empty
 
 # A cache every process shares, in PostgreSQL: django-q2 keeps its cluster heartbeats here

@@ -6,15 +6,18 @@ STRIPE_REFETCH_OBJECTS re-reads the object of every event, and thin events carry
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
 
+import stripe
+from django.conf import settings
 from django.utils import timezone
 
 from billing.handlers.payload import data_object
 from billing.models import StripeEvent
-from billing.stripe_api import RETRIEVABLE, retrieve
+from billing.stripe_api import RETRIEVABLE, client, is_missing, retrieve
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +39,13 @@ def event_of(
 
 
 def with_object(event: StripeEvent, obj: dict[str, Any], created: datetime) -> StripeEvent:
-    """An unsaved copy of `event` about `obj`, applied with the watermark `created`."""
-    payload = {**event.payload, "data": {**(event.payload.get("data") or {}), "object": obj}}
+    """An unsaved snapshot-style copy of `event` about `obj`, with the watermark `created`."""
+    data = event.payload.get("data")
+    payload = {**event.payload, "data": {**(data if isinstance(data, dict) else {}), "object": obj}}
     return StripeEvent(
         pk=event.pk,
         stripe_id=event.stripe_id,
-        type=event.type,
+        type=event.handled_type,
         api_version=event.api_version,
         livemode=event.livemode,
         created=created,
@@ -74,3 +78,35 @@ def current(event: StripeEvent) -> StripeEvent:
         # state no longer says it: the event's copy does.
         found = {**found, "customer": obj["customer"]}
     return with_object(event, found, max(event.created, fetched_at))
+
+
+def thin_current(event: StripeEvent) -> StripeEvent | None:
+    """A thin event with its related object fetched from the API; None when there is none.
+
+    The stripe library reads the stored notification (`parse_event_notification_without_
+    verification`: the webhook verified it) and fetches the related object by its URL. A
+    customer Stripe no longer has counts as deleted; any other missing object leaves nothing
+    to apply.
+    """
+    notification = client().parse_event_notification_without_verification(json.dumps(event.payload))
+    related = getattr(notification, "related_object", None)
+    if related is None:
+        return None
+    fetched_at = timezone.now()
+    try:
+        found = notification.fetch_related_object().to_dict(for_json=True)
+    except stripe.InvalidRequestError as exc:
+        if not is_missing(exc):
+            raise
+        if related.type != "customer":
+            logger.info("thin event %s: %s %s is gone at Stripe", event, related.type, related.id)
+            return None
+        found = {"id": related.id, "object": "customer", "deleted": True}
+    return with_object(event, found, max(event.created, fetched_at))
+
+
+def applied(event: StripeEvent) -> StripeEvent | None:
+    """What the handler applies: the event's copy, or the object fetched now; None: nothing."""
+    if event.kind == StripeEvent.Kind.THIN:
+        return thin_current(event)
+    return current(event) if settings.STRIPE_REFETCH_OBJECTS else event
