@@ -9,19 +9,10 @@ import pytest
 from billing.models import Payment, WalletTransaction
 from tests.billing.conftest import make_event
 from tests.billing.helpers import deliver, drain
+from tests.billing.test_story import PAYMENT_INTENT_STATUSES
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-# Every status Stripe's API documents for a PaymentIntent (2026-10-28.endive).
-PAYMENT_INTENT_STATUSES = {
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "processing",
-    "requires_capture",
-    "canceled",
-    "succeeded",
-}
 TOP_UP = {"wallet_top_up": "true"}
 
 

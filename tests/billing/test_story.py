@@ -7,12 +7,40 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.models import ActivityLog, DunningCase, Email, StripeEvent
+from billing.models import (
+    ActivityLog,
+    DunningCase,
+    Email,
+    Invoice,
+    Payment,
+    StripeEvent,
+    Subscription,
+)
 from tests.billing import story
 from tests.billing.helpers import deliver, drain, run_at, sent, snapshot
 
 pytestmark = pytest.mark.django_db
 AFTER_ALL = story.at(story.END) + timedelta(days=30)
+PAYMENT_INTENT_STATUSES = {
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "requires_capture",
+    "canceled",
+    "succeeded",
+}
+SUBSCRIPTION_STATUSES = {
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+}
+INVOICE_STATUSES = {"draft", "open", "paid", "uncollectible", "void"}
 
 
 def when(seconds: int) -> datetime:
@@ -133,6 +161,10 @@ def test_story_lived_in_order_ends_in_the_expected_state_and_emails(
 
     assert snapshot() == EXPECTED_STATE
     assert sent(mailbox) == STORY_EMAILS
+    # Each status column holds a value Stripe itself sends for that object (API 2026-10-28).
+    assert set(Payment.objects.values_list("status", flat=True)) <= PAYMENT_INTENT_STATUSES
+    assert set(Subscription.objects.values_list("status", flat=True)) <= SUBSCRIPTION_STATUSES
+    assert set(Invoice.objects.values_list("status", flat=True)) <= INVOICE_STATUSES
     statuses = dict(StripeEvent.objects.values_list("stripe_id", "status"))
     assert {status for stripe_id, status in statuses.items() if stripe_id != "evt_story_021"} == {
         "processed"
