@@ -37,7 +37,9 @@ def payment_intent_changed(event: StripeEvent) -> None:
     apply_newer(Payment, intent["id"], event, values, event.type)
     if not is_wallet_top_up(intent.get("metadata")):
         return
-    if event.type == "payment_intent.succeeded" and customer is not None:
+    # By the intent's status, not the event's type: a refetched intent may have succeeded
+    # since it failed (a retry with another card), and then there is nothing to alert about.
+    if intent.get("status") == "succeeded" and customer is not None:
         received = intent.get("amount_received") or intent.get("amount") or 0
         if received > 0:
             credit_top_up(customer, intent["id"], received, values["currency"], event)
