@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -11,10 +11,12 @@ from django.utils import timezone
 
 from billing import dunning, emails
 from billing.handlers import refetch
+from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
 from jobs import job
 from jobs.alerts import send_alert
+from jobs.models import Job
 from jobs.periodic import periodic
 from jobs.services import current_job
 from jobs.tasks import delete_in_batches
@@ -110,6 +112,29 @@ def alert_top_up_failed(
             f"Event: {stripe_event_id}. The customer was not credited; Stripe's Dashboard shows "
             "the attempt.",
         ],
+    )
+
+
+@job("billing.alert_top_up_failures_summary", max_attempts=5, backoff_base=30, atomic=False)
+def alert_top_up_failures_summary(window_start: str, seconds: int) -> None:
+    """At the end of a window, one message for the top-up failures after its first alert."""
+    first = Job.objects.filter(unique_key=f"top-up-failed:{window_start}").first()
+    alerted = first.kwargs.get("stripe_event_id") if first else None
+    failures = [
+        log
+        for log in top_up_failures(datetime.fromisoformat(window_start), seconds)
+        if log.stripe_event_id != alerted
+    ]
+    if not failures:
+        return
+    lines = [
+        f"{log.after.get('payment_intent')} of {log.customer.stripe_id if log.customer else '?'}"
+        f" for {log.after.get('amount')}: {log.after.get('error')} ({log.stripe_event_id})"
+        for log in failures
+    ]
+    send_alert(
+        f"{len(failures)} more wallet top-up payments failed",
+        [*lines, "None was credited; Stripe's Dashboard shows the attempts."],
     )
 
 

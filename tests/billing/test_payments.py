@@ -155,3 +155,26 @@ def test_a_failed_payment_that_is_not_a_top_up_alerts_nobody(client, mailbox, se
     tell(client, ("payment_intent.payment_failed", intent("requires_payment_method"), 0))
 
     assert [message for message in mailbox if message.to == ["ops@example.com"]] == []
+
+
+def test_a_storm_of_failed_top_ups_alerts_once_then_sums_up_the_window(client, mailbox, settings):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.ALERT_WINDOW_SECONDS = 300
+    for number in range(4):  # card testing: many declines in a few seconds
+        failed = {
+            **intent("requires_payment_method", metadata=TOP_UP),
+            "id": f"pi_storm_{number}",
+            "last_payment_error": {"code": "card_declined", "message": "declined"},
+        }
+        moment = T0 + timedelta(seconds=number)
+        deliver(client, make_event("payment_intent.payment_failed", failed, created=at(moment)))
+    drain(until=T0 + timedelta(minutes=4))
+    alerts = [message.subject for message in mailbox if message.to == ["ops@example.com"]]
+    assert len(alerts) == 1 and "pi_storm_0" in alerts[0]
+
+    drain(until=T0 + timedelta(minutes=10))
+
+    alerts = [message for message in mailbox if message.to == ["ops@example.com"]]
+    assert len(alerts) == 2
+    assert "3 more wallet top-up payments failed" in alerts[1].subject
+    assert all(f"pi_storm_{number}" in alerts[1].body for number in (1, 2, 3))
