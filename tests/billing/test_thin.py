@@ -155,6 +155,19 @@ def test_a_bad_thin_delivery_is_refused_with_a_reason_and_stores_nothing(
     assert not StripeEvent.objects.exists()
 
 
+def test_a_thin_delivery_signed_too_long_ago_is_refused_as_outside_the_tolerance(client):
+    thin = json.dumps(notification("v1.customer.updated", "cus_x", "customer", "customers"))
+    old = sign(thin, THIN_SECRET, timestamp=int(T0.timestamp()) - 301)
+
+    response = post_thin(client, thin, signature=old)
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "timestamp outside the 300 s tolerance"},
+    )
+    assert not StripeEvent.objects.exists()
+
+
 def test_the_thin_endpoint_wants_post_and_a_configured_secret(client, settings):
     assert client.get(THIN_URL).status_code == 405
     settings.STRIPE_THIN_WEBHOOK_SECRET = ""
