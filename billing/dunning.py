@@ -167,9 +167,17 @@ def _paid_at_stripe(case_id: int, day: int) -> bool:
 
 def run_step(case_id: int, step: str, day: int) -> None:
     """One step of a case: a reminder email, or cancelling the subscription through Stripe."""
-    if step == "cancel" and _paid_at_stripe(case_id, day):
-        return
-    # Lock the case row only: the invoice handler locks the invoice, then the case.
+    if step == "cancel":
+        if _paid_at_stripe(case_id, day):
+            return
+        # The subscription before the case, in the order of the subscription handlers (which
+        # close its cases when it ends): the other order could deadlock with them.
+        list(
+            Subscription.objects.select_for_update(of=("self",), no_key=True).filter(
+                dunningcase__pk=case_id
+            )
+        )
+    # Lock the case row: the invoice handler locks the invoice, then the case.
     case = (
         DunningCase.objects.select_for_update(of=("self",), no_key=True)
         .select_related("invoice__customer", "subscription")
