@@ -378,6 +378,10 @@ STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
 # Handlers re-read each event's object from the API and apply its current state (dj-stripe's
 # way): order never matters, at one API call per event. Off: the event's copy, by watermark.
 STRIPE_REFETCH_OBJECTS = env_bool("STRIPE_REFETCH_OBJECTS", False)
+if STRIPE_REFETCH_OBJECTS and not STRIPE_API_KEY:
+    raise ImproperlyConfigured(
+        "STRIPE_REFETCH_OBJECTS=1 needs STRIPE_API_KEY: without it no event could be applied."
+    )
 SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 

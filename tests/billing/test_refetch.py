@@ -12,6 +12,7 @@ from tests.billing import story
 from tests.billing.conftest import make_event
 from tests.billing.helpers import deliver, drain, run_at, snapshot
 from tests.billing.test_story import AFTER_ALL, EXPECTED_STATE
+from tests.test_settings import load_settings
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -108,3 +109,10 @@ def test_with_refetch_the_story_shuffled_and_duplicated_converges(
     drain(until=AFTER_ALL + timedelta(days=1))
 
     assert snapshot() == EXPECTED_STATE
+
+
+def test_refetch_mode_without_an_api_key_refuses_to_start():
+    result = load_settings(STRIPE_REFETCH_OBJECTS="1", STRIPE_API_KEY="")
+
+    assert result.returncode != 0
+    assert "STRIPE_REFETCH_OBJECTS=1 needs STRIPE_API_KEY" in result.stderr
