@@ -218,3 +218,13 @@ def test_the_story_told_as_thin_events_shuffled_and_duplicated_converges(
     assert snapshot() == expected
     assert StripeEvent.objects.filter(kind="thin", status="processed").count() == len(events)
     assert sent(mailbox) == LATE_EMAILS  # each once
+
+
+def test_a_thin_delivery_over_the_size_limit_is_refused_unread(client, settings):
+    settings.STRIPE_WEBHOOK_MAX_BYTES = 200
+    thin = notification("v1.customer.updated", "cus_x", "customer", "customers", pad="x" * 300)
+
+    response = post_thin(client, thin)
+
+    assert (response.status_code, response.json()) == (413, {"error": "body over 200 bytes"})
+    assert not StripeEvent.objects.exists()
