@@ -1,5 +1,9 @@
 """Dunning: recover a failed invoice by email on day 0, 3 and 7, cancel on day 10.
 
+The emails escalate: day 0 "payment failed", day 3 "reminder", day 7 (the last reminder)
+"final notice" with the cancellation date; each says the amount, the attempts so far and
+where to pay or change the card.
+
 A case opens on the first `invoice.payment_failed` of an invoice with a subscription. Each
 later step is a job with a run_at (the jobs layer delivers it when due, surviving restarts)
 and a unique key (it exists once). A payment closes the case; a step that runs after that
@@ -8,29 +12,60 @@ finds the case closed and does nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 import stripe
 from django.conf import settings
-from django.utils import timezone
+from django.db.models import QuerySet
+from django.utils import dateformat, timezone
 
 from billing.emails import money, queue_email
 from billing.entitlements import invalidate_entitlements
 from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
-from billing.stripe_api import client
+from billing.stripe_api import client, is_missing, retrieve
 from jobs import enqueue
 from jobs.models import Job
 from jobs.services import discard
 
 DUNNING_STEP_JOB = "billing.dunning_step"
 SETTLED = ("paid", "void", "uncollectible")
+ENDED = ("canceled", "unpaid", "incomplete_expired")  # subscription statuses with no recovery
+
+
+def update_url(invoice: Invoice) -> str:
+    """Where the customer pays or changes the card: Stripe's hosted invoice, else our billing page.
+
+    The billing page (/billing/) leads to Stripe's customer portal.
+    """
+    return invoice.hosted_invoice_url or f"{settings.SITE_URL.rstrip('/')}/billing/"
+
+
+def cancel_date(case: DunningCase) -> date:
+    """The day the cancel step of the case is due."""
+    return (case.opened_at + timedelta(days=settings.BILLING_DUNNING_CANCEL_DAY)).date()
+
+
+def email_context(case: DunningCase, invoice: Invoice) -> dict[str, Any]:
+    """What every dunning email says: the amount, the attempts, the link, the cancel date."""
+    return {
+        "invoice": invoice.stripe_id,
+        "amount": money(invoice.amount_due, invoice.currency),
+        "attempts": invoice.attempt_count,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+        "update_url": update_url(invoice),
+        "cancel_on": dateformat.format(cancel_date(case), "j F Y"),
+        "cancel_day": settings.BILLING_DUNNING_CANCEL_DAY,
+    }
 
 
 def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
     """Open the invoice's dunning case (once) and schedule its steps; None if not needed."""
     if invoice.subscription is None or invoice.status in SETTLED:
         return None
+    if invoice.subscription.status in ENDED:
+        return None  # a late failure of an ended subscription's invoice: nothing to recover
     now = timezone.now()
     case, created = DunningCase.objects.get_or_create(
         invoice=invoice,
@@ -48,11 +83,7 @@ def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
         f"invoice:{invoice.stripe_id}",
         "payment_failed",
         customer=customer,
-        context={
-            "invoice": invoice.stripe_id,
-            "amount": money(invoice.amount_due, invoice.currency),
-            "hosted_invoice_url": invoice.hosted_invoice_url,
-        },
+        context=email_context(case, invoice),
     )
     steps = [("remind", day) for day in settings.BILLING_DUNNING_REMINDER_DAYS]
     steps.append(("cancel", settings.BILLING_DUNNING_CANCEL_DAY))
@@ -69,31 +100,84 @@ def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
     return case
 
 
-def close_case(invoice: Invoice, event: StripeEvent) -> bool:
-    """A payment came in: close the invoice's open case so no later step does anything."""
-    closed = DunningCase.objects.filter(invoice=invoice, status=DunningCase.Status.OPEN).update(
-        status=DunningCase.Status.PAID, closed_at=timezone.now(), closed_by=event.stripe_id
-    )
-    if closed:
-        case = DunningCase.objects.get(invoice=invoice)
-        audit(
-            event, case, "dunning.closed", {"status": "open"}, {"status": "paid"}, invoice.customer
+def _settle(cases: QuerySet[DunningCase], status: str, cause: StripeEvent | str, note: str) -> int:
+    """Close the open cases among `cases` with `status` and discard their waiting steps.
+
+    Each case closes by a conditional UPDATE (open -> status): of two causes racing, one wins.
+    A step that already started finds its case closed and does nothing.
+    """
+    cause_id = cause.stripe_id if isinstance(cause, StripeEvent) else cause
+    closed = 0
+    for case in cases.filter(status=DunningCase.Status.OPEN).select_related("invoice__customer"):
+        won = DunningCase.objects.filter(pk=case.pk, status=DunningCase.Status.OPEN).update(
+            status=status, closed_at=timezone.now(), closed_by=cause_id
         )
-        # Settle the steps still waiting (audited by the jobs layer); a step that already
-        # started finds the case closed and does nothing.
+        if not won:
+            continue
+        closed += 1
+        customer = case.invoice.customer
+        audit(cause, case, "dunning.closed", {"status": "open"}, {"status": status}, customer)
+        # Settle the steps still waiting, audited by the jobs layer with the cause.
         waiting = Job.objects.filter(
             name=DUNNING_STEP_JOB,
-            unique_key__startswith=f"dunning:{invoice.stripe_id}:",
+            unique_key__startswith=f"dunning:{case.invoice.stripe_id}:",
             status=Job.Status.QUEUED,
         ).values_list("pk", flat=True)
         for job_id in waiting:
-            discard(job_id, actor=f"billing ({event.stripe_id})", note="invoice paid")
-    return bool(closed)
+            discard(job_id, actor=f"billing ({cause_id})", note=note)
+    return closed
+
+
+def close_case(invoice: Invoice, event: StripeEvent) -> bool:
+    """A payment came in: close the invoice's open case so no later step does anything."""
+    cases = DunningCase.objects.filter(invoice=invoice)
+    return bool(_settle(cases, DunningCase.Status.PAID, event, "invoice paid"))
+
+
+def end_cases(subscription: Subscription, event: StripeEvent) -> int:
+    """The subscription ended (deleted, canceled, unpaid, expired): its open cases stop here."""
+    if subscription.status not in ENDED:
+        return 0
+    cases = DunningCase.objects.filter(subscription=subscription)
+    return _settle(cases, DunningCase.Status.CANCELED, event, f"subscription {subscription.status}")
+
+
+def _paid_at_stripe(case_id: int, day: int) -> bool:
+    """Re-read the case's invoice at Stripe; when it is paid, apply that as its invoice.paid.
+
+    The invoice.paid event may have been lost: cancelling on our copy alone would cancel a
+    customer who paid. Applying the fetched invoice closes the case and sends the receipt the
+    lost event would have (once: a late invoice.paid finds both done).
+    """
+    # Imported here: the invoice handlers open and close cases through this module.
+    from billing.handlers.invoice import invoice_paid
+    from billing.handlers.refetch import event_of
+
+    invoice_id, status = DunningCase.objects.values_list("invoice__stripe_id", "status").get(
+        pk=case_id
+    )
+    if status != DunningCase.Status.OPEN:
+        return False  # run_step sees it closed and does nothing
+    current = retrieve("invoice", invoice_id)
+    if current is None or current.get("status") != "paid":
+        return False
+    invoice_paid(event_of(f"dunning:{invoice_id}:day{day}", "invoice.paid", current))
+    return True
 
 
 def run_step(case_id: int, step: str, day: int) -> None:
     """One step of a case: a reminder email, or cancelling the subscription through Stripe."""
-    # Lock the case row only: the invoice handler locks the invoice, then the case.
+    if step == "cancel":
+        if _paid_at_stripe(case_id, day):
+            return
+        # The subscription before the case, in the order of the subscription handlers (which
+        # close its cases when it ends): the other order could deadlock with them.
+        list(
+            Subscription.objects.select_for_update(of=("self",), no_key=True).filter(
+                dunningcase__pk=case_id
+            )
+        )
+    # Lock the case row: the invoice handler locks the invoice, then the case.
     case = (
         DunningCase.objects.select_for_update(of=("self",), no_key=True)
         .select_related("invoice__customer", "subscription")
@@ -104,18 +188,13 @@ def run_step(case_id: int, step: str, day: int) -> None:
     invoice, customer = case.invoice, case.invoice.customer
     cause = f"dunning:{invoice.stripe_id}:day{day}"
     if step == "remind":
+        # The last reminder before the cancellation is the final notice, with its date.
+        final = day == max(settings.BILLING_DUNNING_REMINDER_DAYS)
         queue_email(
             cause,
-            "dunning_reminder",
+            "dunning_final" if final else "dunning_reminder",
             customer=customer,
-            context={
-                "case": case.pk,
-                "day": day,
-                "invoice": invoice.stripe_id,
-                "amount": money(invoice.amount_due, invoice.currency),
-                "hosted_invoice_url": invoice.hosted_invoice_url,
-                "cancel_day": settings.BILLING_DUNNING_CANCEL_DAY,
-            },
+            context={**email_context(case, invoice), "case": case.pk, "day": day},
         )
         audit(cause, case, "dunning.reminded", {}, {"day": day}, customer=customer)
         return
@@ -125,7 +204,7 @@ def run_step(case_id: int, step: str, day: int) -> None:
     try:
         client().v1.subscriptions.cancel(subscription.stripe_id)
     except stripe.InvalidRequestError as exc:
-        if exc.code != "resource_missing":
+        if not is_missing(exc):
             raise
         # Already gone at Stripe (canceled by hand): the outcome we wanted.
     now = timezone.now()

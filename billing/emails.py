@@ -35,9 +35,11 @@ SUBJECTS: dict[str, str] = {
     "email_changed_new": "This is now your email address",
     "trial_ending": "Your trial ends soon",
     "payment_failed": "Your payment failed",
+    "subscription_created": "Your subscription is confirmed",
     "subscription_canceled": "Your subscription has been canceled",
     "receipt": "Receipt for your payment",
     "dunning_reminder": "Reminder: your invoice is still unpaid",
+    "dunning_final": "Final notice: your subscription will be canceled on {cancel_on}",
 }
 ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd"}
 
@@ -88,6 +90,7 @@ def _dunning_open(context: dict[str, Any]) -> bool:
 STILL_RELEVANT: dict[str, Callable[[dict[str, Any]], bool]] = {
     "payment_failed": _invoice_unpaid,
     "dunning_reminder": _dunning_open,
+    "dunning_final": _dunning_open,
 }
 
 
@@ -101,13 +104,23 @@ def _recipient(email: Email) -> str:
     return address
 
 
+class _Blank(dict):
+    """Subject placeholders read the email's context; one it lacks reads as empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def _message(email: Email, to: str) -> EmailMultiAlternatives:
     context = {**email.context, "site_url": settings.SITE_URL, "recipient": to}
+    # Dunning emails queued before update_url existed name only the hosted invoice.
+    context.setdefault("update_url", context.get("hosted_invoice_url") or "")
     if email.customer is not None:
         context.setdefault("name", email.customer.name)
     text = render_to_string(f"emails/{email.template}.txt", context)
     html = render_to_string(f"emails/{email.template}.html", context)
-    message = EmailMultiAlternatives(SUBJECTS[email.template], text, to=[to])
+    subject = SUBJECTS[email.template].format_map(_Blank(email.context))
+    message = EmailMultiAlternatives(subject, text, to=[to])
     message.attach_alternative(html, "text/html")
     return message
 

@@ -37,11 +37,18 @@ class StripeEvent(models.Model):
         RESOLVED = "resolved", "resolved by staff (not run)"
         IGNORED = "ignored", "ignored (no handler, or by staff)"
 
+    class Kind(models.TextChoices):
+        SNAPSHOT = "snapshot", "snapshot (v1 webhook: the object in the payload)"
+        THIN = "thin", "thin (v2 notification: the object fetched from the API)"
+
     UNPROCESSED = (Status.RECEIVED, Status.PROCESSING, Status.FAILED)
     SETTLED = (Status.PROCESSED, Status.RESOLVED, Status.IGNORED)  # nothing more will run
 
     stripe_id = models.CharField(max_length=255)
-    type = models.CharField(max_length=100)
+    type = models.CharField(max_length=100, help_text="As sent: a thin event's is v1.<type>.")
+    kind = models.CharField(
+        max_length=8, choices=Kind.choices, default=Kind.SNAPSHOT, db_default=Kind.SNAPSHOT
+    )
     api_version = models.CharField(max_length=64, blank=True, default="")
     livemode = models.BooleanField(default=False)
     created = models.DateTimeField(help_text="Stripe's creation time of the event.")
@@ -71,6 +78,9 @@ class StripeEvent(models.Model):
                 ),
                 name="billing_event_status_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["snapshot", "thin"]), name="billing_event_kind_valid"
+            ),
         ]
         indexes = [
             # Admin filters, each sorted newest first as the changelist shows them.
@@ -90,6 +100,11 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_id} ({self.status})"
+
+    @property
+    def handled_type(self) -> str:
+        """The v1 event type whose handler applies it (a thin `v1.invoice.paid` is invoice.paid)."""
+        return self.type.removeprefix("v1.") if self.kind == self.Kind.THIN else self.type
 
 
 class Customer(MirroredFromStripe):
@@ -200,9 +215,12 @@ class Payment(MirroredFromStripe):
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
     )
     amount = models.BigIntegerField(default=0)
-    amount_refunded = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0, help_text="The charge's amount_refunded.")
+    refunded = models.BooleanField(default=False, help_text="The charge's refunded (in full).")
     currency = models.CharField(max_length=3, blank=True, default="")
-    status = models.CharField(max_length=32, blank=True, default="")
+    status = models.CharField(
+        max_length=32, blank=True, default="", help_text="The payment intent's status."
+    )
 
     class Meta:
         constraints = [
@@ -243,7 +261,8 @@ class WalletTransaction(models.Model):
     """One movement of a customer's prepaid wallet; the balance is the sum of these rows.
 
     `source` names the Stripe object that caused it and is unique, so a replayed or duplicated
-    event can never move money twice.
+    event can never move money twice: a top-up is keyed by its payment intent, which both
+    checkout.session.completed and payment_intent.succeeded name.
     """
 
     class Kind(models.TextChoices):

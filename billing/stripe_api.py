@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import stripe
 from django.conf import settings
 
 from jobs.errors import PermanentError
+
+# The Stripe object types our handlers mirror, and the client's service that retrieves each.
+_SERVICES = {
+    "customer": lambda v1: v1.customers,
+    "subscription": lambda v1: v1.subscriptions,
+    "invoice": lambda v1: v1.invoices,
+    "payment_intent": lambda v1: v1.payment_intents,
+    "charge": lambda v1: v1.charges,
+    "payment_method": lambda v1: v1.payment_methods,
+    "checkout.session": lambda v1: v1.checkout.sessions,
+}
+RETRIEVABLE = frozenset(_SERVICES)
 
 
 def client() -> stripe.StripeClient:
@@ -18,3 +32,22 @@ def client() -> stripe.StripeClient:
         base_addresses=base,
         max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
     )
+
+
+def is_missing(exc: stripe.StripeError) -> bool:
+    """Whether Stripe answered that the object does not exist (404 resource_missing)."""
+    return isinstance(exc, stripe.InvalidRequestError) and exc.code == "resource_missing"
+
+
+def retrieve(object_type: str, object_id: str) -> dict[str, Any] | None:
+    """The object's current state at Stripe as plain JSON data; None when Stripe has no such object.
+
+    A deleted customer comes back as Stripe returns it: `{"id": ..., "deleted": true}`.
+    """
+    service = _SERVICES[object_type](client().v1)
+    try:
+        return service.retrieve(object_id).to_dict(for_json=True)
+    except stripe.InvalidRequestError as exc:
+        if is_missing(exc):
+            return None
+        raise

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from billing import dunning, emails
+from billing.handlers import refetch
+from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
 from billing.services import QUERIES
 from jobs import job
+from jobs.alerts import send_alert
+from jobs.models import Job
 from jobs.periodic import periodic
 from jobs.services import current_job
 from jobs.tasks import delete_in_batches
@@ -62,15 +66,20 @@ def process_event(event_id: int) -> None:
             payload=row[6] if isinstance(row[6], dict) else json.loads(row[6]),
             attempts=row[7],
             received_at=row[8],
+            kind=row[9],
             status=StripeEvent.Status.PROCESSED,
         )
         event._state.adding, event._state.db = False, connection.alias
-        handler = handler_for(event.type)
+        handler = handler_for(event.handled_type)
         if handler is None:
             event.status = StripeEvent.Status.IGNORED
             event.save(update_fields=["status"])
         else:
-            handler(event)
+            # A thin event's object (and with STRIPE_REFETCH_OBJECTS any event's) comes from
+            # the API now; nothing to apply when Stripe no longer has it.
+            state = refetch.applied(event)
+            if state is not None:
+                handler(state)
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
 
 
@@ -103,6 +112,46 @@ def send_email(email_id: int) -> None:
 def dunning_step(case_id: int, step: str, day: int) -> None:
     """Run one scheduled step of a dunning case (billing.dunning.run_step)."""
     dunning.run_step(case_id, step, day)
+
+
+@job("billing.alert_top_up_failed", max_attempts=5, backoff_base=30, timeout=30, atomic=False)
+def alert_top_up_failed(
+    payment_intent_id: str, customer_id: str, amount: str, error: str, stripe_event_id: str
+) -> None:
+    """A wallet top-up's payment failed: alert staff the way a dead job does (mail, Slack)."""
+    send_alert(
+        f"Wallet top-up payment failed: {payment_intent_id}",
+        [
+            f"Payment intent {payment_intent_id} of customer {customer_id or '(unknown)'} "
+            f"for {amount} failed.",
+            f"Stripe's reason: {error}",
+            f"Event: {stripe_event_id}. The customer was not credited; Stripe's Dashboard shows "
+            "the attempt.",
+        ],
+    )
+
+
+@job("billing.alert_top_up_failures_summary", max_attempts=5, backoff_base=30, atomic=False)
+def alert_top_up_failures_summary(window_start: str, seconds: int) -> None:
+    """At the end of a window, one message for the top-up failures after its first alert."""
+    first = Job.objects.filter(unique_key=f"top-up-failed:{window_start}").first()
+    alerted = first.kwargs.get("stripe_event_id") if first else None
+    failures = [
+        log
+        for log in top_up_failures(datetime.fromisoformat(window_start), seconds)
+        if log.stripe_event_id != alerted
+    ]
+    if not failures:
+        return
+    lines = [
+        f"{log.after.get('payment_intent')} of {log.customer.stripe_id if log.customer else '?'}"
+        f" for {log.after.get('amount')}: {log.after.get('error')} ({log.stripe_event_id})"
+        for log in failures
+    ]
+    send_alert(
+        f"{len(failures)} more wallet top-up payments failed",
+        [*lines, "None was credited; Stripe's Dashboard shows the attempts."],
+    )
 
 
 @periodic("billing.prune_events", minutes=60)

@@ -206,6 +206,8 @@ STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dev" if DEBUG else "")
 STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
 STRIPE_WEBHOOK_MAX_BYTES = env_int("STRIPE_WEBHOOK_MAX_BYTES", 1024 * 1024)
+# The event destination's signing secret(s) for thin events (/billing/webhooks/stripe/thin/).
+STRIPE_THIN_WEBHOOK_SECRET = env_str("STRIPE_THIN_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # a local fake in tests; Stripe's own when empty
 
 # A cache every process shares, in PostgreSQL: django-q2 keeps its cluster heartbeats here
@@ -387,6 +389,13 @@ BILLING_DUNNING_REMINDER_DAYS = [
 BILLING_DUNNING_CANCEL_DAY = env_int("BILLING_DUNNING_CANCEL_DAY", 10)
 BILLING_ENTITLEMENTS_TTL = env_int("BILLING_ENTITLEMENTS_TTL", 3600)
 STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+# Handlers re-read each event's object from the API and apply its current state (dj-stripe's
+# way): order never matters, at one API call per event. Off: the event's copy, by watermark.
+STRIPE_REFETCH_OBJECTS = env_bool("STRIPE_REFETCH_OBJECTS", False)
+if STRIPE_REFETCH_OBJECTS and not STRIPE_API_KEY:
+    raise ImproperlyConfigured(
+        "STRIPE_REFETCH_OBJECTS=1 needs STRIPE_API_KEY: without it no event could be applied."
+    )
 SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
+from billing.emails import money, queue_email
 from billing.handlers.customer import link_user
 from billing.handlers.payload import data_object, ref
 from billing.handlers.sync import audit, ensure_customer, ensure_subscription
-from billing.models import ActivityLog, Customer, StripeEvent, WalletTransaction
+from billing.models import ActivityLog, Customer, StripeEvent, Subscription, WalletTransaction
 from jobs.errors import PermanentError
 
 TRUE = {"true", "1", "yes"}
@@ -18,22 +21,70 @@ def is_wallet_top_up(metadata: dict[str, Any] | None) -> bool:
     return str((metadata or {}).get("wallet_top_up", "")).lower() in TRUE
 
 
-def _credit_wallet(session: dict[str, Any], customer: Customer, event: StripeEvent) -> None:
-    if session.get("payment_status") != "paid" or not session.get("amount_total"):
-        return
+def credit_top_up(
+    customer: Customer,
+    payment_intent_id: str,
+    amount: int,
+    currency: str,
+    event: StripeEvent,
+) -> None:
+    """Credit a paid wallet top-up once, keyed by its payment intent.
+
+    Both checkout.session.completed and payment_intent.succeeded (the safety net for a lost
+    checkout event) call this with the same payment intent: whichever comes first credits,
+    the other finds the row.
+    """
     credit, created = WalletTransaction.objects.get_or_create(
-        source=session["id"],
+        source=payment_intent_id,
         defaults={
             "customer": customer,
             "kind": WalletTransaction.Kind.TOP_UP,
-            "amount": session["amount_total"],
-            "currency": session.get("currency") or "",
-            "payment_intent_id": ref(session.get("payment_intent")) or "",
+            "amount": amount,
+            "currency": currency,
+            "payment_intent_id": payment_intent_id,
             "stripe_event_id": event.stripe_id,
         },
     )
     if created:
         audit(event, credit, "wallet.credited", {}, {"amount": credit.amount})
+
+
+def _credit_wallet(session: dict[str, Any], customer: Customer, event: StripeEvent) -> None:
+    if session.get("payment_status") != "paid" or not session.get("amount_total"):
+        return
+    # A paid payment-mode session always names its intent; the session id is a last resort.
+    intent_id = ref(session.get("payment_intent")) or session["id"]
+    credit_top_up(
+        customer, intent_id, session["amount_total"], session.get("currency") or "", event
+    )
+
+
+def _confirm_subscription(
+    session: dict[str, Any], subscription: Subscription, customer: Customer, event: StripeEvent
+) -> None:
+    """Log that the subscription was created and confirm it by email, once per subscription.
+
+    The customer row is locked by the caller, so two sessions naming one subscription take
+    turns here and the second finds the activity row.
+    """
+    logged = ActivityLog.objects.filter(
+        object_type="subscription", object_id=subscription.stripe_id, action="subscription.created"
+    )
+    if logged.exists():
+        return
+    amount = session.get("amount_total")
+    after = {"checkout_session": session["id"], "amount_total": amount}
+    audit(event, subscription, "subscription.created", {}, after, customer=customer)
+    queue_email(
+        f"subscription:{subscription.stripe_id}",
+        "subscription_created",
+        customer=customer,
+        context={
+            "plan": subscription.plan,
+            "amount": money(amount, session.get("currency") or "") if amount else "",
+            "billing_url": f"{settings.SITE_URL.rstrip('/')}/billing/",
+        },
+    )
 
 
 def checkout_completed(event: StripeEvent) -> None:
@@ -50,7 +101,8 @@ def checkout_completed(event: StripeEvent) -> None:
     if user_id:
         link_user(customer, str(user_id), event)
     if session.get("mode") == "subscription" and ref(session.get("subscription")):
-        ensure_subscription(ref(session["subscription"]), customer)
+        subscription = ensure_subscription(ref(session["subscription"]), customer)
+        _confirm_subscription(session, subscription, customer, event)
     elif session.get("mode") == "payment" and is_wallet_top_up(metadata):
         _credit_wallet(session, customer, event)
 

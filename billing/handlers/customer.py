@@ -29,6 +29,9 @@ def link_user(customer: Customer, user_id: str, event: StripeEvent) -> None:
 def customer_upserted(event: StripeEvent) -> None:
     """customer.created / customer.updated: mirror email and name; link the user if named."""
     customer = data_object(event)
+    if customer.get("deleted"):
+        customer_deleted(event)  # fetched from the API: deleted at Stripe meanwhile
+        return
     values = {
         "email": customer.get("email") or "",
         "name": customer.get("name") or "",

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from django.db.models import Sum
+from datetime import UTC, datetime, timedelta
 
-from billing.handlers.checkout import is_wallet_top_up
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing.emails import money
+from billing.handlers.checkout import credit_top_up, is_wallet_top_up
 from billing.handlers.payload import data_object, dig, ref
 from billing.handlers.sync import apply_newer, audit, ensure_customer
-from billing.models import Customer, Payment, PaymentMethod, StripeEvent, WalletTransaction
+from billing.models import (
+    ActivityLog,
+    Customer,
+    Payment,
+    PaymentMethod,
+    StripeEvent,
+    WalletTransaction,
+)
+from jobs import enqueue
+
+TOP_UP_FAILED = "wallet.top_up_failed"
+TOP_UP_FAILED_JOB = "billing.alert_top_up_failed"
+TOP_UP_FAILED_SUMMARY_JOB = "billing.alert_top_up_failures_summary"
 
 
 def _customer(obj: dict) -> Customer | None:
@@ -16,16 +33,83 @@ def _customer(obj: dict) -> Customer | None:
 
 
 def payment_intent_changed(event: StripeEvent) -> None:
-    """payment_intent.succeeded / payment_failed: mirror the payment's amount and status."""
+    """payment_intent.succeeded / payment_failed: mirror the payment's amount and status.
+
+    A top-up's intent (metadata wallet_top_up=true, set by our checkout) also credits the
+    wallet when it succeeded, and alerts staff when it failed.
+    """
     intent = data_object(event)
+    customer = _customer(intent)
     values = {
-        "customer": _customer(intent),
+        "customer": customer,
         "amount": intent.get("amount") or 0,
         "currency": intent.get("currency") or "",
         "status": intent.get("status") or "",
         "charge_id": ref(intent.get("latest_charge")) or "",
     }
     apply_newer(Payment, intent["id"], event, values, event.type)
+    if not is_wallet_top_up(intent.get("metadata")):
+        return
+    # By the intent's status, not the event's type: a refetched intent may have succeeded
+    # since it failed (a retry with another card), and then there is nothing to alert about.
+    if intent.get("status") == "succeeded" and customer is not None:
+        received = intent.get("amount_received") or intent.get("amount") or 0
+        if received > 0:
+            credit_top_up(customer, intent["id"], received, values["currency"], event)
+    elif event.type == "payment_intent.payment_failed":
+        _alert_top_up_failed(intent, event)
+
+
+def _alert_top_up_failed(intent: dict, event: StripeEvent) -> None:
+    """Tell staff through the dead-job alert path, rate-limited the same way.
+
+    The failure is audited; the first of a window (ALERT_WINDOW_SECONDS, aligned to the
+    clock) alerts at once, the others of the window are summed up when it ends. A storm of
+    declines (card testing) sends two messages per window, never hundreds. The unique keys of
+    the two jobs make the window: no shared row to lock.
+    """
+    error = intent.get("last_payment_error") or {}
+    reason = f"{error.get('code') or error.get('type') or 'unknown'}: {error.get('message', '')}"
+    amount = money(intent.get("amount") or 0, intent.get("currency") or "")
+    customer_id = ref(intent.get("customer")) or ""
+    audit(
+        event,
+        Payment.objects.get(stripe_id=intent["id"]),
+        TOP_UP_FAILED,
+        {},
+        {"payment_intent": intent["id"], "amount": amount, "error": reason},
+    )
+    length = max(settings.ALERT_WINDOW_SECONDS, 1)
+    now = int(timezone.now().timestamp())
+    start = datetime.fromtimestamp(now - now % length, tz=UTC)
+    enqueue(
+        TOP_UP_FAILED_JOB,
+        payment_intent_id=intent["id"],
+        customer_id=customer_id,
+        amount=amount,
+        error=reason,
+        stripe_event_id=event.stripe_id,
+        unique_key=f"top-up-failed:{start.isoformat()}",
+        target=f"billing.payment:{intent['id']}",
+    )
+    enqueue(
+        TOP_UP_FAILED_SUMMARY_JOB,
+        window_start=start.isoformat(),
+        seconds=length,
+        run_at=start + timedelta(seconds=length),
+        unique_key=f"top-up-failed-summary:{start.isoformat()}",
+    )
+
+
+def top_up_failures(window_start: datetime, seconds: int) -> list[ActivityLog]:
+    """The top-up failures audited in a window, oldest first."""
+    return list(
+        ActivityLog.objects.filter(
+            action=TOP_UP_FAILED,
+            created_at__gte=window_start,
+            created_at__lt=window_start + timedelta(seconds=seconds),
+        ).order_by("created_at", "id")
+    )
 
 
 def _debit_refunds(charge: dict, payment: Payment, event: StripeEvent) -> None:
@@ -66,8 +150,11 @@ def charge_refunded(event: StripeEvent) -> None:
         "charge_id": charge["id"],
         "amount": charge.get("amount") or 0,
         "amount_refunded": charge.get("amount_refunded") or 0,
+        "refunded": bool(charge.get("refunded")),
         "currency": charge.get("currency") or "",
-        "status": "refunded" if charge.get("refunded") else "partially_refunded",
+        # Only a succeeded payment has a charge to refund, and a refund leaves its intent
+        # succeeded: Stripe has no "refunded" PaymentIntent status.
+        "status": "succeeded",
     }
     payment, _applied = apply_newer(Payment, intent_id, event, values, event.type)
     top_up = WalletTransaction.objects.filter(

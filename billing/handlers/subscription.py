@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.dunning import end_cases
 from billing.emails import queue_email
 from billing.entitlements import invalidate_entitlements
 from billing.handlers.payload import (
@@ -40,6 +41,7 @@ def upsert_subscription(event: StripeEvent) -> Subscription:
     )
     if applied:
         invalidate_entitlements(row.customer)
+        end_cases(row, event)
     return row
 
 

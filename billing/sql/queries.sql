@@ -34,4 +34,4 @@ UPDATE billing_stripeevent
  WHERE id = %(id)s
    AND status NOT IN ('processed', 'resolved', 'ignored')
 RETURNING id, stripe_id, type, api_version, livemode, created, payload, attempts,
-          received_at;
+          received_at, kind;

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import stripe
+import time_machine
 from django.test import Client
 
 from billing.tasks import process_event  # noqa: F401 - declares the job type
@@ -96,3 +97,14 @@ def mailbox(settings):
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     mail.outbox = []
     return mail.outbox
+
+
+@pytest.fixture
+def people(django_user_model):
+    """Ann and Bob of tests/billing/story.py, signed up an hour before it starts."""
+    from tests.billing import story
+
+    with time_machine.travel(story.at(-3600), tick=False):
+        ann = django_user_model.objects.create_user("ann", "ann@example.com", "pw-ann-1234!")
+        bob = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-1234!")
+    return ann, bob

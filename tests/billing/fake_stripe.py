@@ -1,7 +1,8 @@
 """A tiny fake of the Stripe API on localhost: the real stripe client talks to it over HTTP.
 
 Serves what billing calls: GET /v1/events (created[gte] filter, limit, starting_after paging,
-newest first like Stripe) and DELETE /v1/subscriptions/<id> (cancel). Records every request.
+newest first like Stripe), DELETE /v1/subscriptions/<id> (cancel) and GET of any object put in
+`objects` (/v1/<collection>/<id>, 404 resource_missing when absent). Records every request.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class FakeStripe:
         self.requests: list[tuple[str, str]] = []
         self.canceled: list[str] = []
         self.missing: set[str] = set()  # subscriptions the API answers 404 resource_missing for
+        self.objects: dict[str, dict[str, Any]] = {}  # current state by id, for GET /v1/.../<id>
         self.server: ThreadingHTTPServer | None = None
 
     @property
@@ -48,6 +50,16 @@ class FakeStripe:
             "data": page,
         }
 
+    def put(self, *objects: dict[str, Any]) -> None:
+        """Make these the objects' current state at "Stripe" (what a retrieve returns)."""
+        for obj in objects:
+            self.objects[obj["id"]] = obj
+
+    def retrieve(self, path: str) -> dict[str, Any] | None:
+        """The object a GET /v1/<collection>/<id> names, or None (404)."""
+        object_id = path.rstrip("/").rsplit("/", 1)[-1]
+        return self.objects.get(object_id)
+
     def cancel(self, subscription_id: str) -> dict[str, Any]:
         self.canceled.append(subscription_id)
         return {"id": subscription_id, "object": "subscription", "status": "canceled"}
@@ -71,6 +83,11 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             fake.requests.append(("GET", self.path))
             if parts.path == "/v1/events":
                 self._answer(200, fake.list_events(parse_qs(parts.query)))
+            elif parts.path.startswith("/v1/") and (found := fake.retrieve(parts.path)):
+                self._answer(200, found)
+            elif parts.path.startswith("/v1/"):
+                error = {"type": "invalid_request_error", "code": "resource_missing"}
+                self._answer(404, {"error": {**error, "message": "No such object"}})
             else:
                 self._answer(404, {"error": {"type": "invalid_request_error"}})
 
@@ -95,5 +112,7 @@ def start() -> FakeStripe:
     """Start a fake on a free localhost port, serving from a daemon thread."""
     fake = FakeStripe()
     fake.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
+    # A short poll: shutdown() waits up to one poll, and every test using the fake shuts it down.
+    serve = {"target": fake.server.serve_forever, "kwargs": {"poll_interval": 0.02}}
+    threading.Thread(**serve, daemon=True).start()
     return fake

@@ -89,6 +89,7 @@ def snapshot() -> dict:
                 p.charge_id,
                 p.amount,
                 p.amount_refunded,
+                p.refunded,
                 p.status,
             )
             for p in Payment.objects.select_related("customer")

@@ -18,6 +18,8 @@ START = int(datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp())
 DAY = 86400
 LEGACY = "2024-06-20"
 CURRENT = "2026-10-28.endive"
+# Our checkout copies the top-up marker onto the payment intent (payment_intent_data.metadata).
+TOP_UP = {"wallet_top_up": "true"}
 
 
 def _event(number: int, kind: str, at: int, obj: dict[str, Any], version: str) -> dict:
@@ -128,7 +130,7 @@ def _top_up(session: str, intent: str, amount: int) -> dict:
     }
 
 
-def _intent(iid: str, customer: str, amount: int) -> dict:
+def _intent(iid: str, customer: str, amount: int, metadata: dict | None = None) -> dict:
     return {
         "id": iid,
         "object": "payment_intent",
@@ -137,7 +139,7 @@ def _intent(iid: str, customer: str, amount: int) -> dict:
         "currency": "eur",
         "status": "succeeded",
         "latest_charge": iid.replace("pi_", "ch_"),
-        "metadata": {},
+        "metadata": metadata or {},
     }
 
 
@@ -202,9 +204,19 @@ def events(ann_id: int, bob_id: int) -> list[dict]:
         ("customer.subscription.updated", 14 * DAY, _bob_subscription("active"), CURRENT),
         ("invoice.paid", 14 * DAY + 1, _bob_invoice(), CURRENT),
         ("checkout.session.completed", 15 * DAY, _top_up("cs_bob_w1", "pi_bob_w1", 5000), CURRENT),
-        ("payment_intent.succeeded", 15 * DAY + 1, _intent("pi_bob_w1", "cus_bob", 5000), CURRENT),
+        (
+            "payment_intent.succeeded",
+            15 * DAY + 1,
+            _intent("pi_bob_w1", "cus_bob", 5000, TOP_UP),
+            CURRENT,
+        ),
         ("checkout.session.completed", 16 * DAY, _top_up("cs_bob_w2", "pi_bob_w2", 2000), CURRENT),
-        ("payment_intent.succeeded", 16 * DAY + 1, _intent("pi_bob_w2", "cus_bob", 2000), CURRENT),
+        (
+            "payment_intent.succeeded",
+            16 * DAY + 1,
+            _intent("pi_bob_w2", "cus_bob", 2000, TOP_UP),
+            CURRENT,
+        ),
         ("charge.refunded", 17 * DAY, _refund(500), CURRENT),
         ("charge.refunded", 18 * DAY, _refund(2000), CURRENT),
         ("checkout.session.expired", 19 * DAY, abandoned, CURRENT),

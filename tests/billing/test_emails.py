@@ -10,7 +10,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.template.loader import render_to_string
 
 from billing.emails import SUBJECTS, queue_email
-from billing.models import Email, StripeEvent
+from billing.models import ActivityLog, Email, StripeEvent
 from jobs.models import Job
 from jobs.services import replay
 from tests.billing.conftest import make_event
@@ -72,7 +72,7 @@ def test_reprocessing_the_event_never_sends_its_email_twice(client, mailbox):
         target=f"billing.stripeevent:{StripeEvent.objects.get(type='invoice.paid').pk}"
     )
 
-    with time_machine.travel(T0 + timedelta(seconds=30), tick=False):
+    with time_machine.travel(T0 + timedelta(seconds=30), tick=False):  # not the wall clock
         assert replay(event_job.pk, actor="test", force=True).done  # staff run it again
     run_at(T0 + timedelta(minutes=1))
 
@@ -220,3 +220,38 @@ def test_a_hash_upgrade_on_login_is_not_a_password_change(mailbox, user, setting
     user.refresh_from_db()
     assert user.password.startswith("pbkdf2_sha256$10$")
     assert not Email.objects.filter(template="password_changed").exists()
+
+
+def subscription_checkout(event_id: str) -> dict:
+    session = {
+        "id": "cs_dana",
+        "object": "checkout.session",
+        "mode": "subscription",
+        "customer": "cus_dana",
+        "subscription": "sub_dana",
+        "amount_total": 1999,
+        "currency": "eur",
+        "payment_status": "paid",
+        "status": "complete",
+        "metadata": {},
+    }
+    return make_event(
+        "checkout.session.completed", session, id=event_id, created=int(T0.timestamp())
+    )
+
+
+def test_a_completed_subscription_checkout_confirms_once_and_logs_it(client, mailbox, settings):
+    settings.SITE_URL = "https://prebook.test"
+    deliver(client, dana(), T0)
+    deliver(client, subscription_checkout("evt_dana_checkout"), T0)
+    # A second session event naming the same subscription (a retried checkout) adds nothing.
+    deliver(client, subscription_checkout("evt_dana_checkout_again"), T0)
+    drain(until=T0 + timedelta(hours=1))
+
+    assert sent(mailbox) == [("dana@example.com", "Your subscription is confirmed")]
+    assert "19.99 EUR" in mailbox[0].body
+    assert "https://prebook.test/billing/" in mailbox[0].body
+    logged = ActivityLog.objects.filter(action="subscription.created")
+    assert list(logged.values_list("object_id", "stripe_event_id", "customer__stripe_id")) == [
+        ("sub_dana", "evt_dana_checkout", "cus_dana")
+    ]

@@ -6,22 +6,41 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 
-from billing.models import ActivityLog, DunningCase, Email, StripeEvent
+from billing.models import (
+    ActivityLog,
+    DunningCase,
+    Email,
+    Invoice,
+    Payment,
+    StripeEvent,
+    Subscription,
+)
 from tests.billing import story
 from tests.billing.helpers import deliver, drain, run_at, sent, snapshot
 
 pytestmark = pytest.mark.django_db
 AFTER_ALL = story.at(story.END) + timedelta(days=30)
-
-
-@pytest.fixture
-def people(django_user_model):
-    with time_machine.travel(story.at(-3600), tick=False):
-        ann = django_user_model.objects.create_user("ann", "ann@example.com", "pw-ann-1234!")
-        bob = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-1234!")
-    return ann, bob
+PAYMENT_INTENT_STATUSES = {
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "requires_capture",
+    "canceled",
+    "succeeded",
+}
+SUBSCRIPTION_STATUSES = {
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+}
+INVOICE_STATUSES = {"draft", "open", "paid", "uncollectible", "void"}
 
 
 def when(seconds: int) -> datetime:
@@ -95,13 +114,13 @@ EXPECTED_STATE = {
         ),
     ],
     "payments": [
-        ("pi_ann1", "cus_ann", "ch_ann1", 900, 0, "succeeded"),
-        ("pi_bob_w1", "cus_bob", "ch_bob_w1", 5000, 0, "succeeded"),
-        ("pi_bob_w2", "cus_bob", "ch_bob_w2", 2000, 2000, "refunded"),
+        ("pi_ann1", "cus_ann", "ch_ann1", 900, 0, False, "succeeded"),
+        ("pi_bob_w1", "cus_bob", "ch_bob_w1", 5000, 0, False, "succeeded"),
+        ("pi_bob_w2", "cus_bob", "ch_bob_w2", 2000, 2000, True, "succeeded"),
     ],
     "payment_methods": [("pm_ann", "cus_ann", "visa", False)],
     "wallets": [("cus_bob", "eur", 5000)],  # 5000 + 2000 top-ups, less the 2000 refunded
-    "top_ups": [("cs_bob_w1", 5000), ("cs_bob_w2", 2000)],
+    "top_ups": [("pi_bob_w1", 5000), ("pi_bob_w2", 2000)],
     "refunded": [("ch_bob_w2", -2000)],
 }
 
@@ -109,6 +128,8 @@ EXPECTED_STATE = {
 # day 3, before Ann pays on day 5.
 STORY_EMAILS = sorted(
     [
+        ("ann@example.com", "Your subscription is confirmed"),
+        ("bob@example.com", "Your subscription is confirmed"),
         ("ann@example.com", "Receipt for your payment"),  # in_ann1, paid + payment_succeeded
         ("ann@example.com", "Your payment failed"),
         ("ann@example.com", "Reminder: your invoice is still unpaid"),
@@ -140,6 +161,10 @@ def test_story_lived_in_order_ends_in_the_expected_state_and_emails(
 
     assert snapshot() == EXPECTED_STATE
     assert sent(mailbox) == STORY_EMAILS
+    # Each status column holds a value Stripe itself sends for that object (API 2026-10-28).
+    assert set(Payment.objects.values_list("status", flat=True)) <= PAYMENT_INTENT_STATUSES
+    assert set(Subscription.objects.values_list("status", flat=True)) <= SUBSCRIPTION_STATUSES
+    assert set(Invoice.objects.values_list("status", flat=True)) <= INVOICE_STATUSES
     statuses = dict(StripeEvent.objects.values_list("stripe_id", "status"))
     assert {status for stripe_id, status in statuses.items() if stripe_id != "evt_story_021"} == {
         "processed"
