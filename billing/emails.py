@@ -102,7 +102,14 @@ def _recipient(email: Email) -> str:
 
 
 def _message(email: Email, to: str) -> EmailMultiAlternatives:
-    context = {**email.context, "site_url": settings.SITE_URL, "recipient": to}
+    site = settings.SITE_URL.rstrip("/")
+    context = {
+        **email.context,
+        "site_url": settings.SITE_URL,
+        "billing_url": f"{site}/billing/",
+        "portal_url": f"{site}/billing/portal/",
+        "recipient": to,
+    }
     if email.customer is not None:
         context.setdefault("name", email.customer.name)
     text = render_to_string(f"emails/{email.template}.txt", context)
