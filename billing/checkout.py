@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from billing.handlers.sync import audit
 from billing.models import Customer
 from billing.stripe_api import client
 
@@ -84,9 +85,17 @@ def _customer_id(user: AbstractBaseUser, api: stripe.StripeClient) -> tuple[str,
 
 
 def _remember_customer(user: AbstractBaseUser, customer_id: str) -> None:
-    """Store the user's new customer (its customer.created event will fill in the rest)."""
+    """Store the user's new customer (its customer.created event will fill in the rest).
+
+    A user has one customer: one Stripe deleted gives the user up (it keeps its invoices).
+    """
     try:
         with transaction.atomic():
+            for old in Customer.objects.filter(user=user, deleted=True):
+                old.user = None
+                old.save(update_fields=["user", "updated_at"])
+                cause = f"checkout:user:{user.pk}"
+                audit(cause, old, "customer.unlinked_from_user", {"user_id": user.pk}, {})
             customer, _ = Customer.objects.get_or_create(stripe_id=customer_id)
             if customer.user_id is None:
                 Customer.objects.filter(pk=customer.pk, user__isnull=True).update(user=user)

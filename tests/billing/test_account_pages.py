@@ -126,6 +126,24 @@ def test_subscribe_creates_a_customer_and_a_subscription_checkout_for_the_user(
     assert Customer.objects.get(stripe_id="cus_fake_1").user == user
 
 
+def test_a_user_whose_customer_stripe_deleted_gets_a_new_one(signed_in, stripe_fake, user):
+    gone = Customer.objects.create(stripe_id="cus_gone", user=user, deleted=True)
+
+    session = _subscribe(signed_in, stripe_fake, "basic")
+
+    gone.refresh_from_db()
+    assert gone.user is None
+    assert Customer.objects.get(stripe_id=session["customer"]).user == user
+
+
+def test_the_page_lets_forms_redirect_to_stripes_hosted_pages(signed_in, stripe_fake):
+    policy = signed_in.get("/billing/")["Content-Security-Policy"]
+
+    form_action = next(part for part in policy.split(";") if "form-action" in part)
+    assert "https://checkout.stripe.com" in form_action
+    assert "https://billing.stripe.com" in form_action
+
+
 def test_subscribe_reuses_the_customer_the_user_already_has(signed_in, stripe_fake, user):
     Customer.objects.create(stripe_id="cus_known", user=user)
 
