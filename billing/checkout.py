@@ -22,6 +22,8 @@ from billing.stripe_api import client
 
 logger = logging.getLogger(__name__)
 
+# A person waits on these calls: give up well before a browser or gunicorn would.
+PAGE_TIMEOUT_SECONDS = 10
 # Stripe replaces this in success_url with the session's id; it must reach Stripe unescaped.
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 
@@ -46,7 +48,7 @@ def _call(what: str, request: Callable[[stripe.StripeClient], object]) -> object
     if not configured():
         raise BillingUnavailable("Payments are not set up on this server yet.", status=503)
     try:
-        return request(client())
+        return request(client(timeout=PAGE_TIMEOUT_SECONDS))
     except stripe.APIConnectionError as error:
         logger.warning("stripe %s: cannot connect: %s", what, error)
         raise BillingUnavailable(
@@ -59,8 +61,10 @@ def _call(what: str, request: Callable[[stripe.StripeClient], object]) -> object
             message = "Stripe, our payment provider, is having trouble."
         else:
             message = "Stripe, our payment provider, refused the request."
+        # In development the developer is the user: say what Stripe objected to.
+        detail = f" (Stripe said: {error.user_message or error})" if settings.DEBUG else ""
         raise BillingUnavailable(
-            f"{message} Nothing was charged; please try again later."
+            f"{message} Nothing was charged; please try again later.{detail}"
         ) from error
 
 
