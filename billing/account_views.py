@@ -65,6 +65,7 @@ def _page(
         "error": error,
         "top_up_form": top_up_form or TopUpForm(),
         "wallet_plans": plans_with("wallet"),
+        "top_up_currency": settings.BILLING_TOP_UP_CURRENCY,
     }
     return render(request, "billing/account.html", context, status=status)
 
