@@ -25,6 +25,11 @@ from billing.entitlements import (
 )
 from billing.forms import PlanForm, TopUpForm
 from billing.selectors import billing_summary, subscription_confirmed, top_up_confirmed
+from config.security import rate_limit
+
+# Each POST creates a session at Stripe: a person needs a few, a loop must not reach Stripe's
+# account-wide rate limit for everybody else.
+CHECKOUT_LIMIT = ("billing-checkout", "user", "BILLING_CHECKOUT_RATE")
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -78,6 +83,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@rate_limit(*CHECKOUT_LIMIT)
 def subscribe(request: HttpRequest) -> HttpResponse:
     """Start Checkout for the chosen plan (one subscription per user: changes go by the portal)."""
     form = PlanForm(request.POST)
@@ -100,6 +106,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires_feature("wallet")
+@rate_limit(*CHECKOUT_LIMIT)
 def top_up(request: HttpRequest) -> HttpResponse:
     """Start Checkout (mode payment) for a wallet top-up within the configured bounds."""
     form = TopUpForm(request.POST)
@@ -114,6 +121,7 @@ def top_up(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@rate_limit(*CHECKOUT_LIMIT)
 def portal(request: HttpRequest) -> HttpResponse:
     """Send the user to Stripe's Billing Portal (card, invoices, cancel); e-mails link here."""
     try:

@@ -405,6 +405,9 @@ BILLING_PLAN_MAX_PENDING = {plan: int(limit) for plan, limit in BILLING_PLAN_MAX
 BILLING_TOP_UP_CURRENCY = env_str("BILLING_TOP_UP_CURRENCY", "eur").lower()
 BILLING_TOP_UP_MIN = env_int("BILLING_TOP_UP_MIN", 500)
 BILLING_TOP_UP_MAX = env_int("BILLING_TOP_UP_MAX", 50_000)
+BILLING_CHECKOUT_RATE = env_str(
+    "BILLING_CHECKOUT_RATE", "30/h"
+)  # per user: subscribe, top up, portal
 
 # Prebooking (issue 7): bookings fired at the instant a class opens.
 # The timing cluster (Q_CLUSTER_NAME=timing) runs only prebooking work, so no backlog of

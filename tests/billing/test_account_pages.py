@@ -257,6 +257,20 @@ def test_stripe_unreachable_shows_a_message_and_changes_nothing(signed_in, strip
     assert not Customer.objects.exists()
 
 
+def test_a_user_creating_sessions_in_a_loop_is_stopped_before_stripe(
+    signed_in, stripe_fake, settings
+):
+    settings.BILLING_CHECKOUT_RATE = "2/h"
+    for _ in range(2):
+        _subscribe(signed_in, stripe_fake, "pro")
+    calls = len(stripe_fake.posted)
+
+    response = signed_in.post("/billing/subscribe/", {"plan": "pro"})
+
+    assert response.status_code == 429
+    assert len(stripe_fake.posted) == calls
+
+
 def test_top_ups_need_a_plan_with_the_wallet_and_say_which(signed_in, stripe_fake):
     response = signed_in.post("/billing/top-up/", {"amount": "10"})
 
