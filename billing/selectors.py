@@ -91,7 +91,16 @@ def billing_summary(customer: Customer | None) -> dict:
     Read from the mirrored rows, not from Stripe: the page works while Stripe is unreachable.
     """
     if customer is None:
-        return {"subscription": None, "card": None, "invoices": [], "balances": [], "ledger": []}
+        return {
+            "subscription": None,
+            "entitled": False,
+            "card": None,
+            "invoices": [],
+            "balances": [],
+            "ledger": [],
+            "dunning": None,
+            "pay_by": None,
+        }
     subscription = (
         customer.subscriptions.exclude(status="").order_by("-current_period_end", "-id").first()
     )

@@ -330,6 +330,16 @@ def test_manage_opens_a_portal_session_for_the_users_customer(signed_in, stripe_
     assert response["Location"].startswith(f"{stripe_fake.url}/portal/bps_fake_")
 
 
+def test_stripe_down_while_opening_the_portal_shows_a_message(signed_in, stripe_fake, user):
+    Customer.objects.create(stripe_id="cus_known", user=user)
+    stripe_fake.fail_with = (503, {"type": "api_error", "message": "Service unavailable"})
+
+    response = signed_in.post("/billing/portal/")
+
+    assert response.status_code == 502
+    assert "is having trouble" in response.content.decode()
+
+
 def test_the_portal_link_of_an_email_works_with_get(signed_in, stripe_fake, user):
     Customer.objects.create(stripe_id="cus_known", user=user)
 
