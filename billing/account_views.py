@@ -19,7 +19,7 @@ from billing.entitlements import (
     FEATURE_LABELS,
     entitlements,
     features_of,
-    pending_prebooking_limit,
+    max_pending_for,
     plans_with,
     requires_feature,
 )
@@ -41,9 +41,7 @@ def _plans() -> list[dict]:
         {
             "name": plan,
             "features": [FEATURE_LABELS.get(f, f) for f in features_of(plan)],
-            "max_pending": settings.BILLING_PLAN_MAX_PENDING.get(
-                plan, settings.PREBOOKING_MAX_PENDING
-            ),
+            "max_pending": max_pending_for(plan),
         }
         for plan in settings.BILLING_PLANS
     ]
@@ -63,7 +61,7 @@ def _page(
         "customer": customer,
         "current": current,
         "plans": _plans(),
-        "pending_limit": pending_prebooking_limit(request.user.pk),
+        "pending_limit": max_pending_for(current["plan"]),
         "configured": checkout.configured() and bool(settings.BILLING_PLANS),
         "has_key": checkout.configured(),
         "debug": settings.DEBUG,
@@ -143,11 +141,12 @@ def success(request: HttpRequest) -> HttpResponse:
     else:
         kind = "subscription"
         confirmed = subscription_confirmed(request.user.pk)
+    current = entitlements(request.user.pk)
     context = {
         "kind": kind,
         "confirmed": confirmed,
-        "current": entitlements(request.user.pk),
-        "pending_limit": pending_prebooking_limit(request.user.pk),
+        "current": current,
+        "pending_limit": max_pending_for(current["plan"]),
         "debug": settings.DEBUG,
     }
     return render(request, "billing/success.html", context)

@@ -77,10 +77,14 @@ def invalidate_entitlements(customer: Customer) -> None:
         transaction.on_commit(lambda: cache.delete(key))
 
 
-def pending_prebooking_limit(user_id: int) -> int:
-    """How many pending prebookings the user may hold: their plan's, else PREBOOKING_MAX_PENDING."""
-    plan = entitlements(user_id)["plan"]
+def max_pending_for(plan: str) -> int:
+    """How many pending prebookings a plan allows (PREBOOKING_MAX_PENDING when it names none)."""
     return settings.BILLING_PLAN_MAX_PENDING.get(plan, settings.PREBOOKING_MAX_PENDING)
+
+
+def pending_prebooking_limit(user_id: int) -> int:
+    """How many pending prebookings the user may hold, by their current plan."""
+    return max_pending_for(entitlements(user_id)["plan"])
 
 
 def plans_with(feature: str) -> list[str]:

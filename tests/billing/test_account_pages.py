@@ -395,3 +395,42 @@ def test_the_page_shows_the_card_the_invoices_and_a_failed_payment_with_its_dead
     assert f"Update your card by <strong>{pay_by.isoformat()}</strong>" in page
     assert 'href="https://invoice.stripe.test/in_failed"' in page
     assert "29.00 EUR" in page
+
+
+def test_a_trial_shows_its_end_and_a_cancellation_its_last_day(signed_in, stripe_fake, user):
+    customer = Customer.objects.create(stripe_id="cus_known", user=user)
+    end = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
+    subscription = Subscription.objects.create(
+        stripe_id="sub_trial",
+        customer=customer,
+        status="trialing",
+        price_id=PLANS["basic"],
+        trial_end=end,
+        current_period_end=end,
+    )
+    assert "Trial ends on 2027-01-15." in signed_in.get("/billing/").content.decode()
+
+    Subscription.objects.filter(pk=subscription.pk).update(
+        status="active", cancel_at_period_end=True
+    )
+    assert "Canceled: ends on 2027-01-15." in signed_in.get("/billing/").content.decode()
+
+
+def test_confirming_in_development_says_what_to_check(signed_in, settings):
+    settings.DEBUG = True
+
+    page = signed_in.get("/billing/success/?kind=subscription&session_id=cs_1").content.decode()
+
+    assert "stripe listen --forward-to localhost:8000/billing/webhooks/stripe/" in page
+
+
+def test_the_billing_page_reads_a_fixed_number_of_queries(
+    signed_in, stripe_fake, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    _subscribed(signed_in, stripe_fake, django_capture_on_commit_callbacks)
+
+    signed_in.get("/billing/")  # fills the entitlements cache
+
+    # session, user, customer, cached plan, subscription, dunning, card, invoices, wallet x2
+    with django_assert_max_num_queries(10):
+        assert signed_in.get("/billing/").status_code == 200
