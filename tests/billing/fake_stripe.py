@@ -202,5 +202,8 @@ def start() -> FakeStripe:
     """Start a fake on a free localhost port, serving from a daemon thread."""
     fake = FakeStripe()
     fake.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
+    # A short poll: shutdown() waits for it, once per test that uses the fake.
+    threading.Thread(
+        target=fake.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     return fake

@@ -66,11 +66,22 @@ def _subscribed(client, fake, on_commit, plan: str = "pro") -> Customer:
     return Customer.objects.get(stripe_id=customer_id)
 
 
-def test_the_billing_page_asks_to_log_in_first(client):
-    response = client.get("/billing/")
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/billing/"),
+        ("post", "/billing/subscribe/"),
+        ("post", "/billing/top-up/"),
+        ("get", "/billing/portal/"),
+        ("get", "/billing/success/"),
+    ],
+)
+def test_the_billing_pages_ask_to_log_in_first(client, stripe_fake, method, url):
+    response = getattr(client, method)(url)
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/?next=/billing/")
+    assert response["Location"].startswith(f"/accounts/login/?next={url}")
+    assert stripe_fake.posted == []
 
 
 def test_without_keys_in_development_the_page_says_how_to_set_them(signed_in, settings):
