@@ -72,8 +72,7 @@ def test_reprocessing_the_event_never_sends_its_email_twice(client, mailbox):
         target=f"billing.stripeevent:{StripeEvent.objects.get(type='invoice.paid').pk}"
     )
 
-    with time_machine.travel(T0, tick=False):  # replay schedules for "now"
-        assert replay(event_job.pk, actor="test", force=True).done  # staff run it again
+    assert replay(event_job.pk, actor="test", force=True).done  # staff run it again
     run_at(T0 + timedelta(minutes=1))
 
     assert StripeEvent.objects.get(type="invoice.paid").status == "processed"
