@@ -137,7 +137,7 @@ def success(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "subscription")
     session_id = request.GET.get("session_id", "")
     if kind == "top_up":
-        confirmed = bool(session_id) and top_up_confirmed(request.user.pk, session_id)
+        confirmed = top_up_confirmed(checkout.customer_of(request.user), session_id)
     else:
         kind = "subscription"
         confirmed = subscription_confirmed(request.user.pk)

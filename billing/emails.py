@@ -102,16 +102,13 @@ def _recipient(email: Email) -> str:
 
 
 def _message(email: Email, to: str) -> EmailMultiAlternatives:
-    site = settings.SITE_URL.rstrip("/")
-    context = {
-        **email.context,
-        "site_url": settings.SITE_URL,
-        "billing_url": f"{site}/billing/",
-        "portal_url": f"{site}/billing/portal/",
-        "recipient": to,
-    }
+    context = {**email.context, "site_url": settings.SITE_URL, "recipient": to}
     if email.customer is not None:
         context.setdefault("name", email.customer.name)
+    # The pages e-mails speak of: the user's billing page, and Stripe's portal through it.
+    site = settings.SITE_URL.rstrip("/")
+    context.setdefault("billing_url", f"{site}/billing/")
+    context.setdefault("portal_url", f"{site}/billing/portal/")
     text = render_to_string(f"emails/{email.template}.txt", context)
     html = render_to_string(f"emails/{email.template}.html", context)
     message = EmailMultiAlternatives(SUBJECTS[email.template], text, to=[to])

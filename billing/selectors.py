@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Min, Q, Sum
+from django.db.models.fields.json import KT
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -137,8 +138,24 @@ def subscription_confirmed(user_id: int) -> bool:
     ).exists()
 
 
-def top_up_confirmed(user_id: int, session_id: str) -> bool:
-    """Whether the wallet credit of this Checkout Session has arrived by webhook."""
-    return WalletTransaction.objects.filter(
-        customer__user_id=user_id, source=session_id, kind=WalletTransaction.Kind.TOP_UP
-    ).exists()
+def top_up_confirmed(customer: Customer | None, session_id: str) -> bool:
+    """Whether the webhook that credits this Checkout Session of the customer has been applied.
+
+    Asked of the event, not of the wallet row, so it holds whatever the row is keyed by (the
+    session, or its payment intent); both filters match expression indexes of billing_event.
+    """
+    if customer is None or not session_id:
+        return False
+    return (
+        StripeEvent.objects.alias(
+            object_id=KT("payload__data__object__id"),
+            customer_id=KT("payload__data__object__customer"),
+        )
+        .filter(
+            object_id=session_id,
+            customer_id=customer.stripe_id,
+            type="checkout.session.completed",
+            status=StripeEvent.Status.PROCESSED,
+        )
+        .exists()
+    )

@@ -2,8 +2,6 @@
 
 Serves what billing calls: GET /v1/events (created[gte] filter, limit, starting_after paging,
 newest first like Stripe) and DELETE /v1/subscriptions/<id> (cancel). Records every request.
-For the billing pages (CheckoutFake): POST /v1/customers, /v1/checkout/sessions and
-/v1/billing_portal/sessions, with the hosted pages their URLs point at.
 """
 
 from __future__ import annotations
@@ -16,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class CheckoutFake:
-    """Customers, Checkout Sessions and Billing Portal sessions; their hosted pages are links.
+    """POST /v1/customers, /v1/checkout/sessions, /v1/billing_portal/sessions, and the hosted
+    pages (/pay/<id>, /portal/<id>) their URLs point at: one link each, where Stripe would go.
 
     `posted` holds each POST as (path, flat form fields as the stripe client encodes them,
     e.g. "line_items[0][price]"). `fail_with = (status, error)` makes every POST answer that.
@@ -157,17 +156,18 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            fake.requests.append(("GET", self.path))
-            if parts.path == "/v1/events":
-                self._answer(200, fake.list_events(parse_qs(parts.query)))
-            elif (page := fake.hosted_page(parts.path)) is not None:
+            if (page := fake.hosted_page(urlsplit(self.path).path)) is not None:
                 data = page.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                return
+            parts = urlsplit(self.path)
+            fake.requests.append(("GET", self.path))
+            if parts.path == "/v1/events":
+                self._answer(200, fake.list_events(parse_qs(parts.query)))
             else:
                 self._answer(404, {"error": {"type": "invalid_request_error"}})
 
@@ -202,8 +202,7 @@ def start() -> FakeStripe:
     """Start a fake on a free localhost port, serving from a daemon thread."""
     fake = FakeStripe()
     fake.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    # A short poll: shutdown() waits for it, once per test that uses the fake.
-    threading.Thread(
-        target=fake.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    ).start()
+    # A short poll: shutdown() waits up to one poll, and every test using the fake shuts it down.
+    serve = {"target": fake.server.serve_forever, "kwargs": {"poll_interval": 0.02}}
+    threading.Thread(**serve, daemon=True).start()
     return fake

@@ -112,11 +112,6 @@ def test_requires_feature_names_the_plan_that_has_it(user, settings):
     [
         ("trial_ending", {"plan": "pro", "trial_end": "2026-12-24"}, "/billing/portal/"),
         ("subscription_canceled", {"plan": "pro", "reason": ""}, "/billing/"),
-        (
-            "payment_failed",
-            {"invoice": "in_1", "hosted_invoice_url": "https://i.test/1"},
-            "/billing/portal/",
-        ),
     ],
 )
 def test_email_links_point_at_the_page_they_speak_of(settings, mailbox, template, context, link):
