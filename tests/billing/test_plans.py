@@ -71,8 +71,11 @@ def test_a_plan_raises_the_pending_prebooking_limit(client, user, settings):
     refused = _prebook(client, "second")
     assert "You have 1 pending prebookings, the most allowed." in refused.content.decode()
 
+    assert "up to 1 pending" in client.get("/prebookings/new/").content.decode()
+
     _subscribe(user, "price_b")
     cache.clear()  # a handler would invalidate it on commit
+    assert "up to 2 pending" in client.get("/prebookings/new/").content.decode()
 
     assert _prebook(client, "second").status_code == 302
     refused = _prebook(client, "third")

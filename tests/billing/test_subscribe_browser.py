@@ -70,3 +70,5 @@ def test_subscribe_see_confirming_then_the_plan_and_the_raised_prebooking_limit(
     assert page.locator("#plan-name").inner_text() == "Pro"
     assert page.locator("#pending-limit").inner_text() == "200"
     assert page.locator("#plans").count() == 0
+    page.goto("/prebookings/new/")
+    assert "up to 200 pending" in page.locator("#pending-limit-note").inner_text()
