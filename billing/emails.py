@@ -117,6 +117,10 @@ def _message(email: Email, to: str) -> EmailMultiAlternatives:
     context.setdefault("update_url", context.get("hosted_invoice_url") or "")
     if email.customer is not None:
         context.setdefault("name", email.customer.name)
+    # The pages e-mails speak of: the user's billing page, and Stripe's portal through it.
+    site = settings.SITE_URL.rstrip("/")
+    context.setdefault("billing_url", f"{site}/billing/")
+    context.setdefault("portal_url", f"{site}/billing/portal/")
     text = render_to_string(f"emails/{email.template}.txt", context)
     html = render_to_string(f"emails/{email.template}.html", context)
     subject = SUBJECTS[email.template].format_map(_Blank(email.context))

@@ -46,6 +46,17 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_pairs(name: str, default: str = "") -> dict[str, str]:
+    """`a:1,b:2` as {"a": "1", "b": "2"}, in the order given."""
+    pairs = {}
+    for item in env_list(name, default):
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name} must be name:value pairs, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 DEBUG = env_bool("DEBUG", True)
 TESTING = env_bool("TESTING", False)
 
@@ -326,7 +337,9 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'"],
+        # Subscribe, top up and manage answer with a redirect to Stripe's hosted pages, and
+        # browsers apply form-action to where a form's answer redirects.
+        "form-action": ["'self'", "https://checkout.stripe.com", "https://billing.stripe.com"],
         "frame-ancestors": ["'none'"],
     }
 }
@@ -398,6 +411,26 @@ if STRIPE_REFETCH_OBJECTS and not STRIPE_API_KEY:
     )
 SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
+# Plans offered on /billing/: name -> Stripe price id (the account's own, so no default).
+BILLING_PLANS = env_pairs("BILLING_PLANS")
+# What each plan unlocks (billing.entitlements.requires_feature) and how many pending
+# prebookings it may hold; users without a plan get PREBOOKING_MAX_PENDING.
+BILLING_PLAN_FEATURES = {
+    "free": [],
+    "basic": ["prebooking"],
+    "pro": ["prebooking", "priority_firing", "wallet"],
+}
+BILLING_PLAN_MAX_PENDING = env_pairs("BILLING_PLAN_MAX_PENDING", "basic:50,pro:200")
+if not all(limit.isdigit() for limit in BILLING_PLAN_MAX_PENDING.values()):
+    raise ImproperlyConfigured("BILLING_PLAN_MAX_PENDING limits must be whole numbers")
+BILLING_PLAN_MAX_PENDING = {plan: int(limit) for plan, limit in BILLING_PLAN_MAX_PENDING.items()}
+# Wallet top-ups through Checkout, in the currency's smallest unit.
+BILLING_TOP_UP_CURRENCY = env_str("BILLING_TOP_UP_CURRENCY", "eur").lower()
+BILLING_TOP_UP_MIN = env_int("BILLING_TOP_UP_MIN", 500)
+BILLING_TOP_UP_MAX = env_int("BILLING_TOP_UP_MAX", 50_000)
+BILLING_CHECKOUT_RATE = env_str(
+    "BILLING_CHECKOUT_RATE", "30/h"
+)  # per user: subscribe, top up, portal
 
 # Prebooking (issue 7): bookings fired at the instant a class opens.
 # The timing queue (`manage.py jobs_worker --queue timing`) runs only prebooking work, so no

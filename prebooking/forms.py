@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from billing.entitlements import pending_prebooking_limit
 from prebooking.models import Prebooking
 from prebooking.providers import provider_choices
 
@@ -92,10 +93,11 @@ class PrebookingForm(forms.Form):
             ).exists()
             if duplicate:
                 self.add_error("class_id", "You already have a pending prebooking for this class.")
-        if pending.count() >= settings.PREBOOKING_MAX_PENDING:
+        limit = pending_prebooking_limit(self.owner.pk)
+        if pending.count() >= limit:
             raise forms.ValidationError(
-                f"You have {settings.PREBOOKING_MAX_PENDING} pending prebookings, the most "
-                "allowed. Cancel one or wait until one fires."
+                f"You have {limit} pending prebookings, the most allowed. Cancel one or wait "
+                "until one fires; plans with more are on the Billing page."
             )
         return data
 

@@ -14,10 +14,99 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
-class FakeStripe:
+class CheckoutFake:
+    """POST /v1/customers, /v1/checkout/sessions, /v1/billing_portal/sessions, and the hosted
+    pages (/pay/<id>, /portal/<id>) their URLs point at: one link each, where Stripe would go.
+
+    `posted` holds each POST as (path, flat form fields as the stripe client encodes them,
+    e.g. "line_items[0][price]"). `fail_with = (status, error)` makes every POST answer that.
+    """
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, dict[str, str]]] = []
+        self.fail_with: tuple[int, dict[str, Any]] | None = None
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self._by_idempotency_key: dict[str, dict[str, Any]] = {}
+        self._numbers = iter(range(1, 1_000_000))
+
+    def post(self, path: str, form: dict[str, str], idempotency_key: str) -> tuple[int, dict]:
+        self.posted.append((path, form))
+        if self.fail_with is not None:
+            status, error = self.fail_with
+            return status, {"error": error}
+        if idempotency_key in self._by_idempotency_key:
+            return 200, self._by_idempotency_key[idempotency_key]
+        number = next(self._numbers)
+        metadata = {
+            key[len("metadata[") : -1]: value
+            for key, value in form.items()
+            if key.startswith("metadata[")
+        }
+        if path == "/v1/customers":
+            body = {
+                "id": f"cus_fake_{number}",
+                "object": "customer",
+                "email": form.get("email"),
+                "name": form.get("name"),
+                "metadata": metadata,
+            }
+        elif path == "/v1/checkout/sessions":
+            body = self._session(f"cs_test_fake_{number}", form, metadata)
+        elif path == "/v1/billing_portal/sessions":
+            session_id = f"bps_fake_{number}"
+            body = {
+                "id": session_id,
+                "object": "billing_portal.session",
+                "customer": form.get("customer"),
+                "return_url": form.get("return_url"),
+                "url": f"{self.url}/portal/{session_id}",
+            }
+            self.sessions[session_id] = body
+        else:
+            return 404, {"error": {"type": "invalid_request_error", "message": "no such path"}}
+        if idempotency_key:
+            self._by_idempotency_key[idempotency_key] = body
+        return 200, body
+
+    def _session(self, session_id: str, form: dict[str, str], metadata: dict) -> dict[str, Any]:
+        amount = int(form.get("line_items[0][price_data][unit_amount]") or 0) * int(
+            form.get("line_items[0][quantity]") or 1
+        )
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": form.get("mode"),
+            "customer": form.get("customer"),
+            "client_reference_id": form.get("client_reference_id"),
+            "metadata": metadata,
+            "success_url": form.get("success_url"),
+            "cancel_url": form.get("cancel_url"),
+            "amount_total": amount or None,
+            "currency": form.get("line_items[0][price_data][currency]"),
+            "status": "open",
+            "url": f"{self.url}/pay/{session_id}",
+        }
+        self.sessions[session_id] = session
+        return session
+
+    def hosted_page(self, path: str) -> str | None:
+        """Stripe's hosted Checkout / Portal page: one link, to where Stripe would send you."""
+        kind, _, session_id = path.strip("/").partition("/")
+        session = self.sessions.get(session_id)
+        if session is None or kind not in {"pay", "portal"}:
+            return None
+        if kind == "pay":
+            target = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
+            return f'<!doctype html><h1>Fake Checkout</h1><a id="pay" href="{target}">Pay</a>'
+        back = session["return_url"]
+        return f'<!doctype html><h1>Fake Portal</h1><a id="back" href="{back}">Back</a>'
+
+
+class FakeStripe(CheckoutFake):
     """State of the fake: the events it lists, the requests it saw."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.events: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.canceled: list[str] = []
@@ -79,6 +168,14 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            if (page := fake.hosted_page(urlsplit(self.path).path)) is not None:
+                data = page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             parts = urlsplit(self.path)
             fake.requests.append(("GET", self.path))
             if parts.path == "/v1/events":
@@ -90,6 +187,16 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                 self._answer(404, {"error": {**error, "message": "No such object"}})
             else:
                 self._answer(404, {"error": {"type": "invalid_request_error"}})
+
+        def do_POST(self) -> None:
+            fake.requests.append(("POST", self.path))
+            length = int(self.headers.get("Content-Length") or 0)
+            form = {
+                key: values[-1]
+                for key, values in parse_qs(self.rfile.read(length).decode()).items()
+            }
+            key = self.headers.get("Idempotency-Key") or ""
+            self._answer(*fake.post(urlsplit(self.path).path, form, key))
 
         def do_DELETE(self) -> None:
             fake.requests.append(("DELETE", self.path))
