@@ -391,6 +391,8 @@ PREBOOKING_REALTIME_SEND = env_bool("PREBOOKING_REALTIME_SEND", True)
 PREBOOKING_MAX_AHEAD_DAYS = env_int("PREBOOKING_MAX_AHEAD_DAYS", 30)
 PREBOOKING_MIN_AHEAD_SECONDS = env_int("PREBOOKING_MIN_AHEAD_SECONDS", 5)
 PREBOOKING_MAX_PENDING = env_int("PREBOOKING_MAX_PENDING", 20)
+# Gyms open booking a few days before a class; a class further from its opening is a typo.
+PREBOOKING_CLASS_WITHIN_DAYS = env_int("PREBOOKING_CLASS_WITHIN_DAYS", 14)
 PREBOOKING_HTTP_TIMEOUT = env_int("PREBOOKING_HTTP_TIMEOUT", 10)
 PREBOOKING_STUCK_SECONDS = env_int("PREBOOKING_STUCK_SECONDS", 30)
 # Providers: name -> (label, base URL, token). "demo" is the bundled demo gym (make run starts it).
