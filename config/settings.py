@@ -263,16 +263,20 @@ MIDDLEWARE.insert(
 # Axes last: it turns the lockout raised during authentication into the lockout page.
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 
-# Login throttling (django-axes): lock an account, and separately a client address, after
-# AXES_FAILURE_LIMIT failed logins; the lock lifts AXES_COOLOFF_MINUTES after the last failure.
+# Login throttling (django-axes): lock the (account, address) pair after AXES_FAILURE_LIMIT
+# failed logins, so nobody can lock out an account they do not own from their own address; the
+# lock lifts AXES_COOLOFF_MINUTES after the failure that set it (attempts during it are not
+# counted). An address trying many accounts is slowed by LOGIN_IP_RATE instead (docs/security.md).
 AUTHENTICATION_BACKENDS = [
     "accounts.backends.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+LOGIN_IP_RATE = env_str("LOGIN_IP_RATE", "20/m")  # log-in POSTs per address, any account
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 AXES_VERBOSE = False

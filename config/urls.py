@@ -10,6 +10,7 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("admin/dashboard/", ops.dashboard, name="ops-dashboard"),
+    path("admin/login/", account_views.admin_login),  # rate limited, then the admin's own
     path("admin/", admin.site.urls),
     path("billing/", include("billing.urls")),
     path("healthz", views.healthz, name="healthz"),
