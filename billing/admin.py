@@ -7,6 +7,7 @@ audited by the jobs layer.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from django.contrib import admin, messages
@@ -34,22 +35,24 @@ from billing.models import (
     Subscription,
     WalletTransaction,
 )
-from jobs.admin import JobActionsMixin
+from jobs.admin import JobActionsMixin, cause_of_death
 from jobs.admin_tools import ConsoleMedia, EstimatedCountPaginator, ReadOnlyAdminMixin, StatusBadge
 from jobs.models import JobAction, JobAttempt
 
 PAYLOAD_PREVIEW_CHARS = 4000
+SEARCH_MIN_PARTIAL = 6  # characters of an event id before matching on a part of it
+SEARCH_MAX_CUSTOMERS = 50  # customers an e-mail fragment may stand for
 
 
+QUEUED = "queued for replay"
 EVENT_ACTIONS = {
-    # detail-page button -> (service call, verb for the message)
-    "replay": (lambda pk, user: services.replay_event(pk, actor=user), "replayed"),
-    "force-replay": (
-        lambda pk, user: services.replay_event(pk, actor=user, force=True),
-        "replayed",
-    ),
-    "resolve": (lambda pk, user: services.resolve_event(pk, actor=user), "resolved"),
-    "ignore": (lambda pk, user: services.ignore_event(pk, actor=user), "ignored"),
+    # detail-page button -> (service call, what the message says was done)
+    "replay": (lambda pk, user: services.replay_event(pk, actor=user), QUEUED),
+    "force-replay": (lambda pk, user: services.replay_event(pk, actor=user, force=True), QUEUED),
+    "resolve": (lambda pk, user: services.resolve_event(pk, actor=user), "marked resolved"),
+    # One word for one action: the jobs console calls it "discard" too (the status stays
+    # "ignored", which unhandled types also get).
+    "discard": (lambda pk, user: services.ignore_event(pk, actor=user), "discarded"),
 }
 
 
@@ -70,7 +73,10 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "type", "livemode", "received_at"]
     search_fields = ["=stripe_id"]
-    search_help_text = "An event id (evt_...), the id of the object it is about, or a customer id."
+    search_help_text = (
+        "An event id or part of it (6 characters or more), the id of the object it is about, "
+        "a customer id, or (part of) a customer's e-mail address."
+    )
     date_hierarchy = "received_at"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -90,6 +96,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                     "stripe_id",
                     "type",
                     "status_badge",
+                    "cause_of_death",
                     "attempts",
                     "next_attempt_at",
                     "received_at",
@@ -115,15 +122,30 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
+        """An event id or part of one, an object or customer id, or (part of) a customer's e-mail.
+
+        Each branch is served by an index at a million events: the trigram index on stripe_id
+        (partial ids), the payload expression indexes (object and customer ids), and the
+        customers' e-mail trigram index, whose few matches become customer-id lookups.
+        """
         term = search_term.strip()
-        if term and not term.startswith("evt_"):
-            # The same expressions as the payload indexes, so both lookups use them.
-            found = queryset.alias(
-                object_id=KT("payload__data__object__id"),
-                customer_id=KT("payload__data__object__customer"),
-            ).filter(Q(object_id=term) | Q(customer_id=term))
-            return found, False
-        return super().get_search_results(request, queryset, term)
+        if not term:
+            return queryset, False
+        found = queryset.alias(
+            object_id=KT("payload__data__object__id"),
+            customer_id=KT("payload__data__object__customer"),
+        )
+        if "@" in term:
+            customers = list(
+                Customer.objects.filter(email__iregex=re.escape(term)).values_list(
+                    "stripe_id", flat=True
+                )[:SEARCH_MAX_CUSTOMERS]
+            )
+            return found.filter(Q(customer_id__in=customers) | Q(object_id__in=customers)), False
+        match = Q(stripe_id=term) | Q(object_id=term) | Q(customer_id=term)
+        if len(term) >= SEARCH_MIN_PARTIAL:  # shorter fragments match too much to be useful
+            match |= Q(stripe_id__contains=term)
+        return found.filter(match), False
 
     def get_urls(self) -> list:
         own = [
@@ -158,7 +180,15 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         event = get_object_or_404(StripeEvent, pk=event_id)
         call, verb = EVENT_ACTIONS[action]
         result = call(event.pk, request.user)
-        if result.done:
+        if result.done and verb == QUEUED:
+            # The replay runs on a worker: say so, not "replayed" (it may yet fail).
+            self.message_user(
+                request,
+                f"Event {event.stripe_id} {verb}. This page shows the outcome when a worker "
+                "has run it (it refreshes until then).",
+                messages.SUCCESS,
+            )
+        elif result.done:
             self.message_user(request, f"Event {event.stripe_id} {verb}.", messages.SUCCESS)
         else:
             self.message_user(
@@ -172,6 +202,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         event = StripeEvent.objects.filter(pk=object_id).only("type").first()
         extra = {"can_act": self.has_replay_permission(request), **(extra_context or {})}
         if event is not None:
+            extra["latest_action"], extra["waiting"] = self._latest_action(event)
             extra["dead_of_type"] = StripeEvent.objects.filter(
                 status=StripeEvent.Status.DEAD, type=event.type
             ).count()
@@ -180,6 +211,22 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 + f"?status__exact=dead&type__exact={quote(event.type)}"
             )
         return super().change_view(request, object_id, form_url, extra)
+
+    def _latest_action(self, event: StripeEvent) -> tuple[str, bool]:
+        """What came of the newest staff action on the event, and whether it is still pending."""
+        action = JobAction.objects.filter(job__target=services.event_target(event.pk)).first()
+        if action is None:
+            return "", False
+        attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
+        outcome = _action_outcome(action, attempts)
+        when = f"{action.at:%Y-%m-%d %H:%M:%S}"
+        summary = f"{action.get_kind_display()} by {action.actor_name} at {when} UTC: {outcome}"
+        return summary, outcome == "waiting for a worker" or outcome.endswith(": running")
+
+    @admin.display(description="Cause of death")
+    def cause_of_death(self, event: StripeEvent) -> str:
+        job = services.event_job(event.pk)
+        return (cause_of_death(job) if job is not None else "") or "-"
 
     @admin.display(description="Payload")
     def payload_pretty(self, event: StripeEvent) -> str:
@@ -290,7 +337,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Replay selected events (failed or dead)", permissions=["replay"])
     def replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
-            request, queryset, "replayed", lambda pk: services.replay_event(pk, actor=request.user)
+            request, queryset, QUEUED, lambda pk: services.replay_event(pk, actor=request.user)
         )
 
     @admin.action(
@@ -299,16 +346,14 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def replay_all_dead_of_type(self, request: HttpRequest, queryset: QuerySet) -> None:
         types = set(queryset.values_list("type", flat=True))
         dead = StripeEvent.objects.filter(status=StripeEvent.Status.DEAD, type__in=types)
-        self._run(
-            request, dead, "replayed", lambda pk: services.replay_event(pk, actor=request.user)
-        )
+        self._run(request, dead, QUEUED, lambda pk: services.replay_event(pk, actor=request.user))
 
     @admin.action(description="Replay, even if processed (forced)", permissions=["replay"])
     def force_replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
             request,
             queryset,
-            "replayed",
+            QUEUED,
             lambda pk: services.replay_event(pk, actor=request.user, force=True),
         )
 
@@ -318,10 +363,10 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             request, queryset, "resolved", lambda pk: services.resolve_event(pk, actor=request.user)
         )
 
-    @admin.action(description="Ignore (stop retrying, do not run)", permissions=["replay"])
+    @admin.action(description="Discard (stop retrying, do not run)", permissions=["replay"])
     def ignore_events(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
-            request, queryset, "ignored", lambda pk: services.ignore_event(pk, actor=request.user)
+            request, queryset, "discarded", lambda pk: services.ignore_event(pk, actor=request.user)
         )
 
 

@@ -115,7 +115,7 @@ def test_replaying_a_processed_event_is_refused_unless_forced(client, django_use
         {"action": "replay_events", "_selected_action": [event.pk]},
         follow=True,
     )
-    assert "0 replayed, 1 skipped: already succeeded" in refused.content.decode()
+    assert "0 queued for replay, 1 skipped: already succeeded" in refused.content.decode()
 
     operator.post(
         "/admin/billing/stripeevent/",
@@ -215,7 +215,7 @@ def test_replay_all_dead_of_a_type_replays_every_dead_event_of_that_type_only(
         follow=True,
     )
 
-    assert "2 replayed" in response.content.decode()
+    assert "2 queued for replay" in response.content.decode()
     statuses = dict(StripeEvent.objects.values_list("pk", "status"))
     assert statuses == {dead_event.pk: "received", second.pk: "received", other_type.pk: "dead"}
 
@@ -228,7 +228,7 @@ def test_replay_button_on_the_event_page_replays_it(client, django_user_model, d
 
     response = operator.post(f"/admin/billing/stripeevent/{dead_event.pk}/act/replay/", follow=True)
 
-    assert f"Event {dead_event.stripe_id} replayed." in response.content.decode()
+    assert f"Event {dead_event.stripe_id} queued for replay." in response.content.decode()
     dead_event.refresh_from_db()
     assert dead_event.status == "received"
     assert JobAction.objects.get().actor_name == "staff2"
