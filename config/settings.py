@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django_q",
     "anymail",
     "accounts",
+    "outbox",
     "jobs",
     "billing",
     "prebooking",
@@ -174,11 +175,10 @@ X_FRAME_OPTIONS = "DENY"
 
 # Email through django-anymail: EMAIL_BACKEND picks the ESP (e.g.
 # anymail.backends.postmark.EmailBackend) and ANYMAIL_* variables carry its credentials.
+# In development mail is kept in the database and listed under the admin (outbox app).
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "anymail.backends.amazon_ses.EmailBackend",
+    "outbox.backends.EmailBackend" if DEBUG else "anymail.backends.amazon_ses.EmailBackend",
 )
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value
@@ -377,7 +377,13 @@ BILLING_DUNNING_REMINDER_DAYS = [
 BILLING_DUNNING_CANCEL_DAY = env_int("BILLING_DUNNING_CANCEL_DAY", 10)
 BILLING_ENTITLEMENTS_TTL = env_int("BILLING_ENTITLEMENTS_TTL", 3600)
 STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
-SITE_URL = env_str("SITE_URL", "http://localhost:8000")
+# Links in e-mails. In development, the address `make run` serves on (BIND_HOST, PORT).
+_DEV_HOST = env_str("BIND_HOST", "localhost")
+SITE_URL = env_str(
+    "SITE_URL",
+    f"http://{'localhost' if _DEV_HOST in ('', '0.0.0.0', '::') else _DEV_HOST}"  # noqa: S104
+    f":{env_int('PORT', 8000)}",
+)
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 
 # Prebooking (issue 7): bookings fired at the instant a class opens.
