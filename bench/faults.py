@@ -502,6 +502,16 @@ def bad_input() -> dict:
             body = _event_body(event_type, obj, event_id)
             accepted[event_id] = post(host, port, body, signature(body, BENCH_SECRET))
             malformed_ids.append(event_id)
+        # The largest storable event: just under the size limit, many keys, 30 levels deep.
+        big_id = "evt_faults_big_" + uuid.uuid4().hex
+        wide = {f"k{n}": {"a": {"b": [n, "x" * 20]}} for n in range(16_000)}
+        deep = {"d": 1}
+        for _ in range(25):
+            deep = {"d": deep}
+        big_customer = {"id": "cus_big", "metadata": {"w": wide, "deep": deep}}
+        big = _event_body("customer.created", big_customer, big_id)
+        check(len(big) < 1024 * 1024, f"the big event is {len(big)} bytes")
+        accepted[big_id] = post(host, port, big, signature(big, BENCH_SECRET))
         check(all(status == 200 for status in accepted.values()), f"not accepted: {accepted}")
         settled = wait_until(
             lambda: (
@@ -531,8 +541,12 @@ def bad_input() -> dict:
     admin = get_user_model().objects.create_superuser(f"faults-admin-{uuid.uuid4().hex[:6]}")
     staff = Client(HTTP_HOST="localhost")
     staff.force_login(admin)
+    wait_until(
+        lambda: StripeEvent.objects.filter(stripe_id=big_id, status="processed").exists(), 60
+    )
+    accepted_ids = [*malformed_ids, big_id]
     event_pks = list(
-        StripeEvent.objects.filter(stripe_id__in=malformed_ids).values_list("pk", flat=True)
+        StripeEvent.objects.filter(stripe_id__in=accepted_ids).values_list("pk", flat=True)
     )
     slowest, largest = _admin_seconds(staff, [*event_pks, deep_id])
     check(slowest < 2, f"an event page took {slowest:.2f} s")
@@ -541,6 +555,7 @@ def bad_input() -> dict:
     return {
         "answers": answers,
         "malformed_accepted_then_dead": deaths,
+        "big_event_bytes": len(big),
         "admin_page_slowest_s": round(slowest, 3),
         "admin_page_largest_bytes": largest,
         "typed_input": typed,
