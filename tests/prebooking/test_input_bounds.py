@@ -3,33 +3,16 @@ admin page."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from prebooking.models import DemoGymClass, Prebooking
+from tests.prebooking.test_views import _form, _local
 
 pytestmark = pytest.mark.django_db
-
-
-def _local(moment) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _form(**changes) -> dict:
-    opens = timezone.now() + timedelta(days=1)
-    data = {
-        "provider": "demo",
-        "class_id": "crossfit-0700",
-        "class_starts_at": _local(opens + timedelta(days=2)),
-        "opens_at": _local(opens),
-        "notes": "",
-        "time_zone": "UTC",
-    }
-    data.update(changes)
-    return data
 
 
 @pytest.fixture
