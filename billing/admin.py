@@ -42,6 +42,7 @@ from jobs.models import JobAction, JobAttempt
 PAYLOAD_PREVIEW_CHARS = 4000
 SEARCH_MIN_PARTIAL = 6  # characters of an event id before matching on a part of it
 SEARCH_MAX_CUSTOMERS = 50  # customers an e-mail fragment may stand for
+SEARCH_MAX_RESULTS = 1000  # newest matching events a search lists
 
 
 QUEUED = "queued for replay"
@@ -75,7 +76,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=stripe_id"]
     search_help_text = (
         "An event id or part of it (6 characters or more), the id of the object it is about, "
-        "a customer id, or (part of) a customer's e-mail address."
+        "a customer id, or (part of) a customer's e-mail address. Lists the newest 1,000 matches."
     )
     date_hierarchy = "received_at"
     paginator = EstimatedCountPaginator
@@ -141,11 +142,16 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                     "stripe_id", flat=True
                 )[:SEARCH_MAX_CUSTOMERS]
             )
-            return found.filter(Q(customer_id__in=customers) | Q(object_id__in=customers)), False
-        match = Q(stripe_id=term) | Q(object_id=term) | Q(customer_id=term)
-        if len(term) >= SEARCH_MIN_PARTIAL:  # shorter fragments match too much to be useful
-            match |= Q(stripe_id__contains=term)
-        return found.filter(match), False
+            match = Q(customer_id__in=customers) | Q(object_id__in=customers)
+        else:
+            match = Q(stripe_id=term) | Q(object_id=term) | Q(customer_id=term)
+            if len(term) >= SEARCH_MIN_PARTIAL:  # shorter fragments match too much to be useful
+                match |= Q(stripe_id__contains=term)
+        # The newest matches by id, found through the indexes above; the list's other queries
+        # (count, date drill-down) then run on those ids. Given the OR itself, PostgreSQL
+        # misjudged how many rows match and walked the received_at index: 0.8 s at a million.
+        newest = found.filter(match).order_by("-pk").values_list("pk", flat=True)
+        return queryset.filter(pk__in=list(newest[:SEARCH_MAX_RESULTS])), False
 
     def get_urls(self) -> list:
         own = [
