@@ -66,6 +66,8 @@ def test_event_and_dead_letter_lists_fit_1280_pixels(browser_page, admin_user, c
     for url, last_columns in (
         ("/admin/billing/stripeevent/", ["Last error"]),
         ("/admin/jobs/deadletter/", ["Last error", "Finished at"]),
+        ("/admin/jobs/job/", ["Last error"]),
+        ("/admin/jobs/jobattempt/", ["Worker"]),
     ):
         page.goto(url)
         overflow = page.evaluate("document.documentElement.scrollWidth")
