@@ -256,8 +256,8 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(
                 request, f"Job #{job.pk} not {done}: {result.reason}.", messages.WARNING
             )
-        info = self.model._meta.app_label, self.model._meta.model_name
-        return redirect(f"admin:{info[0]}_{info[1]}_change", job.pk)
+        # The job's own page: a replayed dead letter is no longer in the dead-letter list.
+        return redirect("admin:jobs_job_change", job.pk)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None

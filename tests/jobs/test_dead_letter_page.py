@@ -36,6 +36,7 @@ def test_dead_letter_page_has_replay_resolve_and_discard_buttons(admin_client):
     for button in ("Replay now", "Mark resolved", "Discard"):
         assert f">{button}</button>" in page
     assert f"Job #{job.pk} queued for replay." in replayed.content.decode()
+    assert 'http-equiv="refresh"' in replayed.content.decode()  # until a worker ran it
     job.refresh_from_db()
     assert job.status == "queued"
 
