@@ -32,6 +32,7 @@ _EXPECTED = {
     "time": "a Unix time",
     "text": "a string",
     "object": "an object",
+    "list": "a list",
     "user": "a user id",
 }
 
@@ -48,6 +49,7 @@ _OBJECT_SPECS: dict[str, Spec] = {
         "canceled_at": ("time", 0, False),
         "current_period_end": ("time", 0, False),
         "items": ("object", 0, False),
+        "items.data": ("list", 0, False),
         "metadata": ("object", 0, False),
     },
     "customer.": {
@@ -137,6 +139,8 @@ def _fits(kind: str, value: Any, max_length: int) -> bool:
         )
     if kind == "object":
         return isinstance(value, dict)
+    if kind == "list":
+        return isinstance(value, list)
     if kind == "user":  # our checkout writes the user's pk, as a string (metadata) or as is
         text = str(value) if _is_int(value, INT64) else value
         if not isinstance(text, str) or len(text) > 500:
@@ -178,9 +182,15 @@ def data_object(event: StripeEvent) -> dict[str, Any]:
 
 
 def when(value: Any) -> datetime | None:
-    """A Stripe unix timestamp as an aware UTC datetime; None for null or absent."""
+    """A Stripe unix timestamp as an aware UTC datetime; None for null or absent.
+
+    A number no datetime holds (fields inside lists are not in the specs above) is a
+    PermanentError: the event can never be applied as it is.
+    """
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if not UNIX_TIME[0] <= value <= UNIX_TIME[1]:
+        raise PermanentError(f"a Unix time out of range: {value}")
     return datetime.fromtimestamp(value, tz=UTC)
 
 

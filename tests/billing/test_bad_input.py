@@ -121,6 +121,16 @@ BAD = {
         {"id": "ch_1", "amount": 5, "currency": {"code": "eur"}},
         "charge.refunded: data.object.currency is not a string",
     ),
+    "items not a list": (
+        "customer.subscription.updated",
+        {"id": "sub_1", "customer": "cus_1", "items": {"data": {"0": {}}}},
+        "customer.subscription.updated: data.object.items.data is not a list",
+    ),
+    "item period past year 9999": (
+        "customer.subscription.updated",
+        {"id": "sub_1", "customer": "cus_1", "items": {"data": [{"current_period_end": 10**13}]}},
+        "a Unix time out of range: 10000000000000",
+    ),
     "quantity past 32 bits": (
         "customer.subscription.created",
         {"id": "sub_1", "customer": "cus_1", "quantity": 2**40},
