@@ -8,5 +8,6 @@ urlpatterns = [
     path("activate/<uidb64>/<token>/", views.activate, name="activate"),
     # Before Django's auth URLs, so that this rate-limited view answers for this name and path.
     path("password_reset/", views.password_reset, name="password_reset"),
+    path("login/", views.login_view, name="login"),
     path("", include("django.contrib.auth.urls")),
 ]

@@ -6,6 +6,7 @@ django-axes through the authentication backend.
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import User
@@ -68,3 +69,9 @@ password_reset = rate_limit("password_reset_address", "post:email", "PASSWORD_RE
         auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm)
     )
 )
+
+
+# An address trying many accounts: each (account, address) pair locks after a few failures
+# (django-axes); this bounds how fast one address may try, whichever accounts, on either page.
+login_view = rate_limit("login", "ip", "LOGIN_IP_RATE")(auth_views.LoginView.as_view())
+admin_login = rate_limit("login", "ip", "LOGIN_IP_RATE")(admin.site.login)

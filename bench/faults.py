@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 import uuid
+import zoneinfo
 from collections.abc import Callable
 
 from bench.loadgen import closed_loop, customer_event, open_loop, post, signature
@@ -338,6 +339,32 @@ def prebooking_worker_killed() -> dict:
     return outcome
 
 
+def _event_body(event_type: str, obj: dict, event_id: str) -> str:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "api_version": "2026-10-28.endive",
+            "created": int(time.time()),
+            "livemode": False,
+            "type": event_type,
+            "data": {"object": obj},
+        }
+    )
+
+
+def _nested(levels: int) -> str:
+    """A customer.created whose data.object.metadata nests so the body is `levels` deep."""
+    body = _event_body("customer.created", {"id": "cus_deep", "metadata": "HOLE"}, "evt_deep")
+    inner = levels - 3
+    return body.replace('"HOLE"', '{"a": ' * inner + "1" + "}" * inner)
+
+
+def _with(extra: str) -> str:
+    body = _event_body("customer.created", {"id": "cus_n"}, "evt_" + uuid.uuid4().hex)
+    return body.replace('"livemode": false', f'"livemode": false, "n": {extra}')
+
+
 BAD_REQUESTS = [
     ("no signature", None, "{}"),
     ("garbage signature", "nonsense", "{}"),
@@ -347,12 +374,145 @@ BAD_REQUESTS = [
     ("not an event", "sign", json.dumps({"id": "cus_1", "object": "customer"})),
     ("event without data", "sign", json.dumps({"id": "evt_x", "object": "event", "type": "a"})),
     ("json array", "sign", "[1, 2, 3]"),
+    # Storable limits (billing.views): 400 with the reason, never a 500 or a stored row.
+    ("nested 990 deep (RecursionError)", "sign", _nested(990)),
+    ("nested 900 deep", "sign", _nested(900)),
+    ("nested 33 deep", "sign", _nested(33)),
+    ("5,000-digit integer", "sign", _with("1" + "0" * 5000)),
+    ("101-digit integer", "sign", _with("1" + "0" * 100)),
+    ("number out of range", "sign", _with("1e999")),
+    ("NaN", "sign", _with("NaN")),
+    ("created past year 9999", "sign", _with("1").replace('"created": ', '"created": 9')),
 ]
+
+# Signed events that are storable but can never be applied: accepted (Stripe must stop
+# retrying), then dead after one attempt with a message naming the field.
+MALFORMED = [
+    (
+        "invoice.paid",
+        {"id": "in_f1", "customer": "cus_f", "amount_paid": 2**70},
+        "amount_paid is not a 64-bit integer",
+    ),
+    (
+        "invoice.paid",
+        {"id": "in_f2", "customer": "cus_f", "amount_due": "900"},
+        "amount_due is not a 64-bit integer",
+    ),
+    (
+        "customer.created",
+        {"object": "customer", "email": "a@example.com"},
+        "data.object.id is missing",
+    ),
+    (
+        "payment_intent.succeeded",
+        {"id": 12, "amount": 5},
+        "data.object.id is not a non-empty string id",
+    ),
+    ("invoice.payment_failed", {"id": "in_f3"}, "data.object.customer is missing"),
+    (
+        "customer.subscription.updated",
+        {"id": "sub_f", "customer": "cus_f", "trial_end": 10**12},
+        "trial_end is not a Unix time",
+    ),
+    (
+        "customer.updated",
+        {"id": "cus_f", "email": "a" * 300 + "@example.com"},
+        "email is not a string of at most 254",
+    ),
+    ("charge.refunded", {"id": "ch_f", "currency": {"code": "eur"}}, "currency is not a string"),
+    (
+        "checkout.session.completed",
+        {"id": "cs_f", "customer": "cus_f", "amount_total": -(2**64)},
+        "amount_total is not a 64-bit integer",
+    ),
+]
+
+
+def _admin_seconds(client, event_ids: list[int]) -> tuple[float, int]:
+    """The slowest admin page (seconds) and the largest (bytes) among these events'."""
+    slowest, largest = 0.0, 0
+    for event_id in event_ids:
+        began = time.monotonic()
+        response = client.get(f"/admin/billing/stripeevent/{event_id}/change/")
+        slowest = max(slowest, time.monotonic() - began)
+        check(response.status_code == 200, f"event {event_id} page answered {response.status_code}")
+        largest = max(largest, len(response.content))
+    return slowest, largest
+
+
+HONOLULU = zoneinfo.ZoneInfo("Pacific/Honolulu")
+
+
+def _typed_input_checks() -> dict:
+    """Absurd dates and the login lock, through the real views (in this process, same database)."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.utils import timezone
+
+    from prebooking.models import Prebooking
+
+    def local(days: int) -> str:
+        moment = timezone.localtime(timezone.now() + timedelta(days=days), HONOLULU)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+    users = get_user_model().objects
+    suffix = uuid.uuid4().hex[:6]
+    owner = users.create_user(f"faults-{suffix}", password="a long enough passphrase")
+    form = Client(HTTP_HOST="localhost")
+    form.force_login(owner)
+    answers = {}
+    for name, fields in {
+        "class at 9999-12-31T23:59:59 Honolulu": {"class_starts_at": "9999-12-31T23:59:59"},
+        "opening at 9999-12-31T23:59:59 Honolulu": {"opens_at": "9999-12-31T23:59:59"},
+        "class 400 days after opening": {"class_starts_at": local(days=401)},
+        "opening in year 1": {"opens_at": "0001-01-01T00:00:00"},
+    }.items():
+        data = {
+            "provider": "demo",
+            "class_id": f"absurd-{suffix}",
+            "class_starts_at": local(days=2),
+            "opens_at": local(days=1),
+            "time_zone": "Pacific/Honolulu",
+            **fields,
+        }
+        response = form.post("/prebookings/new/", data)
+        answers[name] = response.status_code
+        check(response.status_code == 200, f"{name}: answered {response.status_code}")
+        check(b"errorlist" in response.content, f"{name}: no form error shown")
+    check(
+        not Prebooking.objects.filter(payload__class_id=f"absurd-{suffix}").exists(),
+        "an absurd date was stored",
+    )
+    # Five wrong passwords for someone else, from one address, refuse no other account there.
+    victim = users.create_user(f"victim-{suffix}", password="the victims passphrase")
+    login = Client(HTTP_HOST="localhost")
+    for _ in range(6):
+        login.post(
+            "/accounts/login/",
+            {"username": f"bob-{suffix}", "password": "x"},
+            REMOTE_ADDR="198.51.100.77",
+        )
+    victim_login = login.post(
+        "/accounts/login/",
+        {"username": victim.username, "password": "the victims passphrase"},
+        REMOTE_ADDR="198.51.100.77",
+    )
+    answers["victim's correct password after 6 failures for bob"] = victim_login.status_code
+    check(victim_login.status_code == 302, f"victim refused: {victim_login.status_code}")
+    return answers
 
 
 @scenario
 def bad_input() -> dict:
-    """Every kind of bad webhook request gets a 4xx and stores nothing; no 5xx."""
+    """Every kind of bad request gets a 4xx and stores nothing; signed events that can never apply
+    are taken and die at once naming the field; every stored event's admin page opens fast and
+    bounded; absurd dates and lock abuse are refused. No 5xx anywhere."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+
     from billing.models import StripeEvent
 
     before = StripeEvent.objects.count()
@@ -385,11 +545,76 @@ def bad_input() -> dict:
             stack.url + "/accounts/signup/",
             {"username": "mallory", "email": "m@example.com", "password1": "a", "password2": "b"},
         )
-    after = StripeEvent.objects.count()
-    wrong = {name: status for name, status in answers.items() if not 400 <= status < 500}
-    check(not wrong, f"not a 4xx: {wrong}")
-    check(after == before, f"{after - before} events stored from bad requests")
-    return {"answers": answers}
+        after = StripeEvent.objects.count()
+        wrong = {name: status for name, status in answers.items() if not 400 <= status < 500}
+        check(not wrong, f"not a 4xx: {wrong}")
+        check(after == before, f"{after - before} events stored from bad requests")
+
+        malformed_ids, accepted = [], {}
+        for event_type, obj, _message in MALFORMED:
+            event_id = "evt_faults_" + uuid.uuid4().hex
+            body = _event_body(event_type, obj, event_id)
+            accepted[event_id] = post(host, port, body, signature(body, BENCH_SECRET))
+            malformed_ids.append(event_id)
+        # The largest storable event: just under the size limit, many keys, 30 levels deep.
+        big_id = "evt_faults_big_" + uuid.uuid4().hex
+        wide = {f"k{n}": {"a": {"b": [n, "x" * 20]}} for n in range(16_000)}
+        deep = {"d": 1}
+        for _ in range(25):
+            deep = {"d": deep}
+        big_customer = {"id": "cus_big", "metadata": {"w": wide, "deep": deep}}
+        big = _event_body("customer.created", big_customer, big_id)
+        check(len(big) < 1024 * 1024, f"the big event is {len(big)} bytes")
+        accepted[big_id] = post(host, port, big, signature(big, BENCH_SECRET))
+        check(all(status == 200 for status in accepted.values()), f"not accepted: {accepted}")
+        settled = wait_until(
+            lambda: (
+                StripeEvent.objects.filter(stripe_id__in=malformed_ids, status="dead").count()
+                == len(malformed_ids)
+            ),
+            timeout=60,
+        )
+        rows = {e.stripe_id: e for e in StripeEvent.objects.filter(stripe_id__in=malformed_ids)}
+        check(settled, f"not all dead: { {k: v.status for k, v in rows.items()} }")
+        deaths = {}
+        for event_id, (event_type, _obj, message) in zip(malformed_ids, MALFORMED, strict=True):
+            row = rows[event_id]
+            deaths[event_type + " " + message] = (row.status, row.attempts)
+            check(row.attempts == 1, f"{event_type}: {row.attempts} attempts, not 1")
+            check(message in row.last_error, f"{event_type}: error {row.last_error!r}")
+
+    # Rows stored before the limits (or backfilled) may hold anything: their pages stay bounded.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_stripeevent (stripe_id, type, api_version, livemode, created,"
+            " payload, status, attempts, last_error, received_at) VALUES (%s, 'customer.created',"
+            " '', false, now(), %s::jsonb, 'processed', 1, '', now()) RETURNING id",
+            ["evt_faults_deep_" + uuid.uuid4().hex, _nested(900)],
+        )
+        deep_id = cursor.fetchone()[0]
+    admin = get_user_model().objects.create_superuser(f"faults-admin-{uuid.uuid4().hex[:6]}")
+    staff = Client(HTTP_HOST="localhost")
+    staff.force_login(admin)
+    wait_until(
+        lambda: StripeEvent.objects.filter(stripe_id=big_id, status="processed").exists(), 60
+    )
+    accepted_ids = [*malformed_ids, big_id]
+    event_pks = list(
+        StripeEvent.objects.filter(stripe_id__in=accepted_ids).values_list("pk", flat=True)
+    )
+    slowest, largest = _admin_seconds(staff, [*event_pks, deep_id])
+    check(slowest < 2, f"an event page took {slowest:.2f} s")
+    check(largest < 200_000, f"an event page was {largest} bytes")
+    typed = _typed_input_checks()
+    return {
+        "answers": answers,
+        "malformed_accepted_then_dead": deaths,
+        "big_event_bytes": len(big),
+        "admin_page_slowest_s": round(slowest, 3),
+        "admin_page_largest_bytes": largest,
+        "typed_input": typed,
+        "checks": len(answers) + len(deaths) + len(typed) + 2,
+    }
 
 
 def get_status(url: str) -> int:

@@ -156,6 +156,8 @@ class Stack:
                 str(self.web_workers),
                 "--backlog",
                 "2048",
+                # Not gunicorn's shared default (~/.gunicorn/gunicorn.ctl): stacks run side by side.
+                "--no-control-socket",
             ],
         )
 

@@ -7,13 +7,14 @@ audited by the jobs layer.
 
 from __future__ import annotations
 
-import json
+import re
 from urllib.parse import quote
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Func, Q, QuerySet, Sum, TextField
 from django.db.models.fields.json import KT
+from django.db.models.functions import Left, Length
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -34,22 +35,25 @@ from billing.models import (
     Subscription,
     WalletTransaction,
 )
-from jobs.admin import JobActionsMixin
+from jobs.admin import JobActionsMixin, cause_of_death
 from jobs.admin_tools import ConsoleMedia, EstimatedCountPaginator, ReadOnlyAdminMixin, StatusBadge
 from jobs.models import JobAction, JobAttempt
 
 PAYLOAD_PREVIEW_CHARS = 4000
+SEARCH_MIN_PARTIAL = 6  # characters of an event id before matching on a part of it
+SEARCH_MAX_CUSTOMERS = 50  # customers an e-mail fragment may stand for
+SEARCH_MAX_RESULTS = 1000  # newest matching events a search lists
 
 
+QUEUED = "queued for replay"
 EVENT_ACTIONS = {
-    # detail-page button -> (service call, verb for the message)
-    "replay": (lambda pk, user: services.replay_event(pk, actor=user), "replayed"),
-    "force-replay": (
-        lambda pk, user: services.replay_event(pk, actor=user, force=True),
-        "replayed",
-    ),
-    "resolve": (lambda pk, user: services.resolve_event(pk, actor=user), "resolved"),
-    "ignore": (lambda pk, user: services.ignore_event(pk, actor=user), "ignored"),
+    # detail-page button -> (service call, what the message says was done)
+    "replay": (lambda pk, user: services.replay_event(pk, actor=user), QUEUED),
+    "force-replay": (lambda pk, user: services.replay_event(pk, actor=user, force=True), QUEUED),
+    "resolve": (lambda pk, user: services.resolve_event(pk, actor=user), "marked resolved"),
+    # One word for one action: the jobs console calls it "discard" too (the status stays
+    # "ignored", which unhandled types also get).
+    "discard": (lambda pk, user: services.ignore_event(pk, actor=user), "discarded"),
 }
 
 
@@ -70,7 +74,10 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "type", "livemode", "received_at"]
     search_fields = ["=stripe_id"]
-    search_help_text = "An event id (evt_...), the id of the object it is about, or a customer id."
+    search_help_text = (
+        "An event id or part of it (6 characters or more), the id of the object it is about, "
+        "a customer id, or (part of) a customer's e-mail address. Lists the newest 1,000 matches."
+    )
     date_hierarchy = "received_at"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -90,6 +97,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                     "stripe_id",
                     "type",
                     "status_badge",
+                    "cause_of_death",
                     "attempts",
                     "next_attempt_at",
                     "received_at",
@@ -107,18 +115,43 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/billing/stripeevent/change_form.html"
     Media = ConsoleMedia
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Pages never decode a payload in Python: whatever an event holds (nesting, size), the
+        # database pretty-prints and cuts it (_payload_text), so every page stays bounded.
+        return super().get_queryset(request).defer("payload")
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
+        """An event id or part of one, an object or customer id, or (part of) a customer's e-mail.
+
+        Each branch is served by an index at a million events: the trigram index on stripe_id
+        (partial ids), the payload expression indexes (object and customer ids), and the
+        customers' e-mail trigram index, whose few matches become customer-id lookups.
+        """
         term = search_term.strip()
-        if term and not term.startswith("evt_"):
-            # The same expressions as the payload indexes, so both lookups use them.
-            found = queryset.alias(
-                object_id=KT("payload__data__object__id"),
-                customer_id=KT("payload__data__object__customer"),
-            ).filter(Q(object_id=term) | Q(customer_id=term))
-            return found, False
-        return super().get_search_results(request, queryset, term)
+        if not term:
+            return queryset, False
+        found = queryset.alias(
+            object_id=KT("payload__data__object__id"),
+            customer_id=KT("payload__data__object__customer"),
+        )
+        if "@" in term:
+            customers = list(
+                Customer.objects.filter(email__iregex=re.escape(term)).values_list(
+                    "stripe_id", flat=True
+                )[:SEARCH_MAX_CUSTOMERS]
+            )
+            match = Q(customer_id__in=customers) | Q(object_id__in=customers)
+        else:
+            match = Q(stripe_id=term) | Q(object_id=term) | Q(customer_id=term)
+            if len(term) >= SEARCH_MIN_PARTIAL:  # shorter fragments match too much to be useful
+                match |= Q(stripe_id__contains=term)
+        # The newest matches by id, found through the indexes above; the list's other queries
+        # (count, date drill-down) then run on those ids. Given the OR itself, PostgreSQL
+        # misjudged how many rows match and walked the received_at index: 0.8 s at a million.
+        newest = found.filter(match).order_by("-pk").values_list("pk", flat=True)
+        return queryset.filter(pk__in=list(newest[:SEARCH_MAX_RESULTS])), False
 
     def get_urls(self) -> list:
         own = [
@@ -135,11 +168,13 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
         return [*own, *super().get_urls()]
 
-    def payload_json(self, request: HttpRequest, event_id: int) -> JsonResponse:
+    def payload_json(self, request: HttpRequest, event_id: int) -> HttpResponse:
         if not self.has_view_permission(request):
             return JsonResponse({"error": "forbidden"}, status=403)
-        event = get_object_or_404(StripeEvent, pk=event_id)
-        return JsonResponse(event.payload, json_dumps_params={"indent": 2})
+        text = _payload_text(event_id, limit=None)
+        if text is None:
+            raise Http404("no such event")
+        return HttpResponse(text[0], content_type="application/json")
 
     @method_decorator(require_POST)
     def act_on_event(self, request: HttpRequest, event_id: int, action: str) -> HttpResponse:
@@ -151,7 +186,15 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         event = get_object_or_404(StripeEvent, pk=event_id)
         call, verb = EVENT_ACTIONS[action]
         result = call(event.pk, request.user)
-        if result.done:
+        if result.done and verb == QUEUED:
+            # The replay runs on a worker: say so, not "replayed" (it may yet fail).
+            self.message_user(
+                request,
+                f"Event {event.stripe_id} {verb}. This page shows the outcome when a worker "
+                "has run it (it refreshes until then).",
+                messages.SUCCESS,
+            )
+        elif result.done:
             self.message_user(request, f"Event {event.stripe_id} {verb}.", messages.SUCCESS)
         else:
             self.message_user(
@@ -165,6 +208,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         event = StripeEvent.objects.filter(pk=object_id).only("type").first()
         extra = {"can_act": self.has_replay_permission(request), **(extra_context or {})}
         if event is not None:
+            extra["latest_action"], extra["waiting"] = self._latest_action(event)
             extra["dead_of_type"] = StripeEvent.objects.filter(
                 status=StripeEvent.Status.DEAD, type=event.type
             ).count()
@@ -174,14 +218,30 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra)
 
+    def _latest_action(self, event: StripeEvent) -> tuple[str, bool]:
+        """What came of the newest staff action on the event, and whether it is still pending."""
+        action = JobAction.objects.filter(job__target=services.event_target(event.pk)).first()
+        if action is None:
+            return "", False
+        attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
+        outcome = _action_outcome(action, attempts)
+        when = f"{action.at:%Y-%m-%d %H:%M:%S}"
+        summary = f"{action.get_kind_display()} by {action.actor_name} at {when} UTC: {outcome}"
+        return summary, outcome == "waiting for a worker" or outcome.endswith(": running")
+
+    @admin.display(description="Cause of death")
+    def cause_of_death(self, event: StripeEvent) -> str:
+        job = services.event_job(event.pk)
+        return (cause_of_death(job) if job is not None else "") or "-"
+
     @admin.display(description="Payload")
     def payload_pretty(self, event: StripeEvent) -> str:
-        text = json.dumps(event.payload, indent=2, sort_keys=True)
+        text, length = _payload_text(event.pk, limit=PAYLOAD_PREVIEW_CHARS) or ("", 0)
         more = ""
-        if len(text) > PAYLOAD_PREVIEW_CHARS:
+        if length > PAYLOAD_PREVIEW_CHARS:
             url = reverse("admin:billing_stripeevent_payload", args=[event.pk])
-            more = format_html('<a href="{}">the whole payload ({} characters)</a>', url, len(text))
-            text = text[:PAYLOAD_PREVIEW_CHARS] + "\n…"
+            more = format_html('<a href="{}">the whole payload ({} characters)</a>', url, length)
+            text += "\n…"
         return format_html(
             '<details class="payload" open><summary>JSON</summary><pre>{}</pre>{}</details>',
             text,
@@ -283,7 +343,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Replay selected events (failed or dead)", permissions=["replay"])
     def replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
-            request, queryset, "replayed", lambda pk: services.replay_event(pk, actor=request.user)
+            request, queryset, QUEUED, lambda pk: services.replay_event(pk, actor=request.user)
         )
 
     @admin.action(
@@ -292,16 +352,14 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def replay_all_dead_of_type(self, request: HttpRequest, queryset: QuerySet) -> None:
         types = set(queryset.values_list("type", flat=True))
         dead = StripeEvent.objects.filter(status=StripeEvent.Status.DEAD, type__in=types)
-        self._run(
-            request, dead, "replayed", lambda pk: services.replay_event(pk, actor=request.user)
-        )
+        self._run(request, dead, QUEUED, lambda pk: services.replay_event(pk, actor=request.user))
 
     @admin.action(description="Replay, even if processed (forced)", permissions=["replay"])
     def force_replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
             request,
             queryset,
-            "replayed",
+            QUEUED,
             lambda pk: services.replay_event(pk, actor=request.user, force=True),
         )
 
@@ -311,11 +369,29 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             request, queryset, "resolved", lambda pk: services.resolve_event(pk, actor=request.user)
         )
 
-    @admin.action(description="Ignore (stop retrying, do not run)", permissions=["replay"])
+    @admin.action(description="Discard (stop retrying, do not run)", permissions=["replay"])
     def ignore_events(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
-            request, queryset, "ignored", lambda pk: services.ignore_event(pk, actor=request.user)
+            request, queryset, "discarded", lambda pk: services.ignore_event(pk, actor=request.user)
         )
+
+
+def _payload_text(event_id: int, *, limit: int | None) -> tuple[str, int] | None:
+    """(the event's payload pretty-printed by PostgreSQL, cut at `limit` characters, its whole
+    length), or None for no such event.
+
+    PostgreSQL's jsonb_pretty works in C on the stored form, in time proportional to its size;
+    Python's json.dumps recursed once per level, and a deep payload took the page (and, with
+    DEBUG on, the error page) down with it.
+    """
+    pretty = Func("payload", function="jsonb_pretty", output_field=TextField())
+    row = (
+        StripeEvent.objects.filter(pk=event_id)
+        .annotate(length=Length(pretty), head=Left(pretty, limit) if limit else pretty)
+        .values_list("head", "length")
+        .first()
+    )
+    return (row[0], row[1]) if row else None
 
 
 def _action_outcome(action: JobAction, attempts: list[JobAttempt]) -> str:

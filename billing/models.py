@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -33,9 +34,9 @@ class StripeEvent(models.Model):
         PROCESSING = "processing", "processing"
         PROCESSED = "processed", "processed"
         FAILED = "failed", "failed (will retry)"
-        DEAD = "dead", "dead (attempts exhausted)"
+        DEAD = "dead", "dead"  # of a permanent error or exhausted attempts: the page says which
         RESOLVED = "resolved", "resolved by staff (not run)"
-        IGNORED = "ignored", "ignored (no handler, or by staff)"
+        IGNORED = "ignored", "ignored (no handler, or discarded by staff)"
 
     class Kind(models.TextChoices):
         SNAPSHOT = "snapshot", "snapshot (v1 webhook: the object in the payload)"
@@ -96,6 +97,10 @@ class StripeEvent(models.Model):
             # Staff search by the object an event is about, or by its customer.
             models.Index(KT("payload__data__object__id"), name="billing_event_object_idx"),
             models.Index(KT("payload__data__object__customer"), name="billing_event_customer_idx"),
+            # Partial event ids pasted by staff: a trigram index serves LIKE '%...%'.
+            GinIndex(
+                fields=["stripe_id"], opclasses=["gin_trgm_ops"], name="billing_event_id_trgm_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -125,6 +130,12 @@ class Customer(MirroredFromStripe):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["stripe_id"], name="billing_customer_stripe_id_unique"),
+        ]
+        indexes = [
+            # Event search by (part of) a customer's e-mail: trigrams serve `~*` (iregex).
+            GinIndex(
+                fields=["email"], opclasses=["gin_trgm_ops"], name="billing_customer_email_trgm"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 import stripe
@@ -15,6 +16,67 @@ from django.views.decorators.csrf import csrf_exempt
 from billing.services import ingest_event
 
 logger = logging.getLogger(__name__)
+
+# What is storable. Real Stripe events nest about 10 levels (event, data, object, lines, data,
+# item, price, ...) and carry no number longer than 19 digits; these limits are far above both,
+# and far below what breaks a parser (Python's recursion limit, its 4,300-digit int limit) or a
+# page that shows the payload.
+MAX_DEPTH = 32
+MAX_NUMBER_DIGITS = 100
+
+
+class BodyProblem(ValueError):
+    """A signed body that is JSON but not storable; the message is the answer's reason."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise BodyProblem(f"body has a number of more than {MAX_NUMBER_DIGITS} digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BodyProblem(f"body has a number out of range ({text[:30]})")
+    return value
+
+
+def _parse_constant(name: str) -> None:
+    raise BodyProblem(f"body has {name}, which JSON does not allow")
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in `value` nest more than `limit` levels (iterative: no stack)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def parse_body(body: bytes) -> Any:
+    """The parsed JSON body, or BodyProblem saying why it cannot be stored as it is."""
+    try:
+        parsed = json.loads(
+            body,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
+    except BodyProblem:
+        raise
+    except RecursionError:
+        # The C parser recurses once per level; it gives up near Python's recursion limit.
+        raise BodyProblem(f"body nests more than {MAX_DEPTH} levels deep") from None
+    except ValueError:
+        raise BodyProblem("body is not JSON") from None
+    if isinstance(parsed, dict | list) and deeper_than(parsed, MAX_DEPTH):
+        raise BodyProblem(f"body nests more than {MAX_DEPTH} levels deep")
+    return parsed
 
 
 def _reason(status: int, reason: str) -> JsonResponse:
@@ -106,9 +168,10 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         logger.info("stripe webhook refused: %s", problem)
         return _reason(400, problem)
     try:
-        event = json.loads(body)
-    except ValueError:
-        return _reason(400, "body is not JSON")
+        event = parse_body(body)
+    except BodyProblem as exc:
+        logger.info("stripe webhook refused: %s", exc)
+        return _reason(400, str(exc))
     problem = event_problem(event)
     if problem:
         logger.info("stripe webhook refused: %s", problem)

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "django_q",
     "anymail",
     "accounts",
+    "outbox",
     "jobs",
     "billing",
     "prebooking",
@@ -165,6 +166,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["config.formats"]  # times to the second (config/formats/en/formats.py)
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
@@ -197,11 +199,10 @@ X_FRAME_OPTIONS = "DENY"
 
 # Email through django-anymail: EMAIL_BACKEND picks the ESP (e.g.
 # anymail.backends.postmark.EmailBackend) and ANYMAIL_* variables carry its credentials.
+# In development mail is kept in the database and listed under the admin (outbox app).
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "anymail.backends.amazon_ses.EmailBackend",
+    "outbox.backends.EmailBackend" if DEBUG else "anymail.backends.amazon_ses.EmailBackend",
 )
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value
@@ -292,16 +293,20 @@ MIDDLEWARE.insert(
 # Axes last: it turns the lockout raised during authentication into the lockout page.
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 
-# Login throttling (django-axes): lock an account, and separately a client address, after
-# AXES_FAILURE_LIMIT failed logins; the lock lifts AXES_COOLOFF_MINUTES after the last failure.
+# Login throttling (django-axes): lock the (account, address) pair after AXES_FAILURE_LIMIT
+# failed logins, so nobody can lock out an account they do not own from their own address; the
+# lock lifts AXES_COOLOFF_MINUTES after the failure that set it (attempts during it are not
+# counted). An address trying many accounts is slowed by LOGIN_IP_RATE instead (docs/security.md).
 AUTHENTICATION_BACKENDS = [
     "accounts.backends.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+LOGIN_IP_RATE = env_str("LOGIN_IP_RATE", "20/m")  # log-in POSTs per address, any account
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 AXES_VERBOSE = False
@@ -409,7 +414,13 @@ if STRIPE_REFETCH_OBJECTS and not STRIPE_API_KEY:
     raise ImproperlyConfigured(
         "STRIPE_REFETCH_OBJECTS=1 needs STRIPE_API_KEY: without it no event could be applied."
     )
-SITE_URL = env_str("SITE_URL", "http://localhost:8000")
+# Links in e-mails. In development, the address `make run` serves on (BIND_HOST, PORT).
+_DEV_HOST = env_str("BIND_HOST", "localhost")
+SITE_URL = env_str(
+    "SITE_URL",
+    f"http://{'localhost' if _DEV_HOST in ('', '0.0.0.0', '::') else _DEV_HOST}"  # noqa: S104
+    f":{env_int('PORT', 8000)}",
+)
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 # Plans offered on /billing/: name -> Stripe price id (the account's own, so no default).
 BILLING_PLANS = env_pairs("BILLING_PLANS")
@@ -448,6 +459,8 @@ PREBOOKING_REALTIME_SEND = env_bool("PREBOOKING_REALTIME_SEND", True)
 PREBOOKING_MAX_AHEAD_DAYS = env_int("PREBOOKING_MAX_AHEAD_DAYS", 30)
 PREBOOKING_MIN_AHEAD_SECONDS = env_int("PREBOOKING_MIN_AHEAD_SECONDS", 5)
 PREBOOKING_MAX_PENDING = env_int("PREBOOKING_MAX_PENDING", 20)
+# Gyms open booking a few days before a class; a class further from its opening is a typo.
+PREBOOKING_CLASS_WITHIN_DAYS = env_int("PREBOOKING_CLASS_WITHIN_DAYS", 14)
 PREBOOKING_HTTP_TIMEOUT = env_int("PREBOOKING_HTTP_TIMEOUT", 10)
 PREBOOKING_STUCK_SECONDS = env_int("PREBOOKING_STUCK_SECONDS", 30)
 # Providers: name -> (label, base URL, token). "demo" is the bundled demo gym (make run starts it).

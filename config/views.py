@@ -1,11 +1,12 @@
-"""Project-wide operational endpoints: liveness."""
+"""Project-wide endpoints: liveness, and the favicon browsers ask for."""
 
 from __future__ import annotations
 
 import logging
 
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -32,3 +33,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if problem:
         return JsonResponse({"status": "error", "database": "error", "reason": problem}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """Browsers ask for /favicon.ico whatever the page says: send them to the static file."""
+    return HttpResponsePermanentRedirect(static("favicon.ico"))

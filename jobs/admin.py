@@ -9,9 +9,14 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 from django_q.models import Failure, OrmQ, Schedule, Success
 
 from jobs import services
@@ -21,7 +26,58 @@ from jobs.admin_tools import (
     ReadOnlyAdminMixin,
     StatusBadge,
 )
+from jobs.errors import JobNotRegistered
 from jobs.models import DeadLetter, Job, JobAction, JobAttempt
+from jobs.registry import get_job_type
+
+
+def attempt_budget(job: Job) -> tuple[int, int]:
+    """(attempts since the last replay, the type's limit): what a person compares.
+
+    A replay grants a fresh budget by raising max_attempts to attempts + the type's limit, so
+    the raw "2 / 6" read as six allowed when the policy says five.
+    """
+    try:
+        limit = get_job_type(job.name).max_attempts
+    except JobNotRegistered:
+        return job.attempts, job.max_attempts
+    earlier = max(0, job.max_attempts - limit)
+    return job.attempts - earlier, limit
+
+
+def cause_of_death(job: Job) -> str:
+    """Why a dead job died, as it was: a permanent error, or its attempts ran out."""
+    if job.status != Job.Status.DEAD:
+        return ""
+    used, limit = attempt_budget(job)
+    if job.last_error.startswith("PermanentError"):
+        return (
+            f"permanent error after {used} attempt{'s' if used != 1 else ''}: retrying cannot help"
+        )
+    if used >= limit:
+        return f"attempts exhausted ({used} of {limit} failed)"
+    return "died without using its attempts"
+
+
+def target_link(target: str) -> str:
+    """A job's target ("app.model:pk") as a link to that row's admin page when there is one."""
+    label, _, pk = target.partition(":")
+    app_label, _, model_name = label.partition(".")
+    if not (pk.isdigit() and model_name):
+        return target
+    try:
+        url = reverse(f"admin:{app_label}_{model_name}_change", args=[pk])
+    except NoReverseMatch:
+        return target
+    return format_html('<a href="{}">{}</a>', url, target)
+
+
+JOB_BUTTONS = {
+    # detail-page button -> (service call, what the message says was done)
+    "replay": (lambda pk, user: services.replay(pk, actor=user), "queued for replay"),
+    "resolve": (lambda pk, user: services.resolve(pk, actor=user), "marked resolved"),
+    "discard": (lambda pk, user: services.discard(pk, actor=user), "discarded"),
+}
 
 
 class JobAttemptInline(admin.TabularInline):
@@ -87,14 +143,19 @@ class JobActionsMixin:
 
     @admin.action(description="Replay selected jobs", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(request, queryset, "replayed", lambda pk: services.replay(pk, actor=request.user))
+        self._run(
+            request,
+            queryset,
+            "queued for replay (refresh to see the outcome)",
+            lambda pk: services.replay(pk, actor=request.user),
+        )
 
     @admin.action(description="Replay, even if it succeeded (forced)", permissions=["replay"])
     def force_replay(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
             request,
             queryset,
-            "replayed",
+            "queued for replay (refresh to see the outcome)",
             lambda pk: services.replay(pk, actor=request.user, force=True),
         )
 
@@ -104,7 +165,7 @@ class JobActionsMixin:
             request, queryset, "resolved", lambda pk: services.resolve(pk, actor=request.user)
         )
 
-    @admin.action(description="Discard (ignore: stop retrying, do not run)", permissions=["replay"])
+    @admin.action(description="Discard (stop retrying, do not run)", permissions=["replay"])
     def discard(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
             request, queryset, "discarded", lambda pk: services.discard(pk, actor=request.user)
@@ -125,6 +186,7 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "short_error",
     ]
     list_display_links = ["id", "name"]
+    change_form_template = "admin/jobs/job_change_form.html"
     list_filter = ["status", "name", "queue", "created_at"]
     search_fields = ["=id", "target", "name", "unique_key", "last_error"]
     paginator = EstimatedCountPaginator
@@ -133,7 +195,8 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = [
         "name",
         "status_badge",
-        "target",
+        "death",
+        "target_display",
         "queue",
         "kwargs_pretty",
         "attempts_display",
@@ -154,7 +217,60 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Attempts")
     def attempts_display(self, job: Job) -> str:
-        return f"{job.attempts} / {job.max_attempts}"
+        used, limit = attempt_budget(job)
+        if used == job.attempts:
+            return f"{used} / {limit}"
+        return f"{used} / {limit} since the last replay ({job.attempts} in all)"
+
+    @admin.display(description="Cause of death")
+    def death(self, job: Job) -> str:
+        return cause_of_death(job) or "-"
+
+    @admin.display(description="Target", ordering="target")
+    def target_display(self, job: Job) -> str:
+        return target_link(job.target)
+
+    def get_urls(self) -> list:
+        info = self.model._meta.app_label, self.model._meta.model_name
+        own = [
+            path(
+                "<int:job_id>/act/<slug:action>/",
+                self.admin_site.admin_view(self.act_on_job),
+                name=f"{info[0]}_{info[1]}_act",
+            )
+        ]
+        return [*own, *super().get_urls()]
+
+    @method_decorator(require_POST)
+    def act_on_job(self, request: HttpRequest, job_id: int, action: str) -> HttpResponse:
+        """The buttons of a job's page: one job, the same services as the list's actions."""
+        if action not in JOB_BUTTONS:
+            raise Http404("no such action")
+        if not (self.has_view_permission(request) and self.has_replay_permission(request)):
+            raise PermissionDenied
+        job = get_object_or_404(Job, pk=job_id)
+        call, done = JOB_BUTTONS[action]
+        result = call(job.pk, request.user)
+        if result.done:
+            outcome = " Refresh this page to see the outcome." if action == "replay" else ""
+            self.message_user(request, f"Job #{job.pk} {done}.{outcome}", messages.SUCCESS)
+        else:
+            self.message_user(
+                request, f"Job #{job.pk} not {done}: {result.reason}.", messages.WARNING
+            )
+        # The job's own page: a replayed dead letter is no longer in the dead-letter list.
+        return redirect("admin:jobs_job_change", job.pk)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        info = self.model._meta.app_label, self.model._meta.model_name
+        extra = {
+            "can_act": self.has_replay_permission(request),
+            "act_url_name": f"admin:{info[0]}_{info[1]}_act",
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra)
 
     @admin.display(description="Arguments")
     def kwargs_pretty(self, job: Job) -> str:
@@ -170,7 +286,7 @@ class DeadLetterAdmin(JobAdmin):
     """Every dead job of every type in one list: what the 3 a.m. visit starts from."""
 
     # Every row is dead: the columns say what it was, why it died and when.
-    list_display = ["id", "name", "target", "status_badge", "short_error", "attempts_display"]
+    list_display = ["id", "name", "target_display", "death", "short_error", "attempts_display"]
     list_display += ["finished_at"]
     list_filter = ["name", "queue", "finished_at"]
     date_hierarchy = "finished_at"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import reprlib
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
@@ -12,7 +13,11 @@ from prebooking.models import DemoGymClass, DemoGymRequest, Prebooking
 
 
 def _pretty(value, limit: int = 4000) -> str:
-    text = json.dumps(value, indent=2, sort_keys=True) if value is not None else "-"
+    try:
+        text = json.dumps(value, indent=2, sort_keys=True) if value is not None else "-"
+    except (RecursionError, ValueError, TypeError):
+        # A gym's answer nested past what json.dumps can walk: a depth-limited summary instead.
+        text = reprlib.Repr(maxlevel=8, maxstring=limit, maxother=200).repr(value)
     if len(text) > limit:
         text = text[:limit] + "\n… (cut)"
     return format_html('<pre class="prebooking-json">{}</pre>', text)
@@ -72,7 +77,7 @@ class PrebookingAdmin(admin.ModelAdmin):
 
     @admin.display(description="class")
     def class_id(self, obj: Prebooking) -> str:
-        return obj.payload.get("class_id", "")
+        return obj.payload.get("class_id", "") if isinstance(obj.payload, dict) else "?"
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Prebooking) -> str:

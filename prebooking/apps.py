@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class PrebookingConfig(AppConfig):
     name = "prebooking"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from config.dbtypes import register_sane_timestamps
+
+        # Absurd class times are where such rows came from (config.dbtypes says why).
+        connection_created.connect(register_sane_timestamps, dispatch_uid="config.dbtypes")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.conf import settings
@@ -60,7 +60,13 @@ class PrebookingForm(forms.Form):
             return None
         if timezone.is_aware(value):
             value = timezone.make_naive(value, timezone.get_current_timezone())
-        return value.replace(tzinfo=self._zone())
+        value = value.replace(tzinfo=self._zone())
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            # 9999-12-31 23:59 in a zone west of UTC is in year 10000 there: no datetime holds it.
+            raise forms.ValidationError("Enter a date before the year 9999.") from None
+        return value
 
     def clean_time_zone(self) -> str:
         return self._zone().key
@@ -71,9 +77,12 @@ class PrebookingForm(forms.Form):
     def clean_opens_at(self) -> datetime:
         opens_at = self._localise(self.cleaned_data["opens_at"])
         now = timezone.now()
-        if opens_at < now + timedelta(seconds=settings.PREBOOKING_MIN_AHEAD_SECONDS):
+        minimum = settings.PREBOOKING_MIN_AHEAD_SECONDS
+        if opens_at < now + timedelta(seconds=minimum):
             raise forms.ValidationError(
-                "Booking opening time is in the past (or only seconds away)."
+                "Booking opening time is "
+                + ("in the past" if opens_at <= now else "too soon")
+                + f": it must be at least {minimum} seconds from now."
             )
         if opens_at > now + timedelta(days=settings.PREBOOKING_MAX_AHEAD_DAYS):
             raise forms.ValidationError(
@@ -84,8 +93,14 @@ class PrebookingForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         starts, opens = data.get("class_starts_at"), data.get("opens_at")
+        within = timedelta(days=settings.PREBOOKING_CLASS_WITHIN_DAYS)
         if starts and opens and starts < opens:
             self.add_error("class_starts_at", "The class starts before booking opens.")
+        elif starts and opens and starts > opens + within:
+            self.add_error(
+                "class_starts_at",
+                f"The class must start within {within.days} days of booking opening.",
+            )
         pending = Prebooking.objects.filter(owner=self.owner, status=Prebooking.Status.PENDING)
         if data.get("class_id") and data.get("provider"):
             duplicate = pending.filter(

@@ -124,6 +124,10 @@ class DemoGymClass(models.Model):
     # Test and fault hook: answer 503 to this many requests before serving normally.
     fail_next = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        verbose_name = "demo gym class"
+        verbose_name_plural = "demo gym classes"
+
     def __str__(self) -> str:
         return f"{self.class_id} (opens {self.opens_at:%Y-%m-%d %H:%M:%S}, {self.capacity} places)"
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from billing.models import Customer, StripeEvent
 from jobs.models import Job, JobAction
@@ -15,6 +16,11 @@ from tests.billing.helpers import deliver, run_at
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def after_replay() -> datetime:
+    """When to run jobs after a staff action: replay() makes them due at the real clock's now."""
+    return timezone.now() + timedelta(hours=1)
 
 
 def staff(django_user_model, client, *codenames: str):
@@ -93,7 +99,7 @@ def test_replay_processes_the_event_again_and_records_who_asked(
     )
     dead_event.refresh_from_db()
     assert dead_event.status == "received"
-    run_at(T0.replace(hour=10))
+    run_at(after_replay())
 
     dead_event.refresh_from_db()
     assert dead_event.status == "processed"
@@ -115,13 +121,13 @@ def test_replaying_a_processed_event_is_refused_unless_forced(client, django_use
         {"action": "replay_events", "_selected_action": [event.pk]},
         follow=True,
     )
-    assert "0 replayed, 1 skipped: already succeeded" in refused.content.decode()
+    assert "0 queued for replay, 1 skipped: already succeeded" in refused.content.decode()
 
     operator.post(
         "/admin/billing/stripeevent/",
         {"action": "force_replay_events", "_selected_action": [event.pk]},
     )
-    run_at(T0.replace(hour=10))
+    run_at(after_replay())
     event.refresh_from_db()
     assert (event.status, event.attempts) == ("processed", 2)
 
@@ -178,7 +184,7 @@ def test_mark_resolved_settles_the_event_without_running_it(client, django_user_
         "/admin/billing/stripeevent/",
         {"action": "resolve_events", "_selected_action": [dead_event.pk]},
     )
-    run_at(T0.replace(hour=10))
+    run_at(after_replay())
 
     dead_event.refresh_from_db()
     assert (dead_event.status, dead_event.attempts) == ("resolved", 1)
@@ -215,7 +221,7 @@ def test_replay_all_dead_of_a_type_replays_every_dead_event_of_that_type_only(
         follow=True,
     )
 
-    assert "2 replayed" in response.content.decode()
+    assert "2 queued for replay" in response.content.decode()
     statuses = dict(StripeEvent.objects.values_list("pk", "status"))
     assert statuses == {dead_event.pk: "received", second.pk: "received", other_type.pk: "dead"}
 
@@ -228,7 +234,7 @@ def test_replay_button_on_the_event_page_replays_it(client, django_user_model, d
 
     response = operator.post(f"/admin/billing/stripeevent/{dead_event.pk}/act/replay/", follow=True)
 
-    assert f"Event {dead_event.stripe_id} replayed." in response.content.decode()
+    assert f"Event {dead_event.stripe_id} queued for replay." in response.content.decode()
     dead_event.refresh_from_db()
     assert dead_event.status == "received"
     assert JobAction.objects.get().actor_name == "staff2"
@@ -259,7 +265,7 @@ def test_event_page_shows_the_latest_traceback_and_the_replay_outcome(
     django_user_model.objects.create_user("hal", id=987654)
     with time_machine.travel(T0.replace(minute=30), tick=False):
         operator.post(f"/admin/billing/stripeevent/{dead_event.pk}/act/replay/")
-    run_at(T0.replace(hour=10))
+    run_at(after_replay())
 
     page = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
 

@@ -71,7 +71,7 @@ def test_staff_find_a_dead_event_read_why_fix_it_replay_it_and_see_it_processed(
     page.check(f"input[name=_selected_action][value='{dead_event.pk}']")
     page.select_option("select[name=action]", "replay_events")
     page.click("button[name=index]")
-    assert "1 replayed" in page.locator("ul.messagelist").inner_text()
+    assert "1 queued for replay" in page.locator("ul.messagelist").inner_text()
 
     run_due_jobs()
     page.goto(f"/admin/billing/stripeevent/{dead_event.pk}/change/")

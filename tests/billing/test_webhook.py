@@ -63,6 +63,23 @@ def test_any_of_the_configured_secrets_verifies_during_a_rotation(client, settin
     assert StripeEvent.objects.count() == 1
 
 
+def _nested(event: dict, levels: int) -> str:
+    """The event's body with data.object.metadata nested so that the body is `levels` deep."""
+    body = json.dumps({**event, "data": {"object": {"id": "cus_X", "metadata": "HOLE"}}})
+    inner = levels - 3  # the event, data, object
+    return body.replace('"HOLE"', '{"a": ' * inner + "1" + "}" * inner)
+
+
+def test_body_nested_as_deep_as_the_limit_is_accepted(client):
+    event = make_event("customer.created", {"id": "cus_X", "object": "customer"})
+    body = _nested(event, 32)
+
+    response = post_event(client, body)
+
+    assert response.status_code == 200
+    assert StripeEvent.objects.count() == 1
+
+
 def _bad_requests():
     event = make_event("customer.created", {"id": "cus_X", "object": "customer"})
     body = json.dumps(event)
@@ -72,7 +89,17 @@ def _bad_requests():
     no_data = json.dumps({**event, "data": {}})
     bad_id = json.dumps({**event, "id": "ch_123"})
     nul = json.dumps({**event, "data": {"object": {"id": "cus_X", "name": "a\u0000b"}}})
+    deep_990, deep_900, deep_33 = (_nested(event, levels) for levels in (990, 900, 33))
+    huge = body.replace('"livemode": false', '"livemode": false, "n": 1' + "0" * 5000)
+    long_number = body.replace('"livemode": false', '"livemode": false, "n": 1' + "0" * 100)
+    infinite = body.replace('"livemode": false', '"livemode": false, "n": 1e999')
     return {
+        "nested 990 deep (RecursionError)": (deep_990, sign(deep_990), "nests more than 32 levels"),
+        "nested 900 deep": (deep_900, sign(deep_900), "nests more than 32 levels"),
+        "nested just past the limit": (deep_33, sign(deep_33), "nests more than 32 levels"),
+        "5,000-digit integer": (huge, sign(huge), "a number of more than 100 digits"),
+        "101-digit integer": (long_number, sign(long_number), "a number of more than 100 digits"),
+        "number out of range": (infinite, sign(infinite), "a number out of range"),
         "missing signature": (body, "", "missing Stripe-Signature header"),
         "malformed signature": (body, "garbage", "malformed Stripe-Signature header"),
         "no v1 signature": (body, f"t={now},v0=abc", "no v1 signature"),

@@ -52,7 +52,7 @@ def test_dead_letters_list_shows_the_dead_job(admin_client, dead_job):
 
     assert response.status_code == 200
     assert b"tests.refuses" in response.content
-    assert b"status-dead" in response.content
+    assert b"permanent error after 1 attempt" in response.content
 
 
 def test_job_detail_shows_error_and_traceback(admin_client, dead_job):
@@ -71,7 +71,7 @@ def test_replay_action_requeues_and_is_audited(operator_client, dead_job):
         follow=True,
     )
 
-    assert b"1 replayed" in response.content
+    assert b"1 queued for replay" in response.content
     dead_job.refresh_from_db()
     assert dead_job.status == "queued"
     action = JobAction.objects.get(job=dead_job)

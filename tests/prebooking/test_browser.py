@@ -86,14 +86,42 @@ def test_sign_up_prebook_see_the_countdown_and_cancel_another(
     _prebook(page, base, "yoga-0800", opens_at + timedelta(hours=1))
     page.goto(f"{base}/prebookings/")
     other = Prebooking.objects.get(payload__class_id="yoga-0800")
-    page.click(f"#upcoming tr[data-prebooking='{other.pk}'] button")
+    page.click(f"#upcoming tr[data-prebooking='{other.pk}'] a[data-cancel]")
+    page.wait_for_url(f"{base}/prebookings/{other.pk}/cancel/")
+    page.click("main button[type=submit]")  # "Yes, cancel it"
     page.wait_for_url(f"{base}/prebookings/")
 
     assert "cancelled" in page.locator(".messages").inner_text()
-    assert page.locator(f"#past tr[data-prebooking='{other.pk}'] .badge").inner_text() == (
+    assert page.locator(f"#cancelled tr[data-prebooking='{other.pk}'] .badge").inner_text() == (
         "Cancelled"
     )
     assert page.locator(f"#upcoming tr[data-prebooking='{kept.pk}']").count() == 1
     other.refresh_from_db()
     kept.refresh_from_db()
     assert (other.status, kept.status) == ("cancelled", "pending")
+
+
+def test_page_shows_the_outcome_when_it_arrives_without_a_reload(
+    page, live_server, user, client, make_prebooking, close_connections_after
+):
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    page.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+    prebooking = make_prebooking(opens_in=2)
+    page.goto(f"{live_server.url}/prebookings/")
+    row = page.locator(f"#upcoming tr[data-prebooking='{prebooking.pk}']")
+    assert row.locator("a[data-cancel]").count() == 1
+
+    now = timezone.now()
+    Prebooking.objects.filter(pk=prebooking.pk).update(
+        status="succeeded",
+        fired_at=now,
+        lateness_ms=0.5,
+        attempts=1,
+        finished_at=now,
+        response={"status_code": 201, "answer": {"status": "booked", "booking": 3}},
+    )
+    row.locator("[data-outcome]").filter(has_text="Booked (booking 3).").wait_for()
+
+    assert row.locator("[data-status]").inner_text() == "Succeeded"
+    assert row.locator("a[data-cancel]").count() == 0

@@ -154,7 +154,7 @@ def test_list_shows_past_results_with_lateness(signed_in, make_prebooking):
     page = signed_in.get("/prebookings/").content.decode()
 
     assert "3.2 ms" in page
-    assert "booked" in page
+    assert "Booked." in page
 
 
 def test_detail_of_my_prebooking(signed_in, make_prebooking):
@@ -185,10 +185,15 @@ def test_cancel_cancels_it(signed_in, make_prebooking):
     assert prebooking.status == "cancelled"
 
 
-def test_cancel_needs_a_post(signed_in, make_prebooking):
+def test_cancel_asks_for_confirmation_before_a_post_cancels(signed_in, make_prebooking):
     prebooking = make_prebooking(opens_in=3600)
 
-    assert signed_in.get(f"/prebookings/{prebooking.pk}/cancel/").status_code == 405
+    page = signed_in.get(f"/prebookings/{prebooking.pk}/cancel/")
+
+    assert page.status_code == 200
+    assert "Yes, cancel it" in page.content.decode()
+    prebooking.refresh_from_db()
+    assert prebooking.status == "pending"
 
 
 def test_pages_need_a_login(client):
