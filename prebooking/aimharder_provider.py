@@ -81,6 +81,21 @@ class AimHarderProvider:
             self._sessions[account_id] = session
         return session
 
+    def remember_session(self, account_id: int, session: Session) -> None:
+        with self._lock:
+            self._sessions[account_id] = session
+
+    def forget_account(self, account_id: int) -> None:
+        """Drop the account's session and decrypted credentials (it was unlinked)."""
+        with self._lock:
+            self._sessions.pop(account_id, None)
+            self._secrets.pop(account_id, None)
+
+    def forget_session(self, account_id: int) -> None:
+        """The account's session is dead: the next call logs in again."""
+        with self._lock:
+            self._sessions.pop(account_id, None)
+
     # -- single attempts (retries, recovery) ------------------------------------------------
     def book(self, payload: dict, key: str) -> BookingResult:
         """Book now: log in if needed, once more if the session died, then confirm."""
@@ -281,7 +296,8 @@ class AimHarderRelease:
             timing.update(estimate.as_json())
             timing["arrives_at"] = round(sent + estimate.shift, 6)
         if result.kind == "session_expired":
-            return self.provider.book(payload, "")
+            self.provider.forget_session(int(payload["account"]))
+            return self.provider.book(payload, "")  # logs in again, once
         session = self.provider.session(int(payload["account"]))
         return self.provider.confirm(session, payload, replace(result, timing=timing))
 

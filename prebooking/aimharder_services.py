@@ -51,7 +51,7 @@ def link_account(owner, email: str, password: str) -> AimHarderAccount:
             AimHarderBox.objects.update_or_create(
                 account=account, boid=box.boid, defaults={"slug": box.slug, "name": box.name}
             )
-    _provider()._sessions[account.pk] = session
+    _provider().remember_session(account.pk, session)
     return account
 
 
@@ -70,8 +70,7 @@ def unlink_account(owner, account_id: int) -> int:
     ).values_list("pk", flat=True)
     cancelled = sum(services.cancel_prebooking(pk) for pk in list(pending))
     account.delete()
-    _provider()._sessions.pop(account_id, None)
-    _provider()._secrets.pop(account_id, None)
+    _provider().forget_account(account_id)
     return cancelled
 
 
