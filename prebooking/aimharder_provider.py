@@ -177,6 +177,14 @@ class AimHarderRelease:
         self.errors: dict[int, str] = {}
         self.sent: dict[int, float] = {}
         accounts = sorted({int(p["account"]) for p in self.payloads})
+        self.linked = set()
+        for account_id in accounts:  # database reads here, so the login threads need none
+            try:
+                provider._credentials(account_id)
+            except Exception:  # e.g. unlinked meanwhile: reported by _login
+                log.warning("aimharder account %s: credentials unavailable", account_id)
+            else:
+                self.linked.add(account_id)
         with ThreadPoolExecutor(max_workers=min(8, len(accounts) or 1)) as pool:
             logins = dict(zip(accounts, pool.map(self._login, accounts), strict=True))
         self._record_logins([a for a, s in logins.items() if isinstance(s, Session)])
@@ -206,6 +214,8 @@ class AimHarderRelease:
                 self.connections.append(None)
 
     def _login(self, account_id: int) -> Session | BookingResult:
+        if account_id not in self.linked:
+            return BookingResult(REJECTED, None, {}, "The AimHarder account is no longer linked.")
         try:
             return self.provider.session(account_id, fresh=True)
         except LoginFailed as exc:
