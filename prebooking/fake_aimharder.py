@@ -494,7 +494,10 @@ def serve(
 ) -> tuple[FakeServer, threading.Thread]:
     """Serve `fake` from a thread on (host, port); port 0 picks a free one."""
     server = FakeServer((host, port), fake)
-    thread = threading.Thread(target=server.serve_forever, name="fake-aimharder", daemon=True)
+    # A short poll interval: shutdown() waits for it, once per test.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="fake-aimharder", daemon=True
+    )
     thread.start()
     return server, thread
 
