@@ -101,6 +101,13 @@ class Prebooking(models.Model):
         )
 
     @property
+    def label(self) -> str:
+        """The class as people name it: "WOD · 18:00 - 19:00" at AimHarder, else its id."""
+        if self.payload.get("class_name"):
+            return f"{self.payload['class_name']} · {self.payload.get('class_time', '')}".strip()
+        return str(self.payload.get("class_id", ""))
+
+    @property
     def answer_summary(self) -> str:
         """The provider's answer in a word or two, for lists."""
         if not self.response:
