@@ -125,7 +125,7 @@ def run_scenario(fake: Fake, accounts: list, skew_ms: int, targeted: bool) -> di
         )
         created.append(aimharder_services.create_prebooking(account.owner, payload, opens_at))
     with override_settings(AIMHARDER_CLOCK_PROBING=targeted):
-        firing.arm(lead_seconds=AHEAD_SECONDS + 10)
+        firing.arm(lead_seconds=AHEAD_SECONDS + 10)  # what the timing worker does
     log = [
         entry
         for entry in fake.call("GET", f"/_fake/log?since={since}")["requests"]

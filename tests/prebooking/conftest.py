@@ -156,3 +156,10 @@ def aimharder_prebooking(linked_account, user):
         return aimharder_services.create_prebooking(owner or user, payload, opens_at)
 
     return make
+
+
+def fire_instant(instant) -> int:
+    """What the timing worker does for `instant`: prepare, send at it, record the answers."""
+    from prebooking import firing
+
+    return firing.arm(lead_seconds=max(10.0, instant.timestamp() - timezone.now().timestamp() + 5))

@@ -11,9 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from prebooking import firing
 from prebooking.models import Prebooking
-from tests.prebooking.conftest import AIMHARDER_EMAIL, AIMHARDER_PASSWORD
+from tests.prebooking.conftest import AIMHARDER_EMAIL, AIMHARDER_PASSWORD, fire_instant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 MADRID = zoneinfo.ZoneInfo("Europe/Madrid")
@@ -59,7 +58,7 @@ def test_link_an_account_pick_a_class_and_watch_it_book(
     prebooking = Prebooking.objects.get(owner=user)
     assert prebooking.opens_at == opens_at
 
-    firing.arm(lead_seconds=30)  # what the timing worker does
+    fire_instant(prebooking.opens_at)
 
     page.reload()
     assert page.locator("#status").inner_text() == "Succeeded"

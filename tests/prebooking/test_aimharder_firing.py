@@ -8,6 +8,7 @@ import pytest
 
 from prebooking import firing
 from prebooking.models import Prebooking
+from tests.prebooking.conftest import fire_instant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +24,7 @@ def test_a_class_is_booked_at_the_instant_and_its_reservation_kept(
     fake_class = gym_class(opens_in=1.2, capacity=5)
     prebooking = aimharder_prebooking(fake_class)
 
-    assert firing.arm(lead_seconds=10) == 1
+    assert fire_instant(prebooking.opens_at) == 1
 
     prebooking = _fired(prebooking)
     [arrival] = fake_aimharder.arrivals()
@@ -41,7 +42,7 @@ def test_too_early_is_retried_about_every_100_ms_until_the_gym_opens(
     fake_class = gym_class(opens_in=1.5)
     prebooking = aimharder_prebooking(fake_class, early=0.35)  # our instant is 350 ms early
 
-    firing.arm(lead_seconds=10)
+    fire_instant(prebooking.opens_at)
 
     prebooking = _fired(prebooking)
     answers = [a["answer"] for a in fake_aimharder.arrivals()]
@@ -61,7 +62,7 @@ def test_a_session_that_expired_while_waiting_logs_in_again_and_books(
     prebooking = aimharder_prebooking(fake_class)
     fake_aimharder.session_seconds = 0.3  # the login made while preparing is dead at the instant
 
-    firing.arm(lead_seconds=10)
+    fire_instant(prebooking.opens_at)
 
     prebooking = _fired(prebooking)
     assert [a["answer"] for a in fake_aimharder.arrivals()] == ["logout", 1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from prebooking import firing
 from prebooking.models import ClockEstimate
+from tests.prebooking.conftest import fire_instant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,7 +20,7 @@ def test_requests_arrive_just_after_the_opening_by_the_gyms_clock(
     fake_class = gym_class(opens_in=5.5, capacity=5)
     prebooking = aimharder_prebooking(fake_class)
 
-    firing.arm(lead_seconds=10)
+    fire_instant(prebooking.opens_at)
 
     prebooking.refresh_from_db()
     [arrival] = fake_aimharder.arrivals()
