@@ -439,6 +439,7 @@ if "{box}" not in AIMHARDER_BOX_URL:
     raise ImproperlyConfigured("AIMHARDER_BOX_URL must contain {box} (the box's slug).")
 AIMHARDER_PROXY_URL = env_str("AIMHARDER_PROXY_URL")  # optional outbound proxy (403s abroad)
 AIMHARDER_TIMEOUT = env_int("AIMHARDER_TIMEOUT", 10)
+AIMHARDER_LINK_RATE = env_str("AIMHARDER_LINK_RATE", "10/h")  # link attempts per member
 # Login, clock probing and connections start this long before the instant.
 AIMHARDER_PREPARE_SECONDS = env_int("AIMHARDER_PREPARE_SECONDS", 12)
 # Arrival targeting (prebooking/clock.py): aim each request this far after the gym's opening.

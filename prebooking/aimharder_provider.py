@@ -242,7 +242,7 @@ class AimHarderRelease:
                 timeout=settings.AIMHARDER_TIMEOUT,
                 proxy=settings.AIMHARDER_PROXY_URL,
             )
-        except OSError as exc:
+        except Exception as exc:  # never let a measurement stop the booking
             log.warning("clock of %s not measured (%s): sending at our instant", url, exc)
             return
         self.estimates[slug] = estimate

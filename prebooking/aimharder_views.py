@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.security import rate_limit
 from prebooking import aimharder_services
 from prebooking.aimharder import AimHarderError
 from prebooking.aimharder_forms import BoxRuleForm, ClassDayForm, LinkAccountForm, PickForm
@@ -42,6 +43,9 @@ def _accounts_page(request: HttpRequest, form: LinkAccountForm, status: int = 20
 @login_required
 @sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
+# Each POST is a login attempt at AimHarder: our form must not be a way to guess passwords
+# (and AimHarder locks an account after a few failures).
+@rate_limit("aimharder-link", "user", "AIMHARDER_LINK_RATE")
 def accounts(request: HttpRequest) -> HttpResponse:
     """Linked AimHarder accounts; POST links one (checked by logging in at AimHarder)."""
     form = LinkAccountForm(request.POST or None)

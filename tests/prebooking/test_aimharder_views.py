@@ -289,3 +289,17 @@ def test_the_plain_password_appears_in_no_table_log_or_traceback(
     assert hits == []
     assert AIMHARDER_PASSWORD not in caplog.text
     assert AIMHARDER_PASSWORD not in traceback
+
+
+def test_link_attempts_are_rate_limited_per_member(member, fake_aimharder, settings):
+    settings.AIMHARDER_LINK_RATE = "2/h"
+    for _ in range(2):
+        member.post("/prebookings/accounts/", {"email": AIMHARDER_EMAIL, "password": "guess"})
+
+    response = member.post(
+        "/prebookings/accounts/", {"email": AIMHARDER_EMAIL, "password": AIMHARDER_PASSWORD}
+    )
+
+    assert response.status_code == 429
+    assert fake_aimharder.accounts[AIMHARDER_EMAIL].failures == 2
+    assert not AimHarderAccount.objects.exists()
