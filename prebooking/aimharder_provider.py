@@ -30,7 +30,15 @@ from django.views.decorators.debug import sensitive_variables
 
 from prebooking import aimharder, clock
 from prebooking.aimharder import AimHarderError, LoginFailed, Session
-from prebooking.providers import BOOKED, REJECTED, RETRY, WAITLISTED, BookingResult, encode_request
+from prebooking.providers import (
+    BOOKED,
+    REJECTED,
+    RETRY,
+    WAITLISTED,
+    BookingResult,
+    encode_request,
+    read_answer,
+)
 
 log = logging.getLogger(__name__)
 SECRETS_TTL = 300.0  # seconds decrypted credentials stay in memory after prepare()
@@ -114,7 +122,7 @@ class AimHarderProvider:
             return BookingResult(RETRY, None, {}, exc.reason, "unavailable")
         except Exception as exc:  # e.g. the account was unlinked meanwhile
             return BookingResult(REJECTED, None, {}, f"{type(exc).__name__}: {exc}"[:300])
-        return self.confirm(session, payload, self._timed(result, payload, sent, False))
+        return self.confirm(session, payload, self.timed(result, payload, sent, False))
 
     def _book_once(self, session: Session, payload: dict) -> BookingResult:
         return self.client.book(
@@ -125,7 +133,10 @@ class AimHarderProvider:
             insist=bool(payload.get("insist")),
         )
 
-    def _timed(self, result: BookingResult, payload: dict, sent: float, targeted: bool):
+    def timed(
+        self, result: BookingResult, payload: dict, sent: float, targeted: bool
+    ) -> BookingResult:
+        """`result` with the arrival figures of a request sent at `sent` (our clock)."""
         estimate = clock.cached(aimharder.box_url(payload["box"]))
         timing = {"sent_at": round(sent, 6), "targeted": targeted}
         if estimate is not None:
@@ -290,26 +301,14 @@ class AimHarderRelease:
             return self.failed[index]
         if index in self.errors:
             return BookingResult(RETRY, None, {}, self.errors[index])
-        conn = self.connections[index]
-        try:
-            response = http.client.HTTPResponse(conn.sock, method="POST")
-            response.begin()
-            result = aimharder.classify_book(response.status, response.read())
-        except (OSError, http.client.HTTPException) as exc:
-            return BookingResult(RETRY, None, {}, f"receive: {type(exc).__name__}: {exc}"[:300])
-        finally:
-            conn.close()
-        estimate = self.estimates.get(payload["box"])
-        sent = self.sent.get(index, time.time())
-        timing = {"sent_at": round(sent, 6), "targeted": estimate is not None}
-        if estimate is not None:
-            timing.update(estimate.as_json())
-            timing["arrives_at"] = round(sent + estimate.shift, 6)
+        result = read_answer(self.connections[index], aimharder.classify_book)
+        targeted = payload["box"] in self.estimates
+        result = self.provider.timed(result, payload, self.sent.get(index, time.time()), targeted)
         if result.kind == "session_expired":
             self.provider.forget_session(int(payload["account"]))
             return self.provider.book(payload, "")  # logs in again, once
         session = self.provider.session(int(payload["account"]))
-        return self.provider.confirm(session, payload, replace(result, timing=timing))
+        return self.provider.confirm(session, payload, result)
 
     def close(self) -> None:
         for conn in self.connections:

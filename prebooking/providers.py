@@ -175,19 +175,23 @@ class HttpRelease:
         """Wait for the answer to request `index`."""
         if index in self.errors:
             return BookingResult(RETRY, None, {}, self.errors[index])
-        conn = self.connections[index]
-        try:
-            response = http.client.HTTPResponse(conn.sock, method="POST")
-            response.begin()
-            return classify(response.status, response.read())
-        except (OSError, http.client.HTTPException) as exc:
-            return BookingResult(RETRY, None, {}, f"receive: {type(exc).__name__}: {exc}"[:500])
-        finally:
-            conn.close()
+        return read_answer(self.connections[index], classify)
 
     def close(self) -> None:
         for conn in self.connections:
             conn.close()
+
+
+def read_answer(conn: http.client.HTTPConnection, classifier) -> BookingResult:
+    """The answer on a pre-opened connection, read and classified; the connection is closed."""
+    try:
+        response = http.client.HTTPResponse(conn.sock, method="POST")
+        response.begin()
+        return classifier(response.status, response.read())
+    except (OSError, http.client.HTTPException) as exc:
+        return BookingResult(RETRY, None, {}, f"receive: {type(exc).__name__}: {exc}"[:500])
+    finally:
+        conn.close()
 
 
 def encode_request(path: str, host: str, body: bytes, headers: dict[str, str]) -> bytes:
