@@ -6,6 +6,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -49,7 +50,14 @@ def link_account(owner, email: str, password: str) -> AimHarderAccount:
         )
         for box in session.boxes:
             AimHarderBox.objects.update_or_create(
-                account=account, boid=box.boid, defaults={"slug": box.slug, "name": box.name}
+                account=account,
+                boid=box.boid,
+                defaults={"slug": box.slug, "name": box.name},
+                create_defaults={
+                    "slug": box.slug,
+                    "name": box.name,
+                    "time_zone": settings.AIMHARDER_DEFAULT_TIME_ZONE,
+                },
             )
     _provider().remember_session(account.pk, session)
     return account
