@@ -87,3 +87,35 @@ def test_prebook_refuses_a_class_the_gym_does_not_list(linked_account, gym_class
             opens_at,
         )
     assert not Prebooking.objects.exists()
+
+
+def test_the_fake_aimharder_process_serves_its_demo_member(start_process):
+    import json
+    import socket
+    import urllib.request
+
+    from prebooking.aimharder import new_fingerprint
+    from tests.waiting import wait_for
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start_process(["manage.py", "fake_aimharder", "--port", str(port)], AIMHARDER_FAKE_ENABLED="1")
+    body = {
+        "username": "member@example.com",
+        "password": "aimharder-demo",
+        "fingerprint": new_fingerprint(),
+        "iniframe": 0,
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/login", data=json.dumps(body).encode(), method="POST"
+    )
+
+    def answered() -> bool:
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+                return json.loads(response.read())["data"]["auth"]["authOK"] is True
+        except OSError:
+            return False
+
+    assert wait_for(answered, timeout=30)
