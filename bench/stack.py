@@ -113,6 +113,8 @@ class Stack:
             "SECRET_KEY": "bench-" + "k" * 60,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
+            # Production requires a credentials key; a bench-only one.
+            "PREBOOKING_CREDENTIALS_KEY": "Itr_s9RU2eJAjCnNHo9z-AqJ2E-Uht1eS-qM-SJGGK8=",
             "PREBOOKING_DEMO_GYM_PORT": str(self.gym_port),
             "PREBOOKING_DEMO_GYM_ENABLED": "1",
             # Mail goes to the process's log; the Email table records what was sent.

@@ -483,7 +483,7 @@ if not PREBOOKING_DEMO_GYM_ENABLED:
     del PREBOOKING_PROVIDERS["demo"]
 # An armer holds a timing worker from LEAD before its instant until the retry window closes;
 # each instant has a primary and a hot standby (docs/prebooking.md), so a worker per armer.
-PREBOOKING_ARM_SECONDS = PREBOOKING_LEAD_SECONDS + PREBOOKING_RETRY_WINDOW + 30
+PREBOOKING_ARM_SECONDS = PREBOOKING_LEAD_SECONDS + PREBOOKING_RETRY_WINDOW + 60
 Q_CLUSTER["ALT_CLUSTERS"] = {
     PREBOOKING_QUEUE: {
         "workers": env_int("Q_TIMING_WORKERS", 6),
@@ -494,3 +494,56 @@ Q_CLUSTER["ALT_CLUSTERS"] = {
         "bulk": 1,
     }
 }
+
+# AimHarder (issue 16): a real gym platform. Every account-level call (login, session check) goes
+# to AIMHARDER_LOGIN_URL; box calls to AIMHARDER_BOX_URL with {box} = the box's slug, so a local
+# fake can serve http://127.0.0.1:PORT/{box}. Development points both at the fake AimHarder
+# (`manage.py fake_aimharder`, the Procfile's `aimharder:` line); no default reaches aimharder.com
+# unless DEBUG is off.
+AIMHARDER_FAKE_PORT = env_int("AIMHARDER_FAKE_PORT", 8766)
+_AIMHARDER_FAKE = f"http://127.0.0.1:{AIMHARDER_FAKE_PORT}"
+AIMHARDER_LOGIN_URL = env_str(
+    "AIMHARDER_LOGIN_URL", _AIMHARDER_FAKE if DEBUG else "https://login.aimharder.com"
+)
+AIMHARDER_BOX_URL = env_str(
+    "AIMHARDER_BOX_URL", f"{_AIMHARDER_FAKE}/{{box}}" if DEBUG else "https://{box}.aimharder.com"
+)
+if "{box}" not in AIMHARDER_BOX_URL:
+    raise ImproperlyConfigured("AIMHARDER_BOX_URL must contain {box} (the box's slug).")
+AIMHARDER_PROXY_URL = env_str("AIMHARDER_PROXY_URL")  # optional outbound proxy (403s abroad)
+AIMHARDER_TIMEOUT = env_int("AIMHARDER_TIMEOUT", 10)
+AIMHARDER_LINK_RATE = env_str("AIMHARDER_LINK_RATE", "10/h")  # link attempts per member
+# Login, clock probing and connections start this long before the instant.
+AIMHARDER_PREPARE_SECONDS = env_int("AIMHARDER_PREPARE_SECONDS", 12)
+# Arrival targeting (prebooking/clock.py): aim each request this far after the gym's opening.
+AIMHARDER_ARRIVAL_MARGIN_MS = env_int("AIMHARDER_ARRIVAL_MARGIN_MS", 5)
+AIMHARDER_CLOCK_PROBING = env_bool("AIMHARDER_CLOCK_PROBING", True)
+# The fake AimHarder's own clock skew and one-way delay (tests, demo, benchmark).
+AIMHARDER_FAKE_ENABLED = env_bool("AIMHARDER_FAKE_ENABLED", DEBUG)
+AIMHARDER_FAKE_SKEW_MS = env_int("AIMHARDER_FAKE_SKEW_MS", 0)
+AIMHARDER_FAKE_DELAY_MS = env_int("AIMHARDER_FAKE_DELAY_MS", 0)
+AIMHARDER_DEFAULT_TIME_ZONE = env_str("AIMHARDER_DEFAULT_TIME_ZONE", "Europe/Madrid")
+PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS = env_int("PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS", 100)
+
+# Linked gym accounts' passwords are encrypted at rest with Fernet (prebooking/credentials.py).
+# PREBOOKING_CREDENTIALS_KEY: one or more comma-separated Fernet keys, newest first; every key
+# decrypts, the first encrypts (rotation: docs/prebooking.md). Production refuses to start
+# without one; development derives a key from SECRET_KEY (never valid in production).
+PREBOOKING_CREDENTIALS_KEYS = env_list("PREBOOKING_CREDENTIALS_KEY")
+if not PREBOOKING_CREDENTIALS_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "PREBOOKING_CREDENTIALS_KEY must be set when DEBUG is off (it encrypts linked gym "
+            "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
+            "import Fernet; print(Fernet.generate_key().decode())'"
+        )
+    from prebooking.credentials import derive_development_key
+
+    PREBOOKING_CREDENTIALS_KEYS = [derive_development_key(SECRET_KEY)]
+else:
+    from prebooking.credentials import validate_keys
+
+    try:
+        validate_keys(PREBOOKING_CREDENTIALS_KEYS)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None

@@ -9,7 +9,14 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from prebooking import services
-from prebooking.models import DemoGymClass, DemoGymRequest, Prebooking
+from prebooking.models import (
+    AimHarderAccount,
+    AimHarderBox,
+    ClockEstimate,
+    DemoGymClass,
+    DemoGymRequest,
+    Prebooking,
+)
 
 
 def _pretty(value, limit: int = 4000) -> str:
@@ -155,3 +162,42 @@ class DemoGymRequestAdmin(admin.ModelAdmin):
     @admin.display(description="arrived (UTC)", ordering="arrived_at")
     def arrived(self, obj: DemoGymRequest) -> str:
         return obj.arrived_at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AimHarderBoxInline(admin.TabularInline):
+    model = AimHarderBox
+    fields = ["name", "slug", "boid", "rule", "hours_before", "days_before", "at_time", "time_zone"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AimHarderAccount)
+class AimHarderAccountAdmin(ReadOnlyAdmin):
+    """Linked accounts: who and which boxes; the encrypted password is never shown."""
+
+    list_display = ["email", "owner", "name", "linked_at", "last_login_at"]
+    search_fields = ["email", "owner__username"]
+    list_select_related = ["owner"]
+    fields = ["owner", "email", "name", "member_id", "linked_at", "last_login_at"]
+    readonly_fields = fields
+    inlines = [AimHarderBoxInline]
+
+
+@admin.register(ClockEstimate)
+class ClockEstimateAdmin(ReadOnlyAdmin):
+    list_display = ["host", "offset_ms", "rtt_ms", "uncertainty_ms", "probes", "measured_at"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

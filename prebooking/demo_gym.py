@@ -126,6 +126,22 @@ class Turnstile:
                 self.condition.notify_all()
 
 
+def first_byte_time(sock: socket.socket) -> float | None:
+    """When the kernel received the next request's first byte (epoch seconds), peeking at it;
+    None when the client closed. Needs SO_TIMESTAMPNS set on the socket."""
+    try:
+        data, ancillary, _flags, _addr = sock.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return None
+    if not data:
+        return None
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            seconds, nanoseconds = struct.unpack("qq", value[:16])
+            return seconds + nanoseconds / 1e9
+    return time.time()
+
+
 class GymHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler; one thread per client connection."""
 
@@ -144,25 +160,11 @@ class GymHandler(BaseHTTPRequestHandler):
             connection.close()  # this thread's database connection ends with the client's
 
     def handle_one_request(self) -> None:
-        # Peek at the first byte to learn when the kernel received it.
-        try:
-            data, ancillary, _flags, _addr = self.connection.recvmsg(
-                1, socket.CMSG_SPACE(16), socket.MSG_PEEK
-            )
-        except OSError:
+        received = first_byte_time(self.connection)
+        if received is None:
             self.close_connection = True
             return
-        if not data:
-            self.close_connection = True
-            return
-        received = None
-        for level, kind, value in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                seconds, nanoseconds = struct.unpack("qq", value[:16])
-                received = seconds + nanoseconds / 1e9
-        self.arrived_at = datetime.fromtimestamp(
-            received if received is not None else timezone.now().timestamp(), tz=UTC
-        )
+        self.arrived_at = datetime.fromtimestamp(received, tz=UTC)
         super().handle_one_request()
 
     def _answer(self, status: int, answer: dict) -> None:

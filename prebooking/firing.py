@@ -24,7 +24,16 @@ from django.db import connection
 from django.utils import timezone
 
 from prebooking import services
-from prebooking.providers import BOOKED, NOT_OPEN, REJECTED, RETRY, BookingResult, get_provider
+from prebooking.providers import (
+    BOOKED,
+    NOT_OPEN,
+    REJECTED,
+    RETRY,
+    WAITLISTED,
+    BookingResult,
+    get_provider,
+    prepare_seconds,
+)
 from prebooking.services import Shot
 
 log = logging.getLogger(__name__)
@@ -67,14 +76,16 @@ def realtime_priority():
 def retry_delay(result: BookingResult, attempts: int, opens_at: float, now: float) -> float | None:
     """Seconds to wait before the next attempt, or None when the answer is final.
 
-    Business answers are final. "Not open yet" is retried quickly during the first seconds
-    (our clock and the gym's differ). Network errors and 5xx back off briefly, and never past
-    the retry window: a booking made late is worse than a clear failure.
+    Business answers are final. "Not open yet" is retried every
+    PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS (100) during the first seconds: our clock and the
+    gym's differ, and arrival targeting may still be a few milliseconds early. Network
+    errors and 5xx back off briefly, and never past the retry window: a booking made late is
+    worse than a clear failure.
     """
-    if result.outcome in (BOOKED, REJECTED):
+    if result.outcome not in (NOT_OPEN, RETRY):  # booked, refused, waitlisted: final
         return None
     if result.outcome == NOT_OPEN:
-        delay = min(0.05 * attempts, 0.5)
+        delay = settings.PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS / 1000
         limit = opens_at + settings.PREBOOKING_NOT_OPEN_RETRY_SECONDS
     else:
         delay = min(0.25 * 2 ** (attempts - 1), 5.0)
@@ -83,6 +94,11 @@ def retry_delay(result: BookingResult, attempts: int, opens_at: float, now: floa
 
 
 def give_up_reason(result: BookingResult) -> str:
+    if result.outcome == WAITLISTED:
+        return (
+            "The class was full: you are on its waiting list, and the gym gives you the place "
+            "if one frees up."
+        )
     if result.outcome == REJECTED:
         return f"The gym refused: {result.reason}."
     if result.outcome == NOT_OPEN:
@@ -163,6 +179,11 @@ class Prepared:
                 slots[index] = (release, position)
         self.slots = [slots[index] for index in range(len(shots))]
 
+    @property
+    def lead(self) -> float:
+        """How long before our instant the first request leaves (arrival targeting)."""
+        return max((_lead(release, position) for release, position in self.slots), default=0.0)
+
     def close(self) -> None:
         for release in self.releases:
             release.close()
@@ -178,17 +199,27 @@ def fire_group(prepared: Prepared, writer: Writer, receivers: ThreadPoolExecutor
             services.expire(shot.id, "Not sent: the booking window closed before it could fire.")
         prepared.close()
         return 0
+    # Each request leaves `lead` seconds before our instant so it reaches the gym at the gym's
+    # own instant (a release without a clock estimate sends at ours). A stable sort: requests
+    # to one host keep their creation order.
+    plan = sorted(
+        (
+            (deadline - _lead(release, position), order)
+            for order, (release, position) in enumerate(prepared.slots)
+        ),
+    )
     sent = []
     # Real-time priority from here (a few hundred ms, nearly all asleep): on a loaded machine a
     # normal thread's wake-up from sleep can be tens of milliseconds late.
     with realtime_priority():
-        sleep_until(deadline - settings.PREBOOKING_CLAIM_AHEAD_MS / 1000)
+        sleep_until(plan[0][0] - settings.PREBOOKING_CLAIM_AHEAD_MS / 1000)
         claim_started = time.time()
         won = services.claim_for_firing([shot.id for shot in shots], instant)
         claim_ms = (time.time() - claim_started) * 1000
-        sleep_until(deadline)
-        for shot, (release, position) in zip(shots, prepared.slots, strict=True):
+        for send_at, order in plan:
+            shot, (release, position) = shots[order], prepared.slots[order]
             if shot.id in won:
+                sleep_until(send_at)
                 sent.append((shot, release, position, release.send(position)))
     if sent:
         log.info(
@@ -202,9 +233,14 @@ def fire_group(prepared: Prepared, writer: Writer, receivers: ThreadPoolExecutor
     for shot, release, position, sent_at in sent:
         receivers.submit(_receive, shot, release, position, sent_at, writer)
     for shot, (release, position) in zip(shots, prepared.slots, strict=True):
-        if shot.id not in won:  # cancelled meanwhile, or fired by someone else
-            release.connections[position].close()
+        if shot.id not in won and release.connections[position] is not None:
+            release.connections[position].close()  # cancelled meanwhile, or fired elsewhere
     return len(sent)
+
+
+def _lead(release, position: int) -> float:
+    lead = getattr(release, "lead", None)
+    return lead(position) if lead is not None else 0.0
 
 
 def _receive(shot: Shot, release, position: int, sent_at: float, writer: Writer) -> None:
@@ -270,9 +306,17 @@ def _fire_instant(instant: datetime, writer: Writer, receivers: ThreadPoolExecut
             for shot in services.claim_for_arming(instant, held):
                 held[shot.id] = shot
             remaining = deadline - time.time()
-            if held and preparing is None and remaining <= prepare_ahead:
+            # A provider that prepares earlier (AimHarder logs in and measures clocks) starts
+            # when its own preparation time comes; the loop wakes every second anyway.
+            ahead = max(
+                (prepare_seconds(name) for name in {shot.provider for shot in held.values()}),
+                default=prepare_ahead,
+            )
+            if held and preparing is None and remaining <= ahead:
                 shots = sorted(held.values(), key=lambda shot: (shot.created_at, shot.id))
                 preparing = preparer.submit(Prepared, shots)
+            if preparing is not None and preparing.done() and preparing.exception() is None:
+                remaining -= preparing.result().lead  # its first request may leave before ours
             # Wake at least every second to take prebookings created since, until just before.
             if remaining > prepare_ahead + 0.05:
                 time.sleep(min(remaining - prepare_ahead, 1.0))

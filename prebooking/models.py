@@ -101,6 +101,13 @@ class Prebooking(models.Model):
         )
 
     @property
+    def label(self) -> str:
+        """The class as people name it: "WOD · 18:00 - 19:00" at AimHarder, else its id."""
+        if self.payload.get("class_name"):
+            return f"{self.payload['class_name']} · {self.payload.get('class_time', '')}".strip()
+        return str(self.payload.get("class_id", ""))
+
+    @property
     def answer_summary(self) -> str:
         """The provider's answer in a word or two, for lists."""
         if not self.response:
@@ -111,6 +118,42 @@ class Prebooking(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status not in {self.Status.PENDING, self.Status.FIRING}
+
+    OUTCOME_WORDS = {
+        "booked": "Booked: your place is kept.",
+        "already_booked": "Booked (you already had this class).",
+        "waitlisted": "On the waiting list: the class was full.",
+    }
+
+    @property
+    def outcome_words(self) -> str:
+        """What happened at the gym, in a sentence for the member."""
+        if self.status == self.Status.PENDING:
+            return "Waiting for booking to open."
+        if self.status == self.Status.FIRING:
+            return "Booking now..."
+        kind = (self.response or {}).get("kind", "")
+        if self.status == self.Status.SUCCEEDED:
+            return self.OUTCOME_WORDS.get(kind, "Booked.")
+        if kind in self.OUTCOME_WORDS:
+            return self.OUTCOME_WORDS[kind]
+        return self.error or self.get_status_display()
+
+    @property
+    def arrival_lateness_ms(self) -> float | None:
+        """When the request reached the gym after opening, by the gym's clock (estimated)."""
+        arrives = ((self.response or {}).get("timing") or {}).get("arrives_at")
+        if arrives is None:
+            return None
+        return (arrives - self.opens_at.timestamp()) * 1000
+
+    @property
+    def gym_cancellation(self):
+        """The AimHarderCancellation of this prebooking's booking, or None."""
+        try:
+            return self.aimhardercancellation
+        except models.ObjectDoesNotExist:
+            return None
 
 
 class DemoGymClass(models.Model):
@@ -166,3 +209,99 @@ class DemoGymRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.class_id} {self.member} {self.arrived_at:%H:%M:%S.%f} {self.status_code}"
+
+
+class AimHarderAccount(models.Model):
+    """A member's linked AimHarder account; the password is stored only as a Fernet token."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="aimharder_accounts"
+    )
+    email = models.EmailField()
+    # Fernet token (prebooking.credentials) of the password: never the password itself.
+    password_token = models.TextField(editable=False)
+    # The device id AimHarder sees: stable per account, so each login is not a new device.
+    fingerprint = models.CharField(max_length=50, editable=False)
+    member_id = models.CharField(max_length=40, blank=True, default="")
+    name = models.CharField(max_length=150, blank=True, default="")
+    linked_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "email"], name="aimharder_account_once"),
+            models.CheckConstraint(
+                condition=~Q(password_token=""), name="aimharder_account_has_secret"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.owner})"
+
+
+class AimHarderBox(models.Model):
+    """A box the linked account belongs to, with the member's rule for when booking opens.
+
+    The rule is either "N hours before the class" or "D days before, at HH:MM", in the box's
+    time zone (AimHarder boxes use Madrid wall-clock time).
+    """
+
+    class Rule(models.TextChoices):
+        HOURS_BEFORE = "hours_before", "N hours before the class"
+        DAYS_BEFORE_AT = "days_before_at", "D days before, at HH:MM"
+
+    account = models.ForeignKey(AimHarderAccount, on_delete=models.CASCADE, related_name="boxes")
+    boid = models.CharField(max_length=20, help_text="AimHarder's box id.")
+    slug = models.SlugField(max_length=80, help_text="The box's host name: <slug>.aimharder.com")
+    name = models.CharField(max_length=150, blank=True, default="")
+    rule = models.CharField(max_length=20, choices=Rule.choices, default=Rule.HOURS_BEFORE)
+    hours_before = models.PositiveIntegerField(null=True, blank=True, default=72)
+    days_before = models.PositiveSmallIntegerField(null=True, blank=True)
+    at_time = models.TimeField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, default="Europe/Madrid")
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "boid"], name="aimharder_box_once"),
+            models.CheckConstraint(
+                condition=(
+                    Q(rule="hours_before", hours_before__isnull=False)
+                    | Q(rule="days_before_at", days_before__isnull=False, at_time__isnull=False)
+                ),
+                name="aimharder_box_rule_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.slug} ({self.account.email})"
+
+
+class AimHarderCancellation(models.Model):
+    """A booking made by a prebooking and later cancelled at the gym (once: one row)."""
+
+    prebooking = models.OneToOneField(Prebooking, on_delete=models.CASCADE)
+    cancelled_at = models.DateTimeField()
+    late = models.BooleanField(default=False, help_text="Confirmed despite losing the credit.")
+
+    def __str__(self) -> str:
+        return f"booking of prebooking #{self.prebooking_id} cancelled"
+
+
+class ClockEstimate(models.Model):
+    """The latest clock and delay estimate of a provider host (prebooking/clock.py).
+
+    shift = (the host's clock when it stamps a request) - (our clock when we sent it), which is
+    what sending at the host's instant needs; offset = shift - rtt / 2.
+    """
+
+    host = models.CharField(max_length=255, unique=True)
+    offset_ms = models.FloatField()
+    rtt_ms = models.FloatField()
+    shift_ms = models.FloatField()
+    uncertainty_ms = models.FloatField()
+    probes = models.PositiveIntegerField()
+    measured_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.host}: offset {self.offset_ms:+.1f} ms, rtt {self.rtt_ms:.1f} ms"

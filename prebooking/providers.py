@@ -27,19 +27,29 @@ BOOKED = "booked"
 REJECTED = "rejected"
 NOT_OPEN = "not_open"
 RETRY = "retry"
+WAITLISTED = "waitlisted"  # final: not booked, but in the gym's waiting list (AimHarder)
 
 
 @dataclass(frozen=True)
 class BookingResult:
     """What one booking attempt came back with."""
 
-    outcome: str  # BOOKED, REJECTED, NOT_OPEN or RETRY
+    outcome: str  # BOOKED, REJECTED, NOT_OPEN, RETRY or WAITLISTED
     status_code: int | None
     answer: dict = field(default_factory=dict)
     reason: str = ""
+    # What the answer means in the provider's terms ("already_booked", "full", ...), and the
+    # arrival targeting's figures for this attempt (offset, estimated arrival); both optional.
+    kind: str = ""
+    timing: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
-        return {"status_code": self.status_code, "answer": self.answer, "reason": self.reason}
+        data = {"status_code": self.status_code, "answer": self.answer, "reason": self.reason}
+        if self.kind:
+            data["kind"] = self.kind
+        if self.timing:
+            data["timing"] = self.timing
+        return data
 
 
 def classify(status_code: int, body: bytes) -> BookingResult:
@@ -165,19 +175,23 @@ class HttpRelease:
         """Wait for the answer to request `index`."""
         if index in self.errors:
             return BookingResult(RETRY, None, {}, self.errors[index])
-        conn = self.connections[index]
-        try:
-            response = http.client.HTTPResponse(conn.sock, method="POST")
-            response.begin()
-            return classify(response.status, response.read())
-        except (OSError, http.client.HTTPException) as exc:
-            return BookingResult(RETRY, None, {}, f"receive: {type(exc).__name__}: {exc}"[:500])
-        finally:
-            conn.close()
+        return read_answer(self.connections[index], classify)
 
     def close(self) -> None:
         for conn in self.connections:
             conn.close()
+
+
+def read_answer(conn: http.client.HTTPConnection, classifier) -> BookingResult:
+    """The answer on a pre-opened connection, read and classified; the connection is closed."""
+    try:
+        response = http.client.HTTPResponse(conn.sock, method="POST")
+        response.begin()
+        return classifier(response.status, response.read())
+    except (OSError, http.client.HTTPException) as exc:
+        return BookingResult(RETRY, None, {}, f"receive: {type(exc).__name__}: {exc}"[:500])
+    finally:
+        conn.close()
 
 
 def encode_request(path: str, host: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -191,8 +205,25 @@ _providers: dict[str, HttpProvider] = {}
 _providers_lock = threading.Lock()
 
 
+def _aimharder() -> Provider:
+    from prebooking.aimharder_provider import AimHarderProvider
+
+    return AimHarderProvider()
+
+
+# Providers with a client of their own rather than the generic HTTP contract, by name. They are
+# not offered by the generic form (provider_choices): each has its own pages.
+SPECIAL_PROVIDERS = {"aimharder": _aimharder}
+_special: dict[str, Provider] = {}
+
+
 def get_provider(name: str) -> Provider:
     """The configured provider called `name` (one persistent instance per process)."""
+    if name in SPECIAL_PROVIDERS:
+        with _providers_lock:
+            if name not in _special:
+                _special[name] = SPECIAL_PROVIDERS[name]()
+            return _special[name]
     config = settings.PREBOOKING_PROVIDERS[name]
     with _providers_lock:
         provider = _providers.get(name)
@@ -211,6 +242,16 @@ def close_providers() -> None:
             if provider._client is not None:
                 provider._client.close()
         _providers.clear()
+        for provider in _special.values():
+            provider.close()
+        _special.clear()
+
+
+def prepare_seconds(name: str) -> float:
+    """How long before the instant the provider `name` wants its requests prepared."""
+    if name in SPECIAL_PROVIDERS:
+        return float(getattr(settings, f"{name.upper()}_PREPARE_SECONDS"))
+    return float(settings.PREBOOKING_PREPARE_SECONDS)
 
 
 def provider_choices() -> list[tuple[str, str]]:

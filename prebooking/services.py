@@ -40,6 +40,18 @@ def armer_key(instant: datetime, replica: int) -> str:
     return f"{ARM_JOB}:{instant.astimezone(UTC).isoformat()}:{replica}"
 
 
+def armer_lead_seconds() -> float:
+    """How long before its instant an armer starts: LEAD, or more when a provider prepares
+    earlier (AimHarder logs in and measures the gym's clock), plus a second to spare."""
+    from prebooking.providers import SPECIAL_PROVIDERS, prepare_seconds
+
+    slowest = max(
+        (prepare_seconds(name) for name in [*settings.PREBOOKING_PROVIDERS, *SPECIAL_PROVIDERS]),
+        default=0.0,
+    )
+    return max(float(settings.PREBOOKING_LEAD_SECONDS), slowest + 1)
+
+
 def schedule_armers(instant: datetime) -> int:
     """Make sure the instant has its armers: jobs due LEAD seconds before it (now if later).
 
@@ -50,7 +62,7 @@ def schedule_armers(instant: datetime) -> int:
     cancelled before it, and one is now re-run), a new one is made under a key of its own.
     """
     live = (*Job.WAITING, Job.Status.RUNNING)
-    run_at = max(instant - timedelta(seconds=settings.PREBOOKING_LEAD_SECONDS), timezone.now())
+    run_at = max(instant - timedelta(seconds=armer_lead_seconds()), timezone.now())
     made = 0
     for replica in range(1, ARMERS_PER_INSTANT + 1):
         key = armer_key(instant, replica)
@@ -323,8 +335,7 @@ def sweep() -> dict[str, int]:
     counts = {"rearmed": 0, "expired": 0, "refired": 0, "failed": 0}
     # Pending rows whose armers should be running by now.
     late = Prebooking.objects.filter(
-        status=Status.PENDING,
-        opens_at__lte=now + timedelta(seconds=settings.PREBOOKING_LEAD_SECONDS),
+        status=Status.PENDING, opens_at__lte=now + timedelta(seconds=armer_lead_seconds())
     ).values_list("id", "opens_at")
     instants = set()
     for prebooking_id, opens_at in late:

@@ -9,13 +9,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_KEY = "k" * 20 + "-production-secret-key-that-is-long-enough-0123456789"
+CREDENTIALS_KEY = "Itr_s9RU2eJAjCnNHo9z-AqJ2E-Uht1eS-qM-SJGGK8="  # a Fernet key, for tests only
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}
+        if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "PREBOOKING_CREDENTIALS_KEY"}
     }
     environment.update(env)
     return subprocess.run(
@@ -52,7 +53,12 @@ def test_production_refuses_to_start_without_allowed_hosts():
 
 
 def test_production_settings_pass_the_deploy_check():
-    result = load_settings(DEBUG="0", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="example.com")
+    result = load_settings(
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="example.com",
+        PREBOOKING_CREDENTIALS_KEY=CREDENTIALS_KEY,
+    )
 
     assert result.returncode == 0, result.stderr + result.stdout
 
@@ -62,3 +68,23 @@ def test_malformed_boolean_is_a_clear_error():
 
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_credentials_key():
+    result = load_settings(DEBUG="0", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="example.com")
+
+    assert result.returncode != 0
+    assert "PREBOOKING_CREDENTIALS_KEY must be set" in result.stderr
+
+
+def test_a_malformed_credentials_key_is_refused_without_echoing_it():
+    result = load_settings(
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="example.com",
+        PREBOOKING_CREDENTIALS_KEY=f"{CREDENTIALS_KEY},not-a-fernet-key",
+    )
+
+    assert result.returncode != 0
+    assert "key 2 is not a Fernet key" in result.stderr
+    assert "not-a-fernet-key" not in result.stderr

@@ -67,3 +67,99 @@ def make_prebooking(user):
         return services.create_prebooking(owner, "demo", body, opens_at)
 
     return make
+
+
+# -- AimHarder ---------------------------------------------------------------------------------
+AIMHARDER_EMAIL = "ana@example.com"
+AIMHARDER_PASSWORD = "Zx9-unique-gym-secret-4471"  # searched for in tables, logs, tracebacks
+
+
+@pytest.fixture
+def fake_aimharder(settings):
+    """The fake AimHarder served in-process on a free port, one box and one member.
+
+    Clock probing is off unless a test turns it on (it takes ~3 s); preparation starts 1 s
+    before the instant.
+    """
+    from prebooking import clock
+    from prebooking.fake_aimharder import FakeAimHarder, serve
+
+    fake = FakeAimHarder()
+    fake.add_box("crossfit-sur", "4321", "CrossFit Sur")
+    fake.add_account(AIMHARDER_EMAIL, AIMHARDER_PASSWORD, ["crossfit-sur"], "Ana Member")
+    server, _thread = serve(fake)
+    settings.AIMHARDER_LOGIN_URL = server.url
+    settings.AIMHARDER_BOX_URL = server.url + "/{box}"
+    settings.AIMHARDER_CLOCK_PROBING = False
+    settings.AIMHARDER_PREPARE_SECONDS = 1
+    close_providers()
+    clock.forget()
+    yield fake
+    close_providers()
+    clock.forget()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def linked_account(fake_aimharder, user):
+    """`user`'s AimHarder account, linked through the real service."""
+    from prebooking import aimharder_services
+
+    return aimharder_services.link_account(user, AIMHARDER_EMAIL, AIMHARDER_PASSWORD)
+
+
+@pytest.fixture
+def gym_class(fake_aimharder):
+    """Make a class at the fake: starts in `starts_in` s, opens `opens_in` s from now."""
+    from prebooking.fake_aimharder import FakeClass
+
+    def make(opens_in: float = 3600, starts_in: float = 86400, **options) -> FakeClass:
+        now = timezone.now()
+        return fake_aimharder.add_class(
+            "crossfit-sur",
+            now + timedelta(seconds=starts_in),
+            now + timedelta(seconds=opens_in) + timedelta(seconds=fake_aimharder.skew),
+            **options,
+        )
+
+    return make
+
+
+@pytest.fixture
+def aimharder_prebooking(linked_account, user):
+    """Prebook a fake class through the real services, opening `opens_in` s from now."""
+    from datetime import UTC, datetime
+
+    from prebooking import aimharder_services
+    from prebooking.aimharder import GymClass
+
+    def make(fake_class, early: float = 0.0, owner=None, account=None, insist=True):
+        """Opening at the fake class's opening by the gym's clock (`early` s before it)."""
+        account = account or linked_account
+        box = account.boxes.get(slug=fake_class.box)
+        row = GymClass(
+            fake_class.session_id,
+            fake_class.name,
+            fake_class.time,
+            fake_class.coach,
+            0,
+            fake_class.capacity,
+            0,
+            True,
+            None,
+            "",
+        )
+        day = datetime.strptime(fake_class.day, "%Y%m%d").date()
+        payload = aimharder_services.prebooking_payload(owner or user, box, day, row, insist)
+        opens_at = datetime.fromtimestamp(fake_class.opens_at - early, tz=UTC)
+        return aimharder_services.create_prebooking(owner or user, payload, opens_at)
+
+    return make
+
+
+def fire_instant(instant) -> int:
+    """What the timing worker does for `instant`: prepare, send at it, record the answers."""
+    from prebooking import firing
+
+    return firing.arm_instant(instant)

@@ -40,7 +40,8 @@ def test_not_open_yet_is_retried_only_in_the_first_seconds(settings):
     not_open = BookingResult(NOT_OPEN, 425, {"error": "not_open"})
     opened = time.time()
 
-    assert firing.retry_delay(not_open, 1, opened, opened + 0.1) == 0.05
+    assert firing.retry_delay(not_open, 1, opened, opened + 0.1) == 0.1  # every 100 ms
+    assert firing.retry_delay(not_open, 9, opened, opened + 1) == 0.1
     assert firing.retry_delay(not_open, 1, opened, opened + 6) is None
 
 

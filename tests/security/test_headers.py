@@ -40,6 +40,8 @@ def production(django_db_setup, django_db_blocker, tmp_path_factory) -> dict:
         SECRET_KEY=PRODUCTION_KEY,
         ALLOWED_HOSTS="testserver",
         DATABASE_URL=database_url,
+        # Production requires a credentials key; a test-only one.
+        PREBOOKING_CREDENTIALS_KEY="Itr_s9RU2eJAjCnNHo9z-AqJ2E-Uht1eS-qM-SJGGK8=",
     )
     result = subprocess.run(
         [sys.executable, "-m", "tests.security.production_probe", str(output)],

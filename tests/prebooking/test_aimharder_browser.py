@@ -1,0 +1,66 @@
+"""In a real browser (Playwright + Chromium): link an AimHarder account at the fake, pick a
+class from the day's list, and see it booked at its opening instant."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import zoneinfo
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from prebooking.models import Prebooking
+from tests.prebooking.conftest import AIMHARDER_EMAIL, AIMHARDER_PASSWORD, fire_instant
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+MADRID = zoneinfo.ZoneInfo("Europe/Madrid")
+
+
+def test_link_an_account_pick_a_class_and_watch_it_book(
+    browser_page, user, fake_aimharder, settings
+):
+    settings.PREBOOKING_MIN_AHEAD_SECONDS = 1  # so the class can open a few seconds from now
+    opens_at = datetime.fromtimestamp(math.ceil(time.time() + 6), tz=UTC)  # a whole second
+    fake_class = fake_aimharder.add_class(
+        "crossfit-sur", opens_at + timedelta(days=1), opens_at, "Halterofilia", coach="Nerea"
+    )
+    page = browser_page
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile("/prebookings/$"))
+
+    page.goto("/prebookings/accounts/")
+    page.fill("input[name=email]", AIMHARDER_EMAIL)
+    page.fill("input[name=password]", "a wrong one")
+    page.click("#link-form button[type=submit]")
+    assert "did not accept" in page.locator("#link-form").inner_text()
+    page.fill("input[name=password]", AIMHARDER_PASSWORD)
+    page.click("#link-form button[type=submit]")
+    assert "CrossFit Sur" in page.locator("[data-account]").inner_text()
+
+    page.click("a:text-is('Classes')")
+    day = datetime.strptime(fake_class.day, "%Y%m%d").date()
+    page.fill("input[name=day]", day.isoformat())
+    page.click("#day-form button[type=submit]")
+    row = page.locator(f"#classes tr[data-session='{fake_class.session_id}']")
+    assert "Halterofilia" in row.inner_text() and "Nerea" in row.inner_text()
+    row.locator("a:text-is('Choose')").click()
+
+    # This class opens outside the box's rule: override the opening for this prebooking.
+    page.fill("input[name=opens_at]", opens_at.astimezone(MADRID).strftime("%Y-%m-%dT%H:%M:%S"))
+    page.click("#pick-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/prebookings/\d+/$"))
+    assert page.locator("#outcome").inner_text() == "Waiting for booking to open."
+    prebooking = Prebooking.objects.get(owner=user)
+    assert prebooking.opens_at == opens_at
+
+    fire_instant(prebooking.opens_at)
+
+    page.reload()
+    assert page.locator("#status").inner_text() == "Succeeded"
+    assert page.locator("#outcome").inner_text() == "Booked: your place is kept."
+    assert list(fake_class.booked) == [fake_aimharder.accounts[AIMHARDER_EMAIL].member_id]
