@@ -28,7 +28,8 @@ def test_creating_a_prebooking_makes_two_armer_jobs_due_lead_seconds_early(
 ):
     prebooking = make_prebooking(opens_in=3600)
 
-    lead = timedelta(seconds=settings.PREBOOKING_LEAD_SECONDS)
+    lead = timedelta(seconds=services.armer_lead_seconds())
+    assert lead >= timedelta(seconds=settings.PREBOOKING_LEAD_SECONDS)
     found = armers(prebooking.opens_at)
     assert [armer.unique_key for armer in found] == [
         services.armer_key(prebooking.opens_at, 1),
@@ -45,6 +46,13 @@ def test_prebookings_of_one_instant_share_its_two_armers(make_prebooking, user):
         services.create_prebooking(user, "demo", first.payload, first.opens_at)
 
     assert len(armers(first.opens_at)) == 2
+
+
+def test_armers_start_early_enough_for_the_slowest_provider_to_prepare(settings):
+    settings.PREBOOKING_LEAD_SECONDS = 5
+    settings.AIMHARDER_PREPARE_SECONDS = 12
+
+    assert services.armer_lead_seconds() == 13
 
 
 def test_prebooking_opening_within_the_lead_time_is_armed_at_once(make_prebooking, settings):
