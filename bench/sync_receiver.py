@@ -7,15 +7,25 @@ the real endpoint, which stores, enqueues and answers.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
-from billing.services import _INSERT_EVENT, event_params
 from billing.tasks import process_event
 from billing.views import event_problem, signature_problem
+
+
+INSERT_EVENT = """
+INSERT INTO billing_stripeevent
+       (stripe_id, type, api_version, livemode, created, payload, status, attempts, last_error,
+        received_at)
+VALUES (%s, %s, %s, %s, %s, %s::jsonb, 'received', 0, '', now())
+    ON CONFLICT (stripe_id) DO NOTHING
+RETURNING id
+"""
 
 
 @csrf_exempt
@@ -30,8 +40,17 @@ def sync_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": problem}, status=400)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            values = event_params(event)
-            cursor.execute(_INSERT_EVENT, {f"source_{i}": v for i, v in enumerate(values)})
+            cursor.execute(
+                INSERT_EVENT,
+                [
+                    event["id"],
+                    event["type"],
+                    event.get("api_version") or "",
+                    bool(event.get("livemode", False)),
+                    datetime.fromtimestamp(event["created"], tz=UTC),
+                    body.decode(),
+                ],
+            )
             row = cursor.fetchone()
         if row is None:
             return JsonResponse({"received": True, "duplicate": True})
