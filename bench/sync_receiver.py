@@ -17,7 +17,6 @@ from django.views.decorators.csrf import csrf_exempt
 from billing.tasks import process_event
 from billing.views import event_problem, signature_problem
 
-
 INSERT_EVENT = """
 INSERT INTO billing_stripeevent
        (stripe_id, type, api_version, livemode, created, payload, status, attempts, last_error,
