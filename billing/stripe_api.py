@@ -43,12 +43,17 @@ def is_missing(exc: stripe.StripeError) -> bool:
     return isinstance(exc, stripe.InvalidRequestError) and exc.code == "resource_missing"
 
 
+# A job applying an event re-reads its object within its own time limit (billing.process_event:
+# 30 s): a few seconds a try, not the library's 80.
+FETCH_TIMEOUT = 8
+
+
 def retrieve(object_type: str, object_id: str) -> dict[str, Any] | None:
     """The object's current state at Stripe as plain JSON data; None when Stripe has no such object.
 
     A deleted customer comes back as Stripe returns it: `{"id": ..., "deleted": true}`.
     """
-    service = _SERVICES[object_type](client().v1)
+    service = _SERVICES[object_type](client(timeout=FETCH_TIMEOUT).v1)
     try:
         return service.retrieve(object_id).to_dict(for_json=True)
     except stripe.InvalidRequestError as exc:

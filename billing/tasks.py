@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
     backoff_base=60,
     backoff_factor=2,
     backoff_cap=3600,
-    timeout=60,
+    # Milliseconds of database work; in refetch mode, a Stripe call of at most 8 s a try.
+    timeout=30,
     queue="default",
 )
 def process_event(event_id: int) -> None:

@@ -30,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from billing.models import StripeEvent
 from billing.services import event_target
 from billing.signals import PROCESS_EVENT_JOB
+from billing.views import webhook_body
 from jobs import enqueue
 
 logger = logging.getLogger(__name__)
@@ -132,14 +133,9 @@ def store_notification(parsed: dict[str, Any]) -> int | None:
 @csrf_exempt
 def stripe_thin_webhook(request: HttpRequest) -> JsonResponse:
     """Receive one thin event notification: 200 when stored (or already), 4xx for bad input."""
-    if request.method != "POST":
-        response = _reason(405, "method not allowed")
-        response["Allow"] = "POST"
-        return response
-    max_bytes = settings.STRIPE_WEBHOOK_MAX_BYTES
-    body = request.read(max_bytes + 1)  # never more than the limit, whatever the headers say
-    if len(body) > max_bytes:
-        return _reason(413, f"body over {max_bytes} bytes")
+    body = webhook_body(request)
+    if isinstance(body, JsonResponse):
+        return body
     if not thin_secrets():
         logger.error("STRIPE_THIN_WEBHOOK_SECRET is not set: refusing thin events until it is")
         return _reason(503, "thin webhook secret not configured")

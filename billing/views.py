@@ -141,9 +141,9 @@ def event_problem(event: Any) -> str | None:
     return None
 
 
-@csrf_exempt
-def stripe_webhook(request: HttpRequest) -> JsonResponse:
-    """Receive one Stripe event: 200 when stored (or already stored), 4xx for bad input."""
+def webhook_body(request: HttpRequest) -> bytes | JsonResponse:
+    """A webhook's raw body, or the answer when it cannot be one: 405 for anything but POST,
+    413 past STRIPE_WEBHOOK_MAX_BYTES (declared or read: never more than that is read)."""
     if request.method != "POST":
         response = _reason(405, "method not allowed")
         response["Allow"] = "POST"
@@ -155,10 +155,18 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         return _reason(400, "malformed Content-Length")
     if declared > max_bytes:
         return _reason(413, f"body over {max_bytes} bytes")
-    # Never read more than the limit, whatever the headers claimed.
     body = request.read(max_bytes + 1)
     if len(body) > max_bytes:
         return _reason(413, f"body over {max_bytes} bytes")
+    return body
+
+
+@csrf_exempt
+def stripe_webhook(request: HttpRequest) -> JsonResponse:
+    """Receive one Stripe event: 200 when stored (or already stored), 4xx for bad input."""
+    body = webhook_body(request)
+    if isinstance(body, JsonResponse):
+        return body
     if not webhook_secrets():
         logger.error("STRIPE_WEBHOOK_SECRET is not set: refusing webhooks until it is")
         return _reason(503, "webhook secret not configured")

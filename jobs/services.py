@@ -42,6 +42,9 @@ from jobs.sql import QUERIES
 logger = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 LEASE_MARGIN = timedelta(seconds=float(os.environ.get("JOBS_LEASE_MARGIN", "15")))
+# A claim of several jobs runs them in one worker, one after the other; it takes no more than
+# fit in this many seconds of timeouts, so a dead worker's batch is claimed again that soon.
+BATCH_SECONDS = float(os.environ.get("JOBS_BATCH_SECONDS", "120"))
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
 
@@ -156,6 +159,7 @@ def claim(
             "limit": limit,
             "now": now or timezone.now(),
             "lease_margin": LEASE_MARGIN.total_seconds(),
+            "batch_seconds": BATCH_SECONDS,
             "worker": worker,
         },
     )

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from billing.handlers.payload import data_object
 from billing.models import StripeEvent
-from billing.stripe_api import RETRIEVABLE, client, is_missing, retrieve
+from billing.stripe_api import FETCH_TIMEOUT, RETRIEVABLE, client, is_missing, retrieve
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,9 @@ def thin_current(event: StripeEvent) -> StripeEvent | None:
     customer Stripe no longer has counts as deleted; any other missing object leaves nothing
     to apply.
     """
-    notification = client().parse_event_notification_without_verification(json.dumps(event.payload))
+    notification = client(timeout=FETCH_TIMEOUT).parse_event_notification_without_verification(
+        json.dumps(event.payload)
+    )
     related = getattr(notification, "related_object", None)
     if related is None:
         return None

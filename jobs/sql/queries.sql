@@ -38,7 +38,15 @@ WITH due AS (
 queued AS (
     -- The claimed jobs run one after the other in one worker: each one's lease covers the
     -- timeouts of those before it too.
-    SELECT due.*, sum(timeout) OVER (ORDER BY run_at, id) AS lease_seconds FROM due
+    SELECT due.*,
+           sum(timeout) OVER (ORDER BY run_at, id) AS lease_seconds,
+           row_number() OVER (ORDER BY run_at, id) AS position
+      FROM due
+),
+taken AS (
+    -- A batch stops where its leases would pass %(batch_seconds)s (a dead worker's batch
+    -- must come back soon); the first job is always taken. The rest stay queued.
+    SELECT * FROM queued WHERE position = 1 OR lease_seconds <= %(batch_seconds)s
 ),
 crash_log AS (
     -- Reads jobs_job as it was before `claimed` (one snapshot per statement): the attempt
@@ -49,7 +57,7 @@ crash_log AS (
            'The worker stopped during this attempt (killed, out of memory or timed out).',
            '', job.worker
       FROM jobs_job AS job
-      JOIN due ON due.id = job.id
+      JOIN taken AS due ON due.id = job.id
      WHERE due.crashed
 ),
 claimed AS (
@@ -62,7 +70,7 @@ claimed AS (
            worker = %(worker)s,
            last_error = CASE WHEN due.crashed THEN 'worker died during attempt ' || job.attempts
                              ELSE job.last_error END
-      FROM queued AS due
+      FROM taken AS due
      WHERE job.id = due.id
  RETURNING job.id, job.name, job.kwargs, job.attempts, job.max_attempts, job.timeout,
            due.crashed, due.crashed AND due.was_last AS exhausted,

@@ -120,6 +120,17 @@ def test_a_bulk_claim_is_one_task_that_runs_its_jobs_in_order(broker):
     )
 
 
+def test_a_batch_stops_where_its_leases_would_pass_the_batch_limit(broker, monkeypatch):
+    from jobs import services
+
+    monkeypatch.setattr(services, "BATCH_SECONDS", 25)
+    enqueued = [add(n) for n in range(4)]  # 10 s each
+    broker.bulk = 4
+
+    assert claimed(broker) == enqueued[:2]
+    assert claimed(broker) == enqueued[2:]
+
+
 def test_each_job_of_a_batch_has_a_lease_that_covers_those_before_it(broker):
     enqueued = [add(n) for n in range(3)]
     broker.bulk = 3
