@@ -44,7 +44,14 @@ def use_stack_settings() -> None:
     """Give this process the stack's production settings (before setup_django): a benchmark
     that runs work in its own process must not pay for DEBUG's query log."""
     for key, value in Stack().environment().items():
-        if key in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "LOG_LEVEL", "STRIPE_WEBHOOK_SECRET"}:
+        if key in {
+            "DEBUG",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "LOG_LEVEL",
+            "STRIPE_WEBHOOK_SECRET",
+            "PREBOOKING_CREDENTIALS_KEY",  # production settings refuse to start without one
+        }:
             os.environ[key] = value
 
 
