@@ -292,6 +292,11 @@ MIDDLEWARE.insert(
 )
 # Axes last: it turns the lockout raised during authentication into the lockout page.
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# Stripe's webhooks are answered right after the request id, security and CSP middleware: the
+# rest (sessions, CSRF, auth, messages, lockout) has nothing to do for them (billing/middleware.py).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("config.security.CSPMiddleware") + 1, "billing.middleware.WebhookMiddleware"
+)
 
 # Login throttling (django-axes): lock the (account, address) pair after AXES_FAILURE_LIMIT
 # failed logins, so nobody can lock out an account they do not own from their own address; the
