@@ -273,7 +273,7 @@ def main() -> int:
 
     Job.objects.filter(name=JOB).delete()
     try:
-        stack.start_workers()  # as the Procfile: nice -n 10 manage.py jobs_worker --queue default
+        stack.start_workers()  # as the Procfile: manage.py jobs_worker --queue default --nice 10
         cluster = stack.processes["worker0"].pid
         warm = measure_pickup(task_log, 5, first=-100)  # the workers have imported the job
         roles = cluster_roles(cluster)  # before any worker is recycled
@@ -375,7 +375,7 @@ def main() -> int:
         "idle_cpu_percent": idle,
         "sigterm_stop_seconds": stop_seconds,
         "notes": [
-            "cluster: `nice -n 10 manage.py jobs_worker --queue default` (the Procfile's line), "
+            "cluster: `manage.py jobs_worker --queue default --nice 10` (the Procfile's line), "
             "django-q2 with 2 workers, bulk 4, JobsBroker; DEBUG off",
             f"pickup: {pickup['count']} jobs one at a time, each in its own transaction; "
             "latency from the commit returning to the job's first line",

@@ -175,16 +175,7 @@ class Stack:
             # As the Procfile: background work yields the CPU to the web's acks.
             self.spawn(
                 f"worker{index}",
-                [
-                    "nice",
-                    "-n",
-                    "10",
-                    sys.executable,
-                    "manage.py",
-                    "jobs_worker",
-                    "--queue",
-                    "default",
-                ],
+                [sys.executable, "manage.py", "jobs_worker", "--queue", "default", "--nice", "10"],
             )
         self.start_timing()
 
