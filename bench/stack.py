@@ -1,4 +1,4 @@
-"""Start the real stack (gunicorn, django-q2 clusters, demo gym) for benchmarks and faults.
+"""Start the real stack (granian, django-q2 clusters, demo gym) for benchmarks and faults.
 
 Run under ``scripts/withdb.py --name bench`` so that DATABASE_URL points at a private embedded
 PostgreSQL; :func:`restart_database` then stops and starts that very server.
@@ -22,6 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BENCH_SECRET = "whsec_bench_secret"
+
+
+def procfile_line(name: str) -> str:
+    """The command of a Procfile process type."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise KeyError(f"no {name}: line in the Procfile")
 
 
 def free_port() -> int:
@@ -152,22 +160,16 @@ class Stack:
         return self
 
     def start_web(self) -> None:
+        """The Procfile's ``web:`` line itself, through the shell as honcho runs it."""
         self.spawn(
             "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.web_workers),
-                "--backlog",
-                "2048",
-                # Not gunicorn's shared default (~/.gunicorn/gunicorn.ctl): stacks run side by side.
-                "--no-control-socket",
-            ],
+            ["sh", "-c", "exec " + procfile_line("web")],
+            {
+                "PORT": str(self.port),
+                "BIND_HOST": "127.0.0.1",
+                "WEB_CONCURRENCY": str(self.web_workers),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            },
         )
 
     def start_workers(self) -> None:

@@ -30,8 +30,8 @@ def _valid_ip(value: str) -> str | None:
 def client_ip(request: HttpRequest) -> str:
     """The client's IP address: REMOTE_ADDR, or the address our trusted proxies saw.
 
-    With ``TRUSTED_PROXY_COUNT = n`` (the number of reverse proxies in front of gunicorn, each
-    appending the address it received from to X-Forwarded-For), the client is the n-th entry
+    With ``TRUSTED_PROXY_COUNT = n`` (the number of reverse proxies in front of the web server,
+    each appending the address it received from to X-Forwarded-For), the client is the n-th entry
     from the right. Entries further left were written by the client and can be forged, so they
     are never used. A shorter header than expected means the request bypassed a proxy: then
     REMOTE_ADDR is the only address we can trust.
@@ -52,7 +52,7 @@ def rate_limit(
     """Limit POSTs to a view per `key` ("ip", "post:email", ...) at ``settings.<rate_setting>``.
 
     Over the limit the view is not called; the client gets 429 and a page saying when to retry.
-    Counters live in the shared "ratelimit" cache (PostgreSQL), so every gunicorn worker and
+    Counters live in the shared "ratelimit" cache (PostgreSQL), so every web worker and
     every machine counts together.
     """
 

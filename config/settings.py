@@ -316,7 +316,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 AXES_VERBOSE = False
 # The client address behind reverse proxies: TRUSTED_PROXY_COUNT is how many proxies that
-# append to X-Forwarded-For stand in front of gunicorn (0: clients connect directly). See
+# append to X-Forwarded-For stand in front of the web server (0: clients connect directly). See
 # config.security.client_ip; both axes and the form rate limits use it.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"

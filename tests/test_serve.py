@@ -1,13 +1,23 @@
-"""`make run`'s process script: Ctrl-C is a clean stop, a process that stops on its own is reported,
-and gunicorn's control socket lives under DATA_DIR (not a shared ~/.gunicorn)."""
+"""`make run`'s process script: Ctrl-C is a clean stop, a process that stops on its own is reported;
+and the Procfile's web line serves and stops on a process-group SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
+
+from tests.conftest import database_url_for_subprocess
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,9 +64,62 @@ def test_a_process_stopping_on_its_own_is_reported_and_fails(tmp_path):
     assert "honcho stops all the others" in out  # said up front, in the banner
 
 
-def test_gunicorns_control_socket_is_under_the_data_dir():
-    web = next(
-        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+def procfile_web_line() -> str:
+    return next(
+        line.split(":", 1)[1]
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("web:")
     )
 
-    assert "--control-socket ${DATA_DIR:-var}/gunicorn.ctl" in web
+
+def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_procfiles_web_line_serves_and_stops_on_a_group_sigterm(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_subprocess(),
+        "PORT": str(port),
+        "DATA_DIR": str(tmp_path),
+        "WEB_CONCURRENCY": "2",
+        "STRIPE_WEBHOOK_SECRET": "whsec_serve_test",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    # As honcho runs a Procfile line: through the shell, in a process group of its own (exec:
+    # the exit status is the server's, not that of a shell the group signal also reached).
+    web = subprocess.Popen(
+        ["sh", "-c", "exec " + procfile_web_line()], cwd=ROOT, env=env, start_new_session=True
+    )
+    try:
+        assert wait_for(lambda: probe(port) == 200, timeout=30)
+        status, body = request(port, "POST", "/billing/webhooks/stripe/", b"{}")
+        assert status == 400
+        assert json.loads(body) == {"error": "missing Stripe-Signature header"}
+
+        os.killpg(web.pid, signal.SIGTERM)
+        assert web.wait(timeout=25) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(web.pid, signal.SIGKILL)
+
+
+def probe(port: int) -> int | None:
+    try:
+        return request(port, "GET", "/healthz")[0]
+    except OSError:
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
