@@ -1,10 +1,10 @@
 """CPU cost of one Stripe event: the webhook's ack, the queue's processing, and the same handler
-applied inline, in one run on the real stack (gunicorn and ``jobs_worker`` of the Procfile).
+applied inline, in one run on the real stack (the web and ``jobs_worker`` lines of the Procfile).
 
 CPU seconds are read from /proc for whole process trees (bench.stack.tree_cpu_seconds): the
-gunicorn master and its workers, the ``jobs_worker`` supervisor with its django-q2 cluster, and
-the PostgreSQL postmaster with every backend and background process. CPU time holds on a
-machine shared with other work far better than a rate does.
+web server's main process and its workers, the ``jobs_worker`` supervisor with its django-q2
+cluster, and the PostgreSQL postmaster with every backend and background process. CPU time
+holds on a machine shared with other work far better than a rate does.
 
 - ack: web only (no workers), N signed ``customer.created`` events of ~3 KB from a few client
   processes; every one must answer 200 and be stored with its job.
@@ -44,7 +44,7 @@ from bench.stack import (
 
 EVENTS = int(os.environ.get("BENCH_COST_EVENTS", "4000"))
 WARM_UP_EVENTS = 200
-CLIENT_PROCESSES, CLIENT_THREADS = 3, 4  # 12 requests in flight for 3 gunicorn workers
+CLIENT_PROCESSES, CLIENT_THREADS = 3, 4  # 12 requests in flight for 3 web workers
 DRAIN_TIMEOUT = 300
 TABLES = ("billing_stripeevent", "jobs_job", "jobs_jobattempt", "django_q_ormq", "django_q_task")
 # Before the one-queue design (FACTS.md, 2026-12-01, main at 69708c5, same method): ms/event.
@@ -179,6 +179,18 @@ def waiting_jobs() -> bool:
             " AND status IN ('queued', 'retrying', 'running') AND run_at <= now())"
         )[0][0]
     )
+
+
+def clear_leftovers() -> None:
+    """Delete the default queue's unfinished jobs of earlier runs on this private database (a
+    run stopped half-way leaves its held jobs behind): the workers would run them inside the
+    meter, and the warm-up would wait on them."""
+    from jobs.models import Job
+
+    left = Job.objects.filter(queue="default", status__in=["queued", "retrying", "running"])
+    deleted, _ = left.delete()
+    if deleted:
+        log(f"deleted {deleted} rows of unfinished jobs left by an earlier run")
 
 
 def wait_drained(timeout: float) -> bool:
@@ -321,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     manage("migrate", "--noinput", env=environment)
     manage("createcachetable", env=environment)
     postgres = postmaster_pid()
+    clear_leftovers()
     info = machine()
     log(f"machine: {info}; {events} events")
     try:
@@ -368,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                 "<= 1.2",
                 ack_ms <= 1.2,
             ),
-            figure("  ack: gunicorn tree", a["web"], "ms/event", BEFORE["web"]),
+            figure("  ack: web tree (granian)", a["web"], "ms/event", BEFORE["web"]),
             figure("  ack: PostgreSQL", a["postgres"], "ms/event", BEFORE["pg_ack"]),
             figure(
                 "processing: workers + PostgreSQL",
@@ -466,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
             "cstime of each (the children it reaped); PostgreSQL = the postmaster's tree "
             "(backends, background processes, reaped autovacuum workers)",
             f"ack: {CLIENT_PROCESSES} Python client processes x {CLIENT_THREADS} threads, "
-            "3 gunicorn sync workers, no workers running; the clients' CPU is not counted",
+            "the Procfile's web line (granian, 3 workers), no workers running; the clients' CPU "
+            "is not counted",
             "processing: the ack phase's jobs are held a day ahead while the cluster starts and "
             f"drains {WARM_UP_EVENTS} warm-up events, then released by one UPDATE without "
             "NOTIFY before the meter starts (the cluster claims them when its 1 s wait ends); "

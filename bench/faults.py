@@ -1,5 +1,5 @@
-"""Fault injection against the real stack: each scenario starts gunicorn, worker clusters and
-PostgreSQL, injects a fault, and checks the database afterwards.
+"""Fault injection against the real stack: each scenario starts the web server, worker clusters
+and PostgreSQL, injects a fault, and checks the database afterwards.
 
     make faults                      (every scenario)
     make faults FAULTS=quick         (the subset CI runs)

@@ -3,8 +3,8 @@
     make bench-prebooking
     (or: python scripts/withdb.py --name bench -- python -m bench.prebooking)
 
-Starts the real stack on a private database (gunicorn, the default and the timing workers,
-the demo gym), queues a backlog of a few thousand trivial jobs on the default queue, then
+Starts the real stack on a private database (the web server, the default and the timing
+workers, the demo gym), queues a backlog of a few thousand trivial jobs on the default queue, then
 creates, through the same service the web form uses:
   - 100 prebookings opening at one instant ~60 s ahead, and 100 spread over the next minute;
   - the same 200 again for the naive baseline: a plain django-q2 ONCE schedule at opens_at

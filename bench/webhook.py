@@ -214,7 +214,7 @@ def main() -> dict:
         "baseline column: the synchronous receiver (verify, store and process in the request) "
         "for latency and throughput; the flood row's baseline is the ack p99 without a flood",
         "open loop: latency counted from each request's scheduled send time",
-        "client, gunicorn (3 sync workers), the jobs_worker and PostgreSQL share the 2 cores",
+        "client, the web (granian, 3 workers), the jobs_worker and PostgreSQL share the 2 cores",
     ]
     path = write_result("webhook", result)
     print(f"webhook benchmark written to {path}")
