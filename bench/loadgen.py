@@ -45,9 +45,7 @@ def customer_event(number: int, prefix: str, pad: int = 2500) -> str:
 
 
 def signature(body: str, secret: str) -> str:
-    timestamp = int(time.time())
-    signed = stripe.WebhookSignature._compute_signature(f"{timestamp}.{body}", secret)
-    return f"t={timestamp},v1={signed}"
+    return stripe.WebhookSignature.generate_signature_header(body, secret)
 
 
 def post(host: str, port: int, body: str, header: str | None, path: str = PATH) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from typing import Any
 
 import pytest
@@ -38,9 +37,7 @@ def make_event(event_type: str, obj: dict[str, Any], **fields: Any) -> dict[str,
 
 def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> str:
     """The Stripe-Signature header Stripe would send for `body`."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{body}", secret)
-    return f"t={timestamp},v1={signature}"
+    return stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
 
 
 def post_event(client: Client, event: dict[str, Any] | str, **kwargs: Any):
