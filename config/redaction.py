@@ -3,8 +3,8 @@
 `redact(text)` replaces the configured secret values (SECRET_KEY, Stripe keys, webhook secrets,
 the database password, ESP credentials) and anything shaped like a secret (Stripe key prefixes,
 signature and Authorization headers, ``password=...``-style pairs, credentials in URLs).
-Settings are read on each call, so a key rotated in the environment is covered after a restart
-and tests can override them.
+Settings are read once and again after ``setting_changed`` (tests override them); a key rotated
+in the environment is covered after a restart.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import logging
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 8  # shorter configured values would clobber ordinary words
@@ -82,24 +85,38 @@ _SECRET_SETTINGS = (
 )
 
 
+_secrets: tuple[str, ...] | None = None
+
+
 def configured_secrets() -> tuple[str, ...]:
-    """The secret values this deployment is configured with, longest first."""
+    """The secret values this deployment is configured with, longest first.
+
+    Read from the settings once (every log line is redacted: reading a dozen settings per line
+    cost more than writing it) and again after a change of one of them (override_settings in
+    tests sends ``setting_changed``); a key rotated in the environment counts after a restart.
+    """
+    global _secrets
     from django.conf import settings
 
+    if _secrets is not None:
+        return _secrets
     if not settings.configured:
         return ()
     raw = [getattr(settings, name, None) for name in _SECRET_SETTINGS]
     raw += [database.get("PASSWORD") for database in getattr(settings, "DATABASES", {}).values()]
-    return _secret_values(repr(raw), raw)
+    _secrets = _secret_values(raw)
+    return _secrets
 
 
-_cache: dict[str, tuple[str, ...]] = {}
+@receiver(setting_changed)
+def _forget_secrets(*, setting: str, **kwargs: object) -> None:
+    global _secrets
+    if setting in _SECRET_SETTINGS or setting == "DATABASES":
+        _secrets = None
 
 
-def _secret_values(key: str, raw: list[Any]) -> tuple[str, ...]:
-    """The flattened, de-duplicated values of `raw`, computed once per distinct configuration."""
-    if key in _cache:
-        return _cache[key]
+def _secret_values(raw: list[Any]) -> tuple[str, ...]:
+    """The flattened, de-duplicated values of `raw` that are long enough to redact."""
     values: list[str] = []
 
     def add(value: Any) -> None:
@@ -113,12 +130,7 @@ def _secret_values(key: str, raw: list[Any]) -> tuple[str, ...]:
                 add(item)
 
     add(raw)
-    if len(_cache) > 16:  # settings overridden in many tests: keep the cache small
-        _cache.clear()
-    _cache[key] = tuple(
-        sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-    )
-    return _cache[key]
+    return tuple(sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True))
 
 
 def redact(text: str) -> str:

@@ -60,6 +60,14 @@ def test_configured_secret_values_are_redacted_wherever_they_appear(secrets):
     assert redact(text) == f"{REDACTED} | {REDACTED} | {REDACTED}"
 
 
+def test_a_secret_changed_after_a_line_was_redacted_is_redacted_too(settings):
+    # The configured values are read once, then again when one of them changes.
+    assert redact("plain words") == "plain words"
+    settings.SECRET_KEY = "a-rotated-django-secret-key-9876543210-zyxwvutsrqponmlkjihgfedcba"
+
+    assert redact(f"key {settings.SECRET_KEY}") == f"key {REDACTED}"
+
+
 def test_ids_and_types_a_person_needs_survive():
     line = "event evt_1QxYz type invoice.paid for cus_ABC123 pi_3Mtw job #42 attempt 2 failed"
 
