@@ -369,6 +369,9 @@ for _handler in LOGGING["handlers"].values():
 # Replaces Django's default "django" logger (console + mail_admins): records still propagate to
 # the root's stdout handler, once, through the redacting filter.
 LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
+# A refused webhook is logged once, by billing.views with its reason, not again by Django.
+LOGGING["filters"]["quiet_webhook_refusals"] = {"()": "billing.middleware.QuietWebhookRefusals"}
+LOGGING["loggers"]["django.request"] = {"filters": ["quiet_webhook_refusals"]}
 # axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
 LOGGING["loggers"]["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
 

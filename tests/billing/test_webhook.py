@@ -254,3 +254,24 @@ def test_other_posts_still_need_a_csrf_token():
     response = strict.post("/accounts/login/", {"username": "x", "password": "y"})
 
     assert response.status_code == 403
+
+
+def test_a_refusal_is_logged_once_with_its_reason(client, caplog):
+    caplog.set_level("INFO")
+
+    response = client.post(WEBHOOK_URL, data=b"{}", content_type="application/json")
+
+    assert response.status_code == 400
+    lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        ("billing.views", "INFO", "stripe webhook refused: missing Stripe-Signature header")
+    ]
+
+
+def test_other_routes_keep_djangos_line_for_a_client_error(client, caplog):
+    caplog.set_level("INFO")
+
+    assert client.get("/no-such-page/").status_code == 404
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == [
+        "Not Found: /no-such-page/"
+    ]
