@@ -51,8 +51,10 @@ def _die_with_parent() -> None:
 
 def _lower_priority(nice: int) -> None:
     """In the child, after setsid and before exec: the process's nice value, and its new
-    session's autogroup's (Linux; absent elsewhere, and without autogroups the file refuses)."""
-    os.setpriority(os.PRIO_PROCESS, 0, nice)
+    session's autogroup's (Linux; absent elsewhere, and without autogroups the file refuses).
+    Never raises the priority: started under a higher nice value, the cluster keeps it."""
+    if os.getpriority(os.PRIO_PROCESS, 0) < nice:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
     for _ in range(5):
         try:
             with open("/proc/self/autogroup", "w") as autogroup:
