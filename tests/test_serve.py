@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.stack import free_port, procfile_line
 from tests.conftest import database_url_for_subprocess
 from tests.waiting import wait_for
 
@@ -64,14 +64,6 @@ def test_a_process_stopping_on_its_own_is_reported_and_fails(tmp_path):
     assert "honcho stops all the others" in out  # said up front, in the banner
 
 
-def procfile_web_line() -> str:
-    return next(
-        line.split(":", 1)[1]
-        for line in (ROOT / "Procfile").read_text().splitlines()
-        if line.startswith("web:")
-    )
-
-
 def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
@@ -97,7 +89,7 @@ def test_the_procfiles_web_line_serves_and_stops_on_a_group_sigterm(tmp_path):
     # As honcho runs a Procfile line: through the shell, in a process group of its own (exec:
     # the exit status is the server's, not that of a shell the group signal also reached).
     web = subprocess.Popen(
-        ["sh", "-c", "exec " + procfile_web_line()], cwd=ROOT, env=env, start_new_session=True
+        ["sh", "-c", "exec " + procfile_line("web")], cwd=ROOT, env=env, start_new_session=True
     )
     try:
         assert wait_for(lambda: probe(port) == 200, timeout=30)
@@ -117,9 +109,3 @@ def probe(port: int) -> int | None:
         return request(port, "GET", "/healthz")[0]
     except OSError:
         return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
