@@ -90,7 +90,7 @@ def browser_page(live_server):
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make test installs it as root)")
     from django.db import connections
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
     # between browser steps are still synchronous and safe.
@@ -99,6 +99,7 @@ def browser_page(live_server):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(base_url=live_server.url)
         page.set_default_timeout(15000)
+        expect.set_options(timeout=15000)  # web-first assertions wait as long as actions
         yield page
         browser.close()
         # The test's ORM calls ran under Playwright's loop, in a context of their own: their

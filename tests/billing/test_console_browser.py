@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from billing.models import StripeEvent
 from jobs.testing import run_due_jobs
@@ -59,11 +61,11 @@ def test_staff_find_a_dead_event_read_why_fix_it_replay_it_and_see_it_processed(
     page.click("input[type=submit]")
 
     page.click("a.dash-card:has-text('Dead events')")  # the dashboard's way in
-    assert "status__exact=dead" in page.url
+    expect(page).to_have_url(re.compile(r"status__exact=dead"))
     page.click(f"a:text-is('{dead_event.stripe_id}')")
     traceback = page.locator("pre.traceback").first
-    assert "Traceback (most recent call last)" in traceback.inner_text()
-    assert "User matching query does not exist" in traceback.inner_text()
+    expect(traceback).to_contain_text("Traceback (most recent call last)")
+    expect(traceback).to_contain_text("User matching query does not exist")
 
     django_user_model.objects.create_user("night-customer", id=MISSING_USER_ID)  # the fix
 
@@ -71,12 +73,13 @@ def test_staff_find_a_dead_event_read_why_fix_it_replay_it_and_see_it_processed(
     page.check(f"input[name=_selected_action][value='{dead_event.pk}']")
     page.select_option("select[name=action]", "replay_events")
     page.click("button[name=index]")
-    assert "1 queued for replay" in page.locator("ul.messagelist").inner_text()
+    # The answer streams in: a web-first assertion waits for the message, not just its list.
+    expect(page.locator("ul.messagelist")).to_contain_text("1 queued for replay")
 
     run_due_jobs()
     page.goto(f"/admin/billing/stripeevent/{dead_event.pk}/change/")
-    assert page.locator(".event-actions .status-pill").inner_text() == "processed"
-    actions = page.locator(".field-staff_actions").inner_text()
-    assert "night-shift" in actions
-    assert "Replay" in actions
-    assert "attempt 6: succeeded" in actions
+    expect(page.locator(".event-actions .status-pill")).to_have_text("processed")
+    actions = page.locator(".field-staff_actions")
+    expect(actions).to_contain_text("night-shift")
+    expect(actions).to_contain_text("Replay")
+    expect(actions).to_contain_text("attempt 6: succeeded")

@@ -62,6 +62,7 @@ def test_event_and_dead_letter_lists_fit_1280_pixels(browser_page, admin_user, c
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "password")
     page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
 
     for url, last_columns in (
         ("/admin/billing/stripeevent/", ["Last error"]),

@@ -11,6 +11,7 @@ import json
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from jobs.testing import run_due_jobs
 from tests.billing.checkout_flow import PLANS, completed, last_session, now, subscription_created
@@ -45,14 +46,14 @@ def test_subscribe_see_confirming_then_the_plan_and_the_raised_prebooking_limit(
     page.fill("input[name=password]", "pw-erin-12345")
     page.click("main button[type=submit]")
     page.wait_for_url("**/billing/")
-    assert page.locator("#plan-name").inner_text() == "Free"
-    assert page.locator("#pending-limit").inner_text() == str(settings.PREBOOKING_MAX_PENDING)
+    expect(page.locator("#plan-name")).to_have_text("Free")
+    expect(page.locator("#pending-limit")).to_have_text(str(settings.PREBOOKING_MAX_PENDING))
 
     page.click("button:text-is('Subscribe to Pro')")
     page.wait_for_url(f"{fake_stripe.url}/pay/**")
     page.click("#pay")
     page.wait_for_url("**/billing/success/**")
-    assert page.locator("h1").inner_text() == "Confirming..."
+    expect(page.locator("h1")).to_have_text("Confirming...")
 
     session = last_session(fake_stripe)
     start = now()
@@ -63,12 +64,11 @@ def test_subscribe_see_confirming_then_the_plan_and_the_raised_prebooking_limit(
     run_due_jobs(queue="default")
 
     # The page refreshes itself until the subscription is linked.
-    page.locator("#plan-name").wait_for()
-    assert page.locator("#plan-name").inner_text() == "Pro"
-    assert page.locator("#pending-limit").inner_text() == "200"
+    expect(page.locator("#plan-name")).to_have_text("Pro")
+    expect(page.locator("#pending-limit")).to_have_text("200")
     page.goto("/billing/")
-    assert page.locator("#plan-name").inner_text() == "Pro"
-    assert page.locator("#pending-limit").inner_text() == "200"
-    assert page.locator("#plans").count() == 0
+    expect(page.locator("#plan-name")).to_have_text("Pro")
+    expect(page.locator("#pending-limit")).to_have_text("200")
+    expect(page.locator("#plans")).to_have_count(0)
     page.goto("/prebookings/new/")
-    assert "up to 200 pending" in page.locator("#pending-limit-note").inner_text()
+    expect(page.locator("#pending-limit-note")).to_contain_text("up to 200 pending")

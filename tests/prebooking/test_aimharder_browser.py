@@ -10,6 +10,7 @@ import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from prebooking.models import Prebooking
 from tests.prebooking.conftest import AIMHARDER_EMAIL, AIMHARDER_PASSWORD, fire_instant
@@ -37,30 +38,31 @@ def test_link_an_account_pick_a_class_and_watch_it_book(
     page.fill("input[name=email]", AIMHARDER_EMAIL)
     page.fill("input[name=password]", "a wrong one")
     page.click("#link-form button[type=submit]")
-    assert "did not accept" in page.locator("#link-form").inner_text()
+    expect(page.locator("#link-form")).to_contain_text("did not accept")
     page.fill("input[name=password]", AIMHARDER_PASSWORD)
     page.click("#link-form button[type=submit]")
-    assert "CrossFit Sur" in page.locator("[data-account]").inner_text()
+    expect(page.locator("[data-account]")).to_contain_text("CrossFit Sur")
 
     page.click("a:text-is('Classes')")
     day = datetime.strptime(fake_class.day, "%Y%m%d").date()
     page.fill("input[name=day]", day.isoformat())
     page.click("#day-form button[type=submit]")
     row = page.locator(f"#classes tr[data-session='{fake_class.session_id}']")
-    assert "Halterofilia" in row.inner_text() and "Nerea" in row.inner_text()
+    expect(row).to_contain_text("Halterofilia")
+    expect(row).to_contain_text("Nerea")
     row.locator("a:text-is('Choose')").click()
 
     # This class opens outside the box's rule: override the opening for this prebooking.
     page.fill("input[name=opens_at]", opens_at.astimezone(MADRID).strftime("%Y-%m-%dT%H:%M:%S"))
     page.click("#pick-form button[type=submit]")
     page.wait_for_url(re.compile(r"/prebookings/\d+/$"))
-    assert page.locator("#outcome").inner_text() == "Waiting for booking to open."
+    expect(page.locator("#outcome")).to_have_text("Waiting for booking to open.")
     prebooking = Prebooking.objects.get(owner=user)
     assert prebooking.opens_at == opens_at
 
     fire_instant(prebooking.opens_at)
 
     page.reload()
-    assert page.locator("#status").inner_text() == "Succeeded"
-    assert page.locator("#outcome").inner_text() == "Booked: your place is kept."
+    expect(page.locator("#status")).to_have_text("Succeeded")
+    expect(page.locator("#outcome")).to_have_text("Booked: your place is kept.")
     assert list(fake_class.booked) == [fake_aimharder.accounts[AIMHARDER_EMAIL].member_id]

@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.db import connections
 from django.utils import timezone
+from playwright.sync_api import expect, sync_playwright
 
 from jobs.testing import run_due_jobs
 from prebooking.models import Prebooking
@@ -21,15 +22,15 @@ ZONE = "Europe/Madrid"
 
 @pytest.fixture
 def page(monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api")
     if not shutil.which(CHROMIUM):
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
     # Playwright's sync API runs an event loop in this thread; the ORM calls here are sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(timezone_id=ZONE, locale="en-GB")
         context.set_default_timeout(10_000)
+        expect.set_options(timeout=10_000)
         yield context.new_page()
         browser.close()
 
@@ -78,8 +79,7 @@ def test_sign_up_prebook_see_the_countdown_and_cancel_another(
     _prebook(page, base, "spinning-0700", opens_at)
     page.wait_for_url(re.compile(r"/prebookings/\d+/$"))
     countdown = page.locator(".countdown")
-    countdown.wait_for()
-    assert re.fullmatch(r"in (01:59:\d\d|02:00:00)", countdown.inner_text())
+    expect(countdown).to_have_text(re.compile(r"^in (01:59:\d\d|02:00:00)$"))
     kept = Prebooking.objects.get(payload__class_id="spinning-0700")
     assert kept.opens_at == opens_at.astimezone(UTC)  # read in the browser's time zone
 
@@ -91,11 +91,11 @@ def test_sign_up_prebook_see_the_countdown_and_cancel_another(
     page.click("main button[type=submit]")  # "Yes, cancel it"
     page.wait_for_url(f"{base}/prebookings/")
 
-    assert "cancelled" in page.locator(".messages").inner_text()
-    assert page.locator(f"#cancelled tr[data-prebooking='{other.pk}'] .badge").inner_text() == (
+    expect(page.locator(".messages")).to_contain_text("cancelled")
+    expect(page.locator(f"#cancelled tr[data-prebooking='{other.pk}'] .badge")).to_have_text(
         "Cancelled"
     )
-    assert page.locator(f"#upcoming tr[data-prebooking='{kept.pk}']").count() == 1
+    expect(page.locator(f"#upcoming tr[data-prebooking='{kept.pk}']")).to_have_count(1)
     other.refresh_from_db()
     kept.refresh_from_db()
     assert (other.status, kept.status) == ("cancelled", "pending")
@@ -110,7 +110,7 @@ def test_page_shows_the_outcome_when_it_arrives_without_a_reload(
     prebooking = make_prebooking(opens_in=2)
     page.goto(f"{live_server.url}/prebookings/")
     row = page.locator(f"#upcoming tr[data-prebooking='{prebooking.pk}']")
-    assert row.locator("a[data-cancel]").count() == 1
+    expect(row.locator("a[data-cancel]")).to_have_count(1)
 
     now = timezone.now()
     Prebooking.objects.filter(pk=prebooking.pk).update(
@@ -121,7 +121,7 @@ def test_page_shows_the_outcome_when_it_arrives_without_a_reload(
         finished_at=now,
         response={"status_code": 201, "answer": {"status": "booked", "booking": 3}},
     )
-    row.locator("[data-outcome]").filter(has_text="Booked (booking 3).").wait_for()
+    expect(row.locator("[data-outcome]")).to_have_text("Booked (booking 3).")
 
-    assert row.locator("[data-status]").inner_text() == "Succeeded"
-    assert row.locator("a[data-cancel]").count() == 0
+    expect(row.locator("[data-status]")).to_have_text("Succeeded")
+    expect(row.locator("a[data-cancel]")).to_have_count(0)
