@@ -44,7 +44,9 @@ def process_event(event_id: int) -> None:
     failure rolls them all back and the jobs layer records it (see billing.signals).
     """
     running = current_job.get()
-    with transaction.atomic(), connection.cursor() as cursor:
+    # In a job this is the job's transaction already (no savepoint: a failure rolls it all
+    # back anyway); called on its own, it is a transaction of its own.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(
             QUERIES["start_processing"],
             {

@@ -70,12 +70,14 @@ def apply_newer(
     completes): the rank of the event type settles those, and equal ranks apply in processing
     order.
     """
+    rank = event_rank(event.type)
+    watermark = {"stripe_event_created": event.created, "stripe_event_rank": rank}
     # FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block the
     # foreign-key checks of concurrent inserts pointing at this row (deadlocks, seen under load).
+    # A new row is inserted with its values and watermark at once: no second write.
     row, created = model.objects.select_for_update(no_key=True).get_or_create(
-        stripe_id=stripe_id, defaults=values
+        stripe_id=stripe_id, defaults={**values, **watermark}
     )
-    rank = event_rank(event.type)
     if (
         not created
         and row.stripe_event_created
@@ -92,12 +94,22 @@ def apply_newer(
         if current != new:
             before[attname], after[attname] = current, new
         setattr(row, field, value)
-    row.stripe_event_created = event.created
-    row.stripe_event_rank = rank
-    row.save()
+    if not created:
+        for field, value in watermark.items():
+            setattr(row, field, value)
+        # The row is locked: writing only what this event sets (and auto_now stamps) is the
+        # same as a full save, with fewer columns to send.
+        row.save(update_fields=[*values, *watermark, *_stamped_on_save(model)])
     if after:
         audit(event, row, action, {} if created else before, after)
     return row, True
+
+
+def _stamped_on_save(model: type[models.Model]) -> list[str]:
+    """The fields a save sets by itself (auto_now), which update_fields must name."""
+    return [
+        field.name for field in model._meta.concrete_fields if getattr(field, "auto_now", False)
+    ]
 
 
 # Within one second, which event type describes the later state of its object.
