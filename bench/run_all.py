@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import platform
@@ -99,6 +101,30 @@ def machine() -> dict:
     return info
 
 
+def speed_probe() -> float:
+    """CPU milliseconds of a fixed pure-Python workload, the best of five: how fast the host is.
+
+    The same code on the same host reads the same; on a shared VM the reading moves with the
+    neighbours, and every CPU figure of the run moves with it. It is taken before and after the
+    benchmarks, so a figure can be read against the host's speed at the time.
+    """
+    event = {
+        "id": "evt_probe",
+        "object": "event",
+        "type": "customer.created",
+        "data": {"object": {"id": "cus_probe", "metadata": {str(n): "x" * 40 for n in range(50)}}},
+    }
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        for number in range(2000):
+            body = json.dumps({**event, "created": number}).encode()
+            hmac.new(b"whsec_probe", body, hashlib.sha256).hexdigest()
+            json.loads(body)
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
+
+
 def fmt(value: object) -> str:
     if value is None:
         return ""
@@ -142,10 +168,16 @@ def plain_summary(result: dict) -> list[str]:
     return [*lines, ""]
 
 
-def summary(results: list[dict], runs: dict[str, tuple[int | None, float]]) -> str:
+def summary(
+    results: list[dict], runs: dict[str, tuple[int | None, float]], probes: list[float]
+) -> str:
     lines = ["# Benchmark summary", ""]
     lines.append(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     info = machine()
+    if probes:
+        info["speed probe before then after (ms CPU, lower is faster)"] = " then ".join(
+            fmt(probe) for probe in probes
+        )
     for result in results:  # without a database here, the version a benchmark recorded
         info["postgresql"] = info.get("postgresql") or (result.get("machine") or {}).get(
             "postgresql"
@@ -188,6 +220,7 @@ def main() -> int:
     args = sys.argv[1:]
     wanted = [] if args == ["--summary"] else args or benchmark_modules()
     runs: dict[str, tuple[int | None, float]] = {}
+    probes = [speed_probe()] if wanted else []  # --summary alone: no run to probe
     for name in wanted:
         log(f"running bench/{name}.py (limit {MODULE_TIMEOUT} s)")
         runs[name] = run_module(name)
@@ -198,7 +231,9 @@ def main() -> int:
             results.append({"_file": path.stem, **json.loads(path.read_text())})
         except json.JSONDecodeError:
             log(f"skipping {path.name}: not JSON")
-    text = summary(results, runs)
+    if wanted:
+        probes.append(speed_probe())
+    text = summary(results, runs, probes)
     (RESULTS / "SUMMARY.md").write_text(text + "\n")
     print(text)
     return 0 if all(status == 0 for status, _ in runs.values()) else 1
