@@ -494,7 +494,10 @@ if not PREBOOKING_DEMO_GYM_ENABLED:
 PREBOOKING_ARM_SECONDS = PREBOOKING_LEAD_SECONDS + PREBOOKING_RETRY_WINDOW + 60
 Q_CLUSTER["ALT_CLUSTERS"] = {
     PREBOOKING_QUEUE: {
-        "workers": env_int("Q_TIMING_WORKERS", 6),
+        # 12: six instants armed at once per cluster. Workers are forked (about 9 MB PSS each
+        # when idle); 6 ran out when a 100-request instant took 2 s to answer
+        # (docs/prebooking.md, "Known limits").
+        "workers": env_int("Q_TIMING_WORKERS", 12),
         "timeout": PREBOOKING_ARM_SECONDS + 30,
         "retry": PREBOOKING_ARM_SECONDS + 31,
         # One job at a time per claim: the two armers of an instant go to two workers, often
