@@ -169,10 +169,14 @@ def plain_summary(result: dict) -> list[str]:
 
 
 def summary(
-    results: list[dict], runs: dict[str, tuple[int | None, float]], probes: list[float]
+    results: list[dict],
+    runs: dict[str, tuple[int | None, float]],
+    probes: list[float],
+    started: str,
 ) -> str:
     lines = ["# Benchmark summary", ""]
-    lines.append(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
+    written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines.append(f"Run {started}." if started == written else f"Run {started} (summary {written}).")
     info = machine()
     if probes:
         info["speed probe before then after (ms CPU, lower is faster)"] = " then ".join(
@@ -220,23 +224,35 @@ def main() -> int:
     args = sys.argv[1:]
     wanted = [] if args == ["--summary"] else args or benchmark_modules()
     runs: dict[str, tuple[int | None, float]] = {}
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     probes = [speed_probe()] if wanted else []  # --summary alone: no run to probe
     for name in wanted:
         log(f"running bench/{name}.py (limit {MODULE_TIMEOUT} s)")
         runs[name] = run_module(name)
         log(f"bench/{name}.py: exit {runs[name][0]} after {runs[name][1]:.0f} s")
+    # What ran and how fast the host was, kept for a later --summary (after make faults).
+    last_run = RESULTS / "_last_run.json"
+    if wanted:
+        probes.append(speed_probe())
+        kept = {"started": started, "runs": runs, "probes": probes}
+        last_run.write_text(json.dumps(kept, indent=2) + "\n")
+    elif last_run.exists():
+        kept = json.loads(last_run.read_text())
+        runs = {name: tuple(run) for name, run in kept["runs"].items()}
+        probes = kept["probes"]
+        started = kept["started"]
     results = []
     for path in sorted(RESULTS.glob("*.json")):
+        if path.name.startswith("_"):
+            continue
         try:
             results.append({"_file": path.stem, **json.loads(path.read_text())})
         except json.JSONDecodeError:
             log(f"skipping {path.name}: not JSON")
-    if wanted:
-        probes.append(speed_probe())
-    text = summary(results, runs, probes)
+    text = summary(results, runs, probes, started)
     (RESULTS / "SUMMARY.md").write_text(text + "\n")
     print(text)
-    return 0 if all(status == 0 for status, _ in runs.values()) else 1
+    return 0 if not wanted or all(status == 0 for status, _ in runs.values()) else 1
 
 
 if __name__ == "__main__":
