@@ -7,6 +7,7 @@ converge on the state of the newest event. Every change writes an ActivityLog ro
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 from django.db import models
@@ -105,11 +106,13 @@ def apply_newer(
     return row, True
 
 
-def _stamped_on_save(model: type[models.Model]) -> list[str]:
-    """The fields a save sets by itself (auto_now), which update_fields must name."""
-    return [
+@functools.cache
+def _stamped_on_save(model: type[models.Model]) -> tuple[str, ...]:
+    """The fields a save sets by itself (auto_now), which update_fields must name (per model,
+    worked out once: this is on every handler's path)."""
+    return tuple(
         field.name for field in model._meta.concrete_fields if getattr(field, "auto_now", False)
-    ]
+    )
 
 
 # Within one second, which event type describes the later state of its object.
