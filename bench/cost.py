@@ -292,7 +292,7 @@ def inline_phase(events: int, postgres: int) -> dict:
     meter.start()
     for event_id in event_ids:
         with transaction.atomic():
-            process_event(event_id)
+            process_event.call(event_id)
     meter.stop()
     after = table_stats()
     from billing.models import StripeEvent

@@ -25,11 +25,10 @@ from billing.entitlements import invalidate_entitlements
 from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
 from billing.stripe_api import client, is_missing, retrieve
-from jobs import enqueue
 from jobs.models import Job
 from jobs.services import discard
 
-DUNNING_STEP_JOB = "billing.dunning_step"
+DUNNING_STEP_JOB = "billing.tasks.dunning_step"
 SETTLED = ("paid", "void", "uncollectible")
 ENDED = ("canceled", "unpaid", "incomplete_expired")  # subscription statuses with no recovery
 
@@ -87,16 +86,14 @@ def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
     )
     steps = [("remind", day) for day in settings.BILLING_DUNNING_REMINDER_DAYS]
     steps.append(("cancel", settings.BILLING_DUNNING_CANCEL_DAY))
+    from billing.tasks import dunning_step
+
     for step, day in steps:
-        enqueue(
-            DUNNING_STEP_JOB,
-            case_id=case.pk,
-            step=step,
-            day=day,
-            run_at=now + timedelta(days=day),
+        dunning_step.using(
+            run_after=now + timedelta(days=day),
             unique_key=f"dunning:{invoice.stripe_id}:{step}:{day}",
             target=f"billing.dunningcase:{case.pk}",
-        )
+        ).enqueue(case_id=case.pk, step=step, day=day)
     return case
 
 

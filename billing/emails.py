@@ -18,12 +18,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing.models import Customer, DunningCase, Email, Invoice
-from jobs import enqueue
 from jobs.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 
-SEND_EMAIL_JOB = "billing.send_email"
+SEND_EMAIL_JOB = "billing.tasks.send_email"
 
 SUBJECTS: dict[str, str] = {
     "activation": "Activate your Prebook account",
@@ -73,7 +72,9 @@ def queue_email(
         defaults={"template": template, "customer": customer, "to": to, "context": context or {}},
     )
     if created:
-        enqueue(SEND_EMAIL_JOB, email_id=email.pk, target=f"billing.email:{email.pk}")
+        from billing.tasks import send_email
+
+        send_email.using(target=f"billing.email:{email.pk}").enqueue(email_id=email.pk)
     return email
 
 

@@ -24,6 +24,13 @@ logger = logging.getLogger(__name__)
 QUERIES = load(Path(__file__).with_name("sql") / "queries.sql")
 
 
+def process_event_task():
+    """billing.tasks.process_event (imported late: billing.tasks imports this module)."""
+    from billing.tasks import process_event
+
+    return process_event
+
+
 def event_target(event_id: int) -> str:
     """The jobs layer's name for the StripeEvent row a job works on."""
     return f"billing.stripeevent:{event_id}"
@@ -48,7 +55,7 @@ def ingest_event(event: dict[str, Any], raw: str | None = None) -> int | None:
         "created": datetime.fromtimestamp(event["created"], tz=UTC),
         "payload": raw if raw is not None else json.dumps(event),
         "now": timezone.now(),
-        **enqueue_params(PROCESS_EVENT_JOB),
+        **enqueue_params(process_event_task()),
     }
     # Alone, the statement is its own transaction. Inside the caller's, a savepoint keeps a
     # value PostgreSQL refuses from aborting the caller's transaction.

@@ -7,7 +7,7 @@ from typing import Any
 from billing.models import StripeEvent
 from jobs.models import Job, JobAction
 
-PROCESS_EVENT_JOB = "billing.process_event"
+PROCESS_EVENT_JOB = "billing.tasks.process_event"
 
 
 def mirror_failure(sender: str, job: Job, error: str, dead: bool, **_: Any) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django_tasks import task
 
 from billing import dunning, emails
 from billing.handlers import refetch
@@ -16,25 +17,20 @@ from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
 from billing.services import QUERIES
-from jobs import job
 from jobs.alerts import send_alert
+from jobs.backend import Backoff
 from jobs.models import Job
-from jobs.periodic import periodic
 from jobs.services import current_job
-from jobs.tasks import delete_in_batches
+from jobs.tasks import ALERT_BACKOFF, delete_in_batches
 
 logger = logging.getLogger(__name__)
 
 
-@job(
-    "billing.process_event",
+@task(
     max_attempts=5,
-    backoff_base=60,
-    backoff_factor=2,
-    backoff_cap=3600,
+    backoff=Backoff(base=60, factor=2, cap=3600),
     # Milliseconds of database work; in refetch mode, a Stripe call of at most 8 s a try.
     timeout=30,
-    queue="default",
 )
 def process_event(event_id: int) -> None:
     """Apply one stored Stripe event through its handler; an unknown type is marked ignored.
@@ -86,16 +82,12 @@ def process_event(event_id: int) -> None:
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
 
 
-@job(
-    "billing.send_email",
+@task(
     # Most failures are a recipient not known yet (its customer.created is in flight) or a
     # brief ESP outage: retry sooner than event processing does.
     max_attempts=8,
-    backoff_base=20,
-    backoff_factor=3,
-    backoff_cap=3600,
+    backoff=Backoff(base=20, factor=3, cap=3600),
     timeout=30,
-    queue="default",
     atomic=False,  # "sending" must commit before the ESP call: at most once
 )
 def send_email(email_id: int) -> None:
@@ -103,21 +95,13 @@ def send_email(email_id: int) -> None:
     emails.send(email_id)
 
 
-@job(
-    "billing.dunning_step",
-    max_attempts=5,
-    backoff_base=300,
-    backoff_factor=2,
-    backoff_cap=6 * 3600,
-    timeout=60,
-    queue="default",
-)
+@task(max_attempts=5, backoff=Backoff(base=300, factor=2, cap=6 * 3600), timeout=60)
 def dunning_step(case_id: int, step: str, day: int) -> None:
     """Run one scheduled step of a dunning case (billing.dunning.run_step)."""
     dunning.run_step(case_id, step, day)
 
 
-@job("billing.alert_top_up_failed", max_attempts=5, backoff_base=30, timeout=30, atomic=False)
+@task(max_attempts=5, backoff=ALERT_BACKOFF, timeout=30, atomic=False)
 def alert_top_up_failed(
     payment_intent_id: str, customer_id: str, amount: str, error: str, stripe_event_id: str
 ) -> None:
@@ -134,7 +118,7 @@ def alert_top_up_failed(
     )
 
 
-@job("billing.alert_top_up_failures_summary", max_attempts=5, backoff_base=30, atomic=False)
+@task(max_attempts=5, backoff=ALERT_BACKOFF, atomic=False)
 def alert_top_up_failures_summary(window_start: str, seconds: int) -> None:
     """At the end of a window, one message for the top-up failures after its first alert."""
     first = Job.objects.filter(unique_key=f"top-up-failed:{window_start}").first()
@@ -157,8 +141,7 @@ def alert_top_up_failures_summary(window_start: str, seconds: int) -> None:
     )
 
 
-@periodic("billing.prune_events", minutes=60)
-@job("billing.prune_events", max_attempts=3, timeout=600, atomic=False)
+@task(max_attempts=3, timeout=600, atomic=False, every_minutes=60)
 def prune_events() -> int:
     """Delete processed, resolved and ignored events past STRIPE_EVENT_RETENTION_DAYS, in batches.
 

@@ -29,9 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from billing.models import StripeEvent
 from billing.services import event_target
-from billing.signals import PROCESS_EVENT_JOB
 from billing.views import webhook_body
-from jobs import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +124,9 @@ def store_notification(parsed: dict[str, Any]) -> int | None:
         )
         if not created:
             return None
-        enqueue(PROCESS_EVENT_JOB, event_id=event.pk, target=event_target(event.pk))
+        from billing.tasks import process_event
+
+        process_event.using(target=event_target(event.pk)).enqueue(event_id=event.pk)
     return event.pk
 
 

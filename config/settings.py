@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "django_tasks",
     "anymail",
     "accounts",
     "outbox",
@@ -283,6 +284,9 @@ ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")  # Slack-compatible incoming we
 ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 300)  # one summary per window
 JOBS_RETENTION_SUCCEEDED_HOURS = env_int("JOBS_RETENTION_SUCCEEDED_HOURS", 24)
 JOBS_RETENTION_FAILED_DAYS = env_int("JOBS_RETENTION_FAILED_DAYS", 7)
+# Seconds of lease a claimed attempt holds, renewed every third of it by the process holding
+# it (docs/queue.md): a killed worker's or cluster's jobs are claimed again that soon.
+JOBS_LEASE_SECONDS = float(env_str("JOBS_LEASE_SECONDS", "5"))
 
 # Security hardening (docs/security.md lists each threat, its defence and the test proving it).
 INSTALLED_APPS += ["axes", "django_ratelimit", "csp"]
@@ -373,6 +377,9 @@ LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
 LOGGING["filters"]["quiet_webhook_refusals"] = {"()": "billing.middleware.QuietWebhookRefusals"}
 LOGGING["loggers"]["django.request"] = {"filters": ["quiet_webhook_refusals"]}
 # axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
+# The jobs layer logs each attempt's outcome (jobs.services); django-tasks' own receivers of
+# its signals would log every task twice more (started, finished), a failure with its traceback.
+LOGGING["loggers"]["django_tasks"] = {"level": env_str("TASKS_LOG_LEVEL", "CRITICAL")}
 LOGGING["loggers"]["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
 
 # Error reporting: Sentry only when SENTRY_DSN is set; no personal data, no request bodies,
@@ -455,6 +462,15 @@ BILLING_CHECKOUT_RATE = env_str(
 # The timing queue (`manage.py jobs_worker --queue timing`) runs only prebooking work, so no
 # backlog of webhooks or emails on the default queue can delay a firing.
 PREBOOKING_QUEUE = "timing"
+
+# Django's Tasks API (django-tasks; django.tasks from Django 6.0) on the jobs layer: every job
+# is a @task, enqueued into jobs.Job rows and run by `manage.py jobs_worker --queue <name>`.
+TASKS = {
+    "default": {
+        "BACKEND": "jobs.backend.JobsBackend",
+        "QUEUES": ["default", PREBOOKING_QUEUE],
+    }
+}
 # The armer job is due LEAD seconds before the instant (the queue starts it to the millisecond);
 # it opens connections PREPARE seconds ahead and claims the group CLAIM_AHEAD ms ahead.
 PREBOOKING_LEAD_SECONDS = env_int("PREBOOKING_LEAD_SECONDS", 5)

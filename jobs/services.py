@@ -1,16 +1,16 @@
 """What changes job state: enqueue, claim, run one attempt, retry or bury, and staff's actions.
 
-The Job row is the queue entry, the state and (with its attempts) the log of one unit of work;
-the statements are in jobs/sql/queries.sql. A worker cluster claims due rows with one statement
-(jobs.broker), runs :func:`execute` for each, and the attempt's outcome is one more statement in
-the job's own transaction. A worker killed mid-attempt leaves its job running with a lease
-(run_at) that the next claim sees expire: that attempt is logged as crashed and the job runs
-again.
+The Job row is the queue entry, the state and (with its attempts) the log of one unit of work
+of a ``@task`` (jobs.backend); the statements are in jobs/sql/queries.sql. A worker cluster
+claims due rows with one statement (jobs.broker), a worker process takes the batch over
+(:func:`execute_batch`) and runs :func:`execute` for each, and the attempt's outcome is one more
+statement in the job's own transaction. Whoever holds a claimed attempt renews its short lease
+(run_at) every third of it (:class:`LeaseKeeper`); a worker killed mid-attempt stops renewing,
+the next claim sees the lease expire, logs that attempt as crashed and runs the job again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
@@ -20,30 +20,32 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
+from django_tasks import TaskContext, TaskResultStatus
+from django_tasks.signals import task_finished, task_started
+from django_tasks.utils import get_module_path, normalize_json
 
 from config.observability import log_context
 from config.redaction import redact
 from jobs import signals
+from jobs.backend import JobsBackend, JobTask, result_of, task_named
 from jobs.errors import JobNotRegistered, PermanentError
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
-from jobs.models import Job, JobAction
-from jobs.registry import JobType, get_job_type
+from jobs.models import Job, JobAction, JobAttempt
 from jobs.sql import QUERIES
 
 logger = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
-LEASE_MARGIN = timedelta(seconds=float(os.environ.get("JOBS_LEASE_MARGIN", "15")))
 # A claim of several jobs runs them in one worker, one after the other; it takes no more than
-# fit in this many seconds of timeouts, so a dead worker's batch is claimed again that soon.
+# fit in this many seconds of timeouts, so that one slow batch does not hold runnable jobs.
 BATCH_SECONDS = float(os.environ.get("JOBS_BATCH_SECONDS", "120"))
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
@@ -61,6 +63,8 @@ class Running:
     timeout: int
     crashed: bool = False
     exhausted: bool = False
+    args: list = ()  # type: ignore[assignment]
+    enqueued_at: datetime | None = None
 
     @property
     def pk(self) -> int:
@@ -81,63 +85,61 @@ def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:100]
 
 
-def enqueue_params(name: str) -> dict[str, object]:
-    """The job-type parameters of the ``jobs_enqueue(...)`` SQL function, for another app's
+def enqueue_params(task: JobTask) -> dict[str, object]:
+    """The task's parameters of the ``jobs_enqueue(...)`` SQL function, for another app's
     statement that stores its own row and that row's job in one round trip (billing's
     ingest_event): ``job_name``, ``job_queue``, ``job_max_attempts``, ``job_timeout``."""
-    job_type = get_job_type(name)
     return {
-        "job_name": job_type.name,
-        "job_queue": job_type.queue,
-        "job_max_attempts": job_type.max_attempts,
-        "job_timeout": job_type.timeout,
+        "job_name": task.module_path,
+        "job_queue": task.queue_name,
+        "job_max_attempts": task.max_attempts,
+        "job_timeout": task.timeout,
     }
 
 
-def enqueue(
-    name: str,
-    *,
-    target: str = "",
-    run_at: datetime | None = None,
-    unique_key: str | None = None,
-    **kwargs: object,
-) -> Job:
-    """Create a job in the caller's transaction, due at `run_at` (now by default).
+def enqueue(task: JobTask, *, args: list, kwargs: dict) -> Job:
+    """Create the job of ``task.enqueue(*args, **kwargs)`` in the caller's transaction, due at
+    the task's ``run_after`` (now by default); what :class:`jobs.backend.JobsBackend` calls.
 
     One statement: the row, and a NOTIFY that wakes the queue's workers when the transaction
-    commits (a rolled-back enqueue neither runs nor wakes anyone). With ``unique_key``, a
-    second enqueue of the same key returns the existing job instead of creating another: the
-    guard for side effects that must happen once.
+    commits (a rolled-back enqueue neither runs nor wakes anyone). With the task's
+    ``unique_key``, a second enqueue of the same key returns the existing job instead of
+    creating another: the guard for side effects that must happen once.
     """
-    job_type = get_job_type(name)
-    run_at = run_at or timezone.now()
+    now = timezone.now()
+    run_at = task.run_after or now
+    name = task.module_path
     with connection.cursor() as cursor:
         cursor.execute(
             QUERIES["enqueue"],
             {
                 "name": name,
-                "queue": job_type.queue,
+                "queue": task.queue_name,
+                "args": json.dumps(args),
                 "kwargs": json.dumps(kwargs),
-                "target": target,
-                "unique_key": unique_key,
-                "max_attempts": job_type.max_attempts,
-                "timeout": job_type.timeout,
+                "target": task.target,
+                "unique_key": task.unique_key,
+                "max_attempts": task.max_attempts,
+                "timeout": task.timeout,
                 "run_at": run_at,
+                "now": now,
             },
         )
         job_id = cursor.fetchone()[0]
     if job_id is None:
-        return Job.objects.get(unique_key=unique_key)
+        return Job.objects.get(unique_key=task.unique_key)
     job = Job(
         pk=job_id,
         name=name,
+        args=args,
         kwargs=kwargs,
-        target=target,
-        queue=job_type.queue,
-        unique_key=unique_key,
-        max_attempts=job_type.max_attempts,
-        timeout=job_type.timeout,
+        target=task.target,
+        queue=task.queue_name,
+        unique_key=task.unique_key,
+        max_attempts=task.max_attempts,
+        timeout=task.timeout,
         run_at=run_at,
+        created_at=now,
     )
     job._state.adding, job._state.db = False, connection.alias
     return job
@@ -158,7 +160,7 @@ def claim(
             "queue": queue,
             "limit": limit,
             "now": now or timezone.now(),
-            "lease_margin": LEASE_MARGIN.total_seconds(),
+            "lease": settings.JOBS_LEASE_SECONDS,
             "batch_seconds": BATCH_SECONDS,
             "worker": worker,
         },
@@ -176,6 +178,8 @@ def claim(
             "timeout": row[5],
             "crashed": row[6],
             "exhausted": row[7],
+            "args": row[8] if isinstance(row[8], list) else json.loads(row[8]),
+            "enqueued_at": row[9],
         }
         for row in rows
         if row[0] is not None
@@ -191,11 +195,12 @@ def execute(claimed: dict) -> str:
     """Run one claimed attempt of a job: what django-q2's workers call. Never raises.
 
     An atomic job's work and its outcome commit together or not at all; a non-atomic job's
-    outcome is written after its work.
+    outcome is written after its work. ``task_started`` and ``task_finished`` are sent around
+    it (the finished one after the outcome committed).
     """
     run = Running(**claimed)
     try:
-        job_type = get_job_type(run.name)
+        task = task_named(run.name)
     except JobNotRegistered as exc:
         _fail(run, None, exc, time.monotonic())
         return "failed"
@@ -208,47 +213,229 @@ def execute(claimed: dict) -> str:
             crashed = _as_job(run, Job.Status.RUNNING, attempts=run.attempt - 1)
             signals.job_failed.send(sender=run.name, job=crashed, error=_crash(run), dead=False)
     started = time.monotonic()
+    result = _attempt_result(run, task)
+    task_started.send(JobsBackend, task_result=result)
     token = current_job.set(run)
     with log_context(f"job={run.id} {run.name} attempt={run.attempt}"):
         try:
-            with _lease_kept(run, job_type):
-                if job_type.atomic:
-                    with transaction.atomic():
-                        job_type.func(**run.kwargs)
-                        _succeed(run, started)
-                else:
-                    job_type.func(**run.kwargs)
-                    _succeed(run, started)
-        except (Exception, TimeoutException) as exc:
-            # TimeoutException is django-q2's SystemExit for an attempt over its time limit:
-            # record it as a failure like any other, so the job retries instead of vanishing.
-            _fail(run, job_type, exc, started)
+            args = (TaskContext(task_result=result), *run.args) if task.takes_context else run.args
+            if task.atomic:
+                with transaction.atomic():
+                    value = task.call(*args, **run.kwargs)
+                    _succeed(run, started, value)
+            else:
+                value = task.call(*args, **run.kwargs)
+                _succeed(run, started, value)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # SystemExit too (django-q2's TimeoutException for an attempt over its time limit
+            # is one, as is a task's exit()): a failure like any other, so the job retries
+            # instead of vanishing with its worker.
+            _fail(run, task, exc, started)
+            _finished(result, TaskResultStatus.FAILED, exc=exc)
             return "failed"
         finally:
             current_job.reset(token)
+    _finished(result, TaskResultStatus.SUCCESSFUL, value=value)
     return "succeeded"
+
+
+def _attempt_result(run: Running, task: JobTask):
+    """The TaskResult of the attempt that starts (its context and the signals' argument).
+
+    A first attempt needs no query; a later one reads the earlier attempts' errors and workers.
+    """
+    now = timezone.now()
+    job = _as_job(
+        run,
+        Job.Status.RUNNING,
+        worker=_worker(),
+        started_at=now,
+        created_at=run.enqueued_at,
+        args=list(run.args),
+    )
+    earlier = (
+        list(JobAttempt.objects.filter(job_id=run.id, number__lt=run.attempt))
+        if run.attempt > 1
+        else []
+    )
+    return result_of(job, task, attempts=earlier)
+
+
+def _finished(result, status: str, *, value: object = None, exc: BaseException | None = None):
+    from django_tasks.base import TaskError
+    from django_tasks.utils import get_exception_traceback
+
+    object.__setattr__(result, "status", status)
+    object.__setattr__(result, "finished_at", timezone.now())
+    if exc is not None:
+        result.errors.append(
+            TaskError(
+                exception_class_path=get_module_path(type(exc)),
+                traceback=get_exception_traceback(exc),
+            )
+        )
+    else:
+        object.__setattr__(result, "_return_value", _json_or_none(value))
+    task_finished.send(JobsBackend, task_result=result)
+
+
+def _json_or_none(value: object) -> object:
+    """The task's return value as JSON would hold it; None when it cannot (not stored)."""
+    if value is None:
+        return None
+    try:
+        return normalize_json(value)
+    except (TypeError, ValueError):
+        logger.warning("return value of type %s not stored: not JSON", type(value).__name__)
+        return None
 
 
 def execute_batch(batch: list[dict]) -> list[str]:
     """Run the attempts one claim took, in claim order, each as :func:`execute` does.
 
-    Each attempt gets its own time limit (SIGALRM, as django-q2 does for a single task;
-    django-q2's own limit for the batch is the sum): a job over its timeout fails alone and the
-    next one runs.
+    First the worker process takes the batch over from its claimer (its name on the rows, and
+    its lease keeper renewing their leases from now on); an attempt the claimer lost meanwhile
+    (its lease passed and another worker claimed the job) is skipped. Each attempt gets its own
+    time limit (SIGALRM, as django-q2 does for a single task; django-q2's own limit for the
+    batch is the sum): a job over its timeout fails alone and the next one runs.
     """
+    held = KEEPER.take_over(batch)
     outcomes = []
     previous = signal.getsignal(signal.SIGALRM)
     try:
         for claimed in batch:
+            if claimed["id"] not in held:
+                logger.warning("job #%s was taken over before it started", claimed["id"])
+                outcomes.append("lost")
+                continue
             signal.signal(signal.SIGALRM, _over_time(claimed["timeout"]))
             signal.alarm(max(1, int(claimed["timeout"])))
             try:
                 outcomes.append(execute(claimed))
             finally:
                 signal.alarm(0)
+                KEEPER.release(claimed["id"])
     finally:
         signal.signal(signal.SIGALRM, previous)
+        KEEPER.release_all()
     return outcomes
+
+
+def lease_of(name: str) -> float:
+    """Seconds of lease a job of task `name` holds while it waits or runs."""
+    try:
+        return task_named(name).lease_seconds
+    except JobNotRegistered:
+        return float(settings.JOBS_LEASE_SECONDS)
+
+
+class LeaseKeeper:
+    """Renews the leases of the attempts this process holds, every third of the shortest.
+
+    One thread per process, started on first use (a forked worker starts its own), with its
+    own database connection; while nothing is held it sleeps. ``holder`` None: a worker
+    process, which takes attempts over by writing its name on them. Otherwise the claiming
+    process's name: it renews only what still bears that name (what no worker took yet).
+    """
+
+    def __init__(self, holder: str | None = None) -> None:
+        self.holder = holder
+        self._pid = 0
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._held: dict[int, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._period = 0.0
+        threading.Thread(target=self._run, name="jobs-lease-keeper", daemon=True).start()
+
+    def take_over(self, batch: list[dict]) -> set[int]:
+        """Write this process's name and a fresh lease on the batch; the ids it now holds."""
+        entries = {c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch}
+        held = set(self._extend(entries, worker=_worker()))
+        self._add({job_id: entries[job_id] for job_id in held})
+        return held
+
+    def hold(self, batch: list[dict]) -> None:
+        """Keep renewing these claimed attempts while they bear the holder's name."""
+        self._add({c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch})
+
+    def _add(self, entries: dict[int, tuple[int, float]]) -> None:
+        if self._pid != os.getpid():
+            self._start()
+        if not entries:
+            return
+        shortest = min(lease for _, lease in entries.values()) / 3
+        with self._lock:
+            idle = not self._held
+            self._held.update(entries)
+        if idle or shortest < self._period:
+            self._wake.set()
+
+    def release(self, job_id: int) -> None:
+        if self._pid == os.getpid():
+            with self._lock:
+                self._held.pop(job_id, None)
+
+    def release_all(self) -> None:
+        if self._pid == os.getpid():
+            with self._lock:
+                self._held.clear()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                held = dict(self._held)
+            if not held:
+                self._period = 0.0
+                # Idle: hold no connection (a test database must be droppable, a server's
+                # connection budget is counted).
+                connection.close()
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            self._period = min(lease for _, lease in held.values()) / 3
+            if self._wake.wait(self._period):
+                # A shorter lease arrived: renew on its schedule (still within the others').
+                self._wake.clear()
+                continue
+            with self._lock:
+                # Only what was held for the whole period: what ended meanwhile is done.
+                held = {k: v for k, v in self._held.items() if k in held}
+            if not held:
+                continue
+            try:
+                kept = set(self._extend(held, worker=None))
+            except Exception:
+                logger.exception("could not renew the leases of %s jobs", len(held))
+                close_old_connections()
+                continue
+            if self.holder is not None:
+                with self._lock:
+                    for job_id in set(held) - kept:
+                        self._held.pop(job_id, None)
+
+    def _extend(self, entries: dict[int, tuple[int, float]], *, worker: str | None) -> list[int]:
+        ids = list(entries)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                QUERIES["extend_leases"],
+                {
+                    "ids": ids,
+                    "attempts": [entries[i][0] for i in ids],
+                    "leases": [entries[i][1] for i in ids],
+                    "now": timezone.now(),
+                    "worker": worker,
+                    "holder": self.holder,
+                },
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+
+KEEPER = LeaseKeeper()
 
 
 def _over_time(seconds: int):
@@ -283,7 +470,8 @@ def _duration_ms(started: float) -> int:
     return max(0, int((time.monotonic() - started) * 1000))
 
 
-def _succeed(run: Running, started: float) -> None:
+def _succeed(run: Running, started: float, value: object = None) -> None:
+    stored = _json_or_none(value)
     with connection.cursor() as cursor:
         cursor.execute(
             QUERIES["succeed"],
@@ -293,6 +481,7 @@ def _succeed(run: Running, started: float) -> None:
                 "now": timezone.now(),
                 "duration_ms": _duration_ms(started),
                 "worker": _worker(),
+                "return_value": None if stored is None else json.dumps(stored),
             },
         )
         if cursor.fetchone() is None:
@@ -300,12 +489,12 @@ def _succeed(run: Running, started: float) -> None:
     transaction.on_commit(lambda: JOB_ATTEMPTS.labels(run.name, "succeeded").inc())
 
 
-def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: float) -> None:
+def _fail(run: Running, task: JobTask | None, exc: BaseException, started: float) -> None:
     now = timezone.now()
     # Stored errors are shown in the admin: no secret may ride along in a message or traceback.
     error = redact(f"{exc.__class__.__name__}: {exc}")[:MAX_ERROR_CHARS]
-    dead = job_type is None or isinstance(exc, PermanentError) or run.attempt >= run.max_attempts
-    retry_at = None if dead else now + job_type.backoff(run.attempt)
+    dead = task is None or isinstance(exc, PermanentError) or run.attempt >= run.max_attempts
+    retry_at = None if dead else now + task.backoff_delay(run.attempt)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             QUERIES["fail"],
@@ -316,6 +505,7 @@ def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: f
                 "retry_at": retry_at,
                 "now": now,
                 "error": error,
+                "error_class": get_module_path(type(exc))[:200],
                 "traceback": redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
                 "duration_ms": _duration_ms(started),
                 "worker": _worker(),
@@ -356,50 +546,6 @@ def _buried(job: Job, error: str) -> None:
     logger.error("job #%s %s is dead after %s attempts: %s", job.pk, job.name, job.attempts, error)
 
 
-@contextlib.contextmanager
-def _lease_kept(run: Running, job_type: JobType) -> Iterator[None]:
-    """For job types with a ``heartbeat``: keep a short lease while the attempt runs.
-
-    A long job (a prebooking armer waiting for its instant) would otherwise hold a lease of
-    its whole timeout, and a worker killed meanwhile would leave it unclaimed that long. With
-    a heartbeat of h seconds the lease is h seconds ahead, renewed every h/3 from a thread of
-    its own (own connection), so the job is claimed again within h seconds of a crash.
-    """
-    if not job_type.heartbeat:
-        yield
-        return
-    stop = threading.Event()
-
-    def renew() -> None:
-        try:
-            while True:
-                try:
-                    extend_lease(run, timezone.now() + timedelta(seconds=job_type.heartbeat))
-                except Exception:
-                    logger.exception("could not extend the lease of job #%s", run.id)
-                    close_old_connections()
-                if stop.wait(job_type.heartbeat / 3):
-                    return
-        finally:
-            connection.close()
-
-    keeper = threading.Thread(target=renew, name=f"lease-{run.id}", daemon=True)
-    keeper.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        keeper.join()
-
-
-def extend_lease(run: Running, until: datetime) -> None:
-    """Move a running attempt's lease to `until` (the ``extend_lease`` statement)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            QUERIES["extend_lease"], {"id": run.id, "attempt": run.attempt, "until": until}
-        )
-
-
 def _notify(queue: str) -> None:
     """Wake the queue's workers when the current transaction commits."""
     with connection.cursor() as cursor:
@@ -428,11 +574,14 @@ def replay(
             reason = "already succeeded (use force)" if job.status == "succeeded" else job.status
             return ActionResult(False, reason)
         before = job.status
-        job_type = get_job_type(job.name)
+        try:
+            budget = task_named(job.name).max_attempts
+        except JobNotRegistered:
+            return ActionResult(False, f"no task named {job.name} any more")
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.QUEUED,
             run_at=timezone.now(),
-            max_attempts=F("attempts") + job_type.max_attempts,
+            max_attempts=F("attempts") + budget,
             finished_at=None,
         )
         job.refresh_from_db()

@@ -14,15 +14,16 @@ from django.db import OperationalError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from jobs import enqueue
 from jobs.models import Job
 from prebooking.models import Prebooking
 from prebooking.providers import BOOKED, BookingResult
 
 log = logging.getLogger(__name__)
 Status = Prebooking.Status
-ARM_JOB = "prebooking.arm"
-REFIRE_JOB = "prebooking.refire"
+ARM_JOB = "prebooking.tasks.arm"
+# Armers' unique keys and targets start with this (the keys of rows made before jobs became
+# tasks too).
+ARMER_KEY = "prebooking.arm"
 ARMERS_PER_INSTANT = 2  # a primary and a hot standby (docs/prebooking.md)
 
 
@@ -37,7 +38,7 @@ def window_closes_at(opens_at: datetime) -> datetime:
 
 def armer_key(instant: datetime, replica: int) -> str:
     """The unique key of one of an instant's armer jobs."""
-    return f"{ARM_JOB}:{instant.astimezone(UTC).isoformat()}:{replica}"
+    return f"{ARMER_KEY}:{instant.astimezone(UTC).isoformat()}:{replica}"
 
 
 def armer_lead_seconds() -> float:
@@ -61,6 +62,8 @@ def schedule_armers(instant: datetime) -> int:
     an armer of that key already ran to its end (every prebooking of the instant was
     cancelled before it, and one is now re-run), a new one is made under a key of its own.
     """
+    from prebooking.tasks import arm
+
     live = (*Job.WAITING, Job.Status.RUNNING)
     run_at = max(instant - timedelta(seconds=armer_lead_seconds()), timezone.now())
     made = 0
@@ -68,13 +71,13 @@ def schedule_armers(instant: datetime) -> int:
         key = armer_key(instant, replica)
         if Job.objects.filter(target=key, status__in=live).exists():
             continue
-        armer = enqueue(
-            ARM_JOB, instant=instant.isoformat(), run_at=run_at, unique_key=key, target=key
+        armer = arm.using(run_after=run_at, unique_key=key, target=key).enqueue(
+            instant=instant.isoformat()
         )
-        if armer.status not in live:
+        if armer.is_finished:
             again = f"{key}:{timezone.now().timestamp():.6f}"
-            enqueue(
-                ARM_JOB, instant=instant.isoformat(), run_at=run_at, unique_key=again, target=key
+            arm.using(run_after=run_at, unique_key=again, target=key).enqueue(
+                instant=instant.isoformat()
             )
         made += 1
     return made
@@ -305,12 +308,12 @@ def fail_stuck(prebooking_id: int, attempts: int, reason: str) -> bool:
 
 def queue_failure_email(prebooking_id: int) -> None:
     """Enqueue the failure e-mail in the transaction that records the failure, once."""
-    enqueue(
-        "prebooking.notify_failure",
-        prebooking_id=prebooking_id,
+    from prebooking.tasks import notify_failure
+
+    notify_failure.using(
         target=f"prebooking.prebooking:{prebooking_id}",
         unique_key=f"prebooking-failed:{prebooking_id}",
-    )
+    ).enqueue(prebooking_id=prebooking_id)
 
 
 def notify_failure(prebooking_id: int) -> None:
@@ -357,10 +360,10 @@ def sweep() -> dict[str, int]:
                     pk=prebooking_id, status=Status.FIRING, attempts=attempts
                 ).update(attempts=attempts + 1, attempted_at=now)
                 if won:
-                    enqueue(
-                        REFIRE_JOB,
-                        prebooking_id=prebooking_id,
-                        target=f"prebooking.prebooking:{prebooking_id}",
+                    from prebooking.tasks import refire
+
+                    refire.using(target=f"prebooking.prebooking:{prebooking_id}").enqueue(
+                        prebooking_id=prebooking_id
                     )
             counts["refired"] += won
         else:

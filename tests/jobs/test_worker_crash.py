@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from jobs import enqueue, signals
+from jobs import signals
 from jobs.models import Job, JobAttempt
 from jobs.testing import run_due_jobs
 from tests.conftest import kill_tree
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 from tests.waiting import wait_for
 
 WORKER_ENV = {
@@ -22,7 +23,7 @@ WORKER_ENV = {
 
 @pytest.mark.django_db(transaction=True)
 def test_job_of_a_worker_killed_mid_attempt_completes_later(start_process):
-    job = enqueue("tests.sleepy", seconds=2.5)
+    job = enqueue(sample_jobs.sleepy, seconds=2.5)
     worker = start_process(["manage.py", "jobs_worker"], **WORKER_ENV)
     assert wait_for(lambda: Job.objects.get(pk=job.pk).status == "running")
 
@@ -41,7 +42,7 @@ def test_job_of_a_worker_killed_mid_attempt_completes_later(start_process):
 def test_a_crashed_attempt_is_reported_as_a_failure_before_the_next_attempt():
     t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     with time_machine.travel(t0, tick=False):
-        job = enqueue("tests.flaky", fails=0)
+        job = enqueue(sample_jobs.flaky, fails=0)
     # What a worker killed mid-attempt leaves: the job running under a lease (its run_at).
     Job.objects.filter(pk=job.pk).update(
         status="running", attempts=1, started_at=t0, run_at=t0 + timedelta(seconds=30)
@@ -58,6 +59,6 @@ def test_a_crashed_attempt_is_reported_as_a_failure_before_the_next_attempt():
     finally:
         signals.job_failed.disconnect(receiver)
 
-    assert reported == [("tests.flaky", 1, "worker died during attempt 1", False)]
+    assert reported == [("tests.jobs.sample_jobs.flaky", 1, "worker died during attempt 1", False)]
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("succeeded", 2)
