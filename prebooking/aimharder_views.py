@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit import ALL
 
 from config.security import rate_limit
 from prebooking import aimharder_services
@@ -101,7 +102,12 @@ def _listing(request: HttpRequest, form: ClassDayForm) -> tuple[list, str]:
     return rows, ""
 
 
+# Each listing may call AimHarder (a cache miss): a loop over days must not hammer the gym.
+CLASSES_LIMIT = ("aimharder-classes", "user", "AIMHARDER_CLASSES_RATE", ALL)
+
+
 @login_required
+@rate_limit(*CLASSES_LIMIT)
 def classes(request: HttpRequest) -> HttpResponse:
     """Pick a box and a day; the day's classes from AimHarder, each with its opening instant."""
     if not AimHarderBox.objects.filter(account__owner=request.user).exists():
@@ -120,6 +126,7 @@ def classes(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@rate_limit(*CLASSES_LIMIT)
 def pick(request: HttpRequest) -> HttpResponse:
     """One class: its details, the opening instant (editable) and "prebook it"."""
     form = PickForm(request.POST or request.GET, owner=request.user)
