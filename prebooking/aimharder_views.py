@@ -19,6 +19,7 @@ from prebooking import aimharder_services
 from prebooking.aimharder import AimHarderError
 from prebooking.aimharder_forms import BoxRuleForm, ClassDayForm, LinkAccountForm, PickForm
 from prebooking.models import AimHarderAccount, AimHarderBox, Prebooking
+from prebooking.services import PendingLimitReached
 
 
 def _accounts_page(request: HttpRequest, form: LinkAccountForm, status: int = 200):
@@ -168,7 +169,11 @@ def pick(request: HttpRequest) -> HttpResponse:
     payload = aimharder_services.prebooking_payload(
         request.user, box, day, gym_class, form.cleaned_data["insist"]
     )
-    prebooking = aimharder_services.create_prebooking(request.user, payload, opens_at)
+    try:
+        prebooking = aimharder_services.create_prebooking(request.user, payload, opens_at)
+    except PendingLimitReached as refused:
+        form.add_error(None, str(refused))
+        return render(request, "prebooking/aimharder/pick.html", context, status=409)
     messages.success(
         request, f"Prebooking saved: we book {gym_class.name} the moment booking opens."
     )
