@@ -279,6 +279,9 @@ READY_MAX_BACKLOG = env_int("READY_MAX_BACKLOG", 1000)
 # /readyz fails for a queue whose work has been due this long with no cluster heartbeat as long.
 READY_WORKER_STALE_SECONDS = env_int("READY_WORKER_STALE_SECONDS", 5)
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer ..."
+# /metrics shows queue depths, event counts and failure rates: in production it needs a token
+# unless the deployment says out loud that it is public (e.g. only reachable on a private network).
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook
 ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 300)  # one summary per window
 JOBS_RETENTION_SUCCEEDED_HOURS = env_int("JOBS_RETENTION_SUCCEEDED_HOURS", 24)
@@ -562,3 +565,9 @@ else:
         validate_keys(PREBOOKING_CREDENTIALS_KEYS)
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from None
+
+if not DEBUG and not METRICS_TOKEN and not METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is off (Prometheus sends it as "
+        "'Authorization: Bearer <token>'), or METRICS_PUBLIC=1 to serve /metrics to anyone."
+    )
