@@ -9,9 +9,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from prebooking import aimharder_services, services
-from prebooking.aimharder import AimHarderError
+from prebooking import services
 from prebooking.models import AimHarderBox, Prebooking
+from prebooking.providers.aimharder import services as aimharder_services
+from prebooking.providers.aimharder.client import AimHarderError
 
 
 def _instant(value: str, zone: str, name: str) -> datetime:
