@@ -526,6 +526,10 @@ if "{box}" not in AIMHARDER_BOX_URL:
 AIMHARDER_PROXY_URL = env_str("AIMHARDER_PROXY_URL")  # optional outbound proxy (403s abroad)
 AIMHARDER_TIMEOUT = env_int("AIMHARDER_TIMEOUT", 10)
 AIMHARDER_LINK_RATE = env_str("AIMHARDER_LINK_RATE", "10/h")  # link attempts per member
+# The class list and the pick page ask AimHarder for a day's classes: a member's reloads within
+# the cache time are served from our cache, and a member's requests to both pages are limited.
+AIMHARDER_CLASSES_CACHE_SECONDS = env_int("AIMHARDER_CLASSES_CACHE_SECONDS", 30)
+AIMHARDER_CLASSES_RATE = env_str("AIMHARDER_CLASSES_RATE", "120/h")
 # Login, clock probing and connections start this long before the instant.
 AIMHARDER_PREPARE_SECONDS = env_int("AIMHARDER_PREPARE_SECONDS", 12)
 # Arrival targeting (prebooking/providers/clock.py): aim each request this far after the gym's
