@@ -25,7 +25,7 @@ from billing.entitlements import (
 )
 from billing.forms import PlanForm, TopUpForm
 from billing.selectors import billing_summary, subscription_confirmed, top_up_confirmed
-from config.security import rate_limit
+from core.security import rate_limit
 
 # Each POST creates a session at Stripe: a person needs a few, a loop must not reach Stripe's
 # account-wide rate limit for everybody else.

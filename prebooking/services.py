@@ -19,7 +19,7 @@ from billing.entitlements import pending_prebooking_limit
 from jobs import enqueue
 from jobs.models import Job
 from prebooking.models import Prebooking
-from prebooking.providers import BOOKED, BookingResult
+from prebooking.providers.base import BOOKED, BookingResult
 
 log = logging.getLogger(__name__)
 Status = Prebooking.Status
@@ -115,7 +115,7 @@ def create_prebooking(owner, provider: str, payload: dict, opens_at: datetime) -
         owner=owner, provider=provider, payload=payload, opens_at=opens_at
     )
     if provider == "demo":
-        from prebooking.demo_gym import register_class
+        from devgyms.demo_gym import register_class
 
         register_class(payload["class_id"], opens_at, payload.get("class_starts_at"))
     schedule_armers(prebooking.opens_at)

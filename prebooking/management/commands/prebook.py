@@ -10,10 +10,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from billing.entitlements import pending_prebooking_limit
-from prebooking import aimharder, aimharder_services, services
-from prebooking.aimharder import AimHarderError
+from prebooking import services
 from prebooking.forms import CONTROL_CHARACTERS
 from prebooking.models import AimHarderBox, Prebooking
+from prebooking.providers.aimharder import client as aimharder
+from prebooking.providers.aimharder import services as aimharder_services
+from prebooking.providers.aimharder.client import AimHarderError
 
 
 def _instant(value: str, zone: str, name: str) -> datetime:

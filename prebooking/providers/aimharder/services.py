@@ -12,10 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from prebooking import aimharder, credentials, services
-from prebooking.aimharder import AimHarderError, GymClass, SessionExpired
+from prebooking import services
 from prebooking.models import AimHarderAccount, AimHarderBox, AimHarderCancellation, Prebooking
-from prebooking.providers import get_provider
+from prebooking.providers import credentials, get_provider
+from prebooking.providers.aimharder import client as aimharder
+from prebooking.providers.aimharder.client import AimHarderError, GymClass, SessionExpired
 
 PROVIDER = "aimharder"
 

@@ -1,7 +1,7 @@
 """The AimHarder pages: linked accounts and box rules, the class picker, cancelling at the gym.
 
-Thin views: parse, call one service of prebooking.aimharder_services, render. Every query is
-scoped to the signed-in member: another member's account or prebooking is a 404.
+Thin views: parse, call one service of prebooking.providers.aimharder.services, render. Every
+query is scoped to the signed-in member: another member's account or prebooking is a 404.
 """
 
 from __future__ import annotations
@@ -14,11 +14,16 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit import ALL
 
-from config.security import rate_limit
-from prebooking import aimharder_services
-from prebooking.aimharder import AimHarderError
-from prebooking.aimharder_forms import BoxRuleForm, ClassDayForm, LinkAccountForm, PickForm
+from core.security import rate_limit
 from prebooking.models import AimHarderAccount, AimHarderBox, Prebooking
+from prebooking.providers.aimharder import services as aimharder_services
+from prebooking.providers.aimharder.client import AimHarderError
+from prebooking.providers.aimharder.forms import (
+    BoxRuleForm,
+    ClassDayForm,
+    LinkAccountForm,
+    PickForm,
+)
 from prebooking.services import PendingLimitReached
 
 
