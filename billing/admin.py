@@ -37,7 +37,7 @@ from billing.models import (
 )
 from jobs.admin import JobActionsMixin, cause_of_death
 from jobs.admin_tools import ConsoleMedia, EstimatedCountPaginator, ReadOnlyAdminMixin, StatusBadge
-from jobs.models import JobAction, JobAttempt
+from jobs.models import Job, JobAction, JobAttempt
 
 PAYLOAD_PREVIEW_CHARS = 4000
 SEARCH_MIN_PARTIAL = 6  # characters of an event id before matching on a part of it
@@ -72,7 +72,9 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "next_attempt_at",
         "error_summary",
     ]
-    list_filter = ["status", "type", "livemode", "received_at"]
+    # Attempts, errors and the next attempt are the job's: one join, not a query per row.
+    list_select_related = ["job"]
+    list_filter = ["status", "job__status", "type", "livemode", "received_at"]
     search_fields = ["=stripe_id"]
     search_help_text = (
         "An event id or part of it (6 characters or more), the id of the object it is about, "
@@ -118,7 +120,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Pages never decode a payload in Python: whatever an event holds (nesting, size), the
         # database pretty-prints and cuts it (_payload_text), so every page stays bounded.
-        return super().get_queryset(request).defer("payload")
+        return super().get_queryset(request).select_related("job").defer("payload")
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -205,7 +207,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ) -> HttpResponse:
-        event = StripeEvent.objects.filter(pk=object_id).only("type").first()
+        event = StripeEvent.objects.filter(pk=object_id).only("type", "job_id").first()
         extra = {"can_act": self.has_replay_permission(request), **(extra_context or {})}
         if event is not None:
             extra["latest_action"], extra["waiting"] = self._latest_action(event)
@@ -220,7 +222,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _latest_action(self, event: StripeEvent) -> tuple[str, bool]:
         """What came of the newest staff action on the event, and whether it is still pending."""
-        action = JobAction.objects.filter(job__target=services.event_target(event.pk)).first()
+        action = JobAction.objects.filter(job_id=event.job_id).first()
         if action is None:
             return "", False
         attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
@@ -231,8 +233,26 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Cause of death")
     def cause_of_death(self, event: StripeEvent) -> str:
-        job = services.event_job(event.pk)
+        job = event.job
         return (cause_of_death(job) if job is not None else "") or "-"
+
+    @admin.display(description="Attempts")
+    def attempts(self, event: StripeEvent) -> int | str:
+        return event.job.attempts if event.job is not None else "-"
+
+    @admin.display(description="Next attempt")
+    def next_attempt_at(self, event: StripeEvent):
+        job = event.job
+        return job.run_at if job is not None and job.status in Job.WAITING else None
+
+    @admin.display(description="Processed at")
+    def processed_at(self, event: StripeEvent):
+        job = event.job
+        return job.finished_at if job is not None and event.status != "received" else None
+
+    @admin.display(description="Last error")
+    def last_error(self, event: StripeEvent) -> str:
+        return event.job.last_error if event.job is not None else ""
 
     @admin.display(description="Payload")
     def payload_pretty(self, event: StripeEvent) -> str:
@@ -250,19 +270,17 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Last error")
     def error_summary(self, event: StripeEvent) -> str:
-        error = event.last_error
+        error = self.last_error(event)
         return (error[:70] + "…") if len(error) > 70 else error
 
     def _attempts(self, event: StripeEvent) -> list[JobAttempt]:
         return list(
-            JobAttempt.objects.filter(job__target=services.event_target(event.pk)).order_by(
-                "-started_at", "-id"
-            )[:50]
+            JobAttempt.objects.filter(job_id=event.job_id).order_by("-started_at", "-id")[:50]
         )
 
     @admin.display(description="Processing job")
     def job_link(self, event: StripeEvent) -> str:
-        job = services.event_job(event.pk)
+        job = event.job
         if job is None:
             return "- (pruned)"
         url = reverse("admin:jobs_job_change", args=[job.pk])
@@ -313,7 +331,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Staff actions (newest first)")
     def staff_actions(self, event: StripeEvent) -> str:
-        actions = list(JobAction.objects.filter(job__target=services.event_target(event.pk)))
+        actions = list(JobAction.objects.filter(job_id=event.job_id))
         if not actions:
             return "-"
         attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
