@@ -30,8 +30,8 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
-from config.observability import log_context
-from config.redaction import redact
+from core.observability import log_context
+from core.redaction import redact
 from jobs import signals
 from jobs.errors import JobNotRegistered, PermanentError
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
