@@ -32,7 +32,7 @@ from billing.models import (
     Subscription,
     WalletTransaction,
 )
-from billing.signals import PROCESS_EVENT_JOB
+from billing.services import PROCESS_EVENT_JOB
 from jobs import services as job_services
 from jobs.admin import cause_of_death
 from jobs.admin_tools import (
@@ -66,6 +66,7 @@ EVENT_ACTIONS = [
         after=OUTCOME_AFTER,
         run=lambda pk, actor, note: services.replay_event(pk, actor=actor, note=note),
         shown_for=REPLAYABLE,
+        applies=Q(job__status__in=REPLAYABLE),
         primary=True,
     ),
     ConsoleAction(
@@ -85,6 +86,7 @@ EVENT_ACTIONS = [
         done="marked resolved",
         run=lambda pk, actor, note: services.resolve_event(pk, actor=actor, note=note),
         shown_for=SETTLEABLE,
+        applies=Q(job__status__in=SETTLEABLE),
         confirm=True,
     ),
     ConsoleAction(
@@ -96,6 +98,7 @@ EVENT_ACTIONS = [
         done="discarded",
         run=lambda pk, actor, note: services.ignore_event(pk, actor=actor, note=note),
         shown_for=SETTLEABLE,
+        applies=Q(job__status__in=SETTLEABLE),
         confirm=True,
     ),
 ]
@@ -123,11 +126,10 @@ def event_match(term: str) -> Q:
         if len(term) >= SEARCH_MIN_PARTIAL:
             match |= Q(stripe_id__contains=term)
     if len(term) >= MIN_TEXT_CHARS:
-        failing = Job.objects.filter(error_text(term), name=PROCESS_EVENT_JOB)
-        targets = failing.order_by("-pk").values_list("target", flat=True)[:SEARCH_MAX_RESULTS]
-        ids = [int(t.rpartition(":")[2]) for t in targets if t.rpartition(":")[2].isdigit()]
-        if ids:
-            match |= Q(pk__in=ids)
+        failing = Job.objects.filter(error_text(term), name=PROCESS_EVENT_JOB).order_by("-pk")
+        job_ids = list(failing.values_list("pk", flat=True)[:SEARCH_MAX_RESULTS])
+        if job_ids:
+            match |= Q(job_id__in=job_ids)
     return match
 
 
@@ -145,13 +147,21 @@ def matching_events(queryset: QuerySet, term: str) -> list[int]:
     return list(newest[:SEARCH_MAX_RESULTS])
 
 
+def event_status(event: StripeEvent) -> str:
+    """The event's outcome as staff say it: "discarded" when staff discarded its job (the
+    event's own status says "ignored", as for a type without a handler)."""
+    discarded = event.job is not None and event.job.status == Job.Status.DISCARDED
+    return "discarded" if discarded else event.status
+
+
 @job_finder
 def jobs_of_events(term: str) -> Q | None:
     """The console's job search: the jobs of the events a Stripe id or an e-mail finds."""
     if not ("@" in term or re.fullmatch(r"[a-z]{2,10}_\w+", term)):
         return None
     ids = matching_events(StripeEvent.objects.all(), term)
-    return Q(name=PROCESS_EVENT_JOB, target__in=[services.event_target(pk) for pk in ids])
+    job_ids = StripeEvent.objects.filter(pk__in=ids, job__isnull=False).values_list("job_id")
+    return Q(pk__in=list(job_ids))
 
 
 @admin.register(StripeEvent)
@@ -169,7 +179,9 @@ class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         "next_attempt_at",
         "error_summary",
     ]
-    list_filter = ["status", "type", "livemode", "received_at"]
+    # Attempts, errors and the next attempt are the job's: one join, not a query per row.
+    list_select_related = ["job"]
+    list_filter = ["status", "job__status", "type", "livemode", "received_at"]
     search_fields = ["=stripe_id"]
     search_help_text = (
         "An event id or part of it (3 characters or more), the id of the object it is about, "
@@ -205,14 +217,13 @@ class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         ("Payload", {"fields": ["payload_pretty", "api_version", "livemode", "created"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
-    status_badge = StatusBadge("status", short=True).column()
     change_form_template = "admin/billing/stripeevent/change_form.html"
     Media = ConsoleMedia
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Pages never decode a payload in Python: whatever an event holds (nesting, size), the
         # database pretty-prints and cuts it (_payload_text), so every page stays bounded.
-        return super().get_queryset(request).defer("payload")
+        return super().get_queryset(request).select_related("job").defer("payload")
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -253,18 +264,25 @@ class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         return f"Event {stripe_id.first() or obj_id}"
 
     def console_state(self, event: StripeEvent) -> str:
-        job = services.event_job(event.pk)
-        return job.status if job is not None else ""
+        return event.job.status if event.job is not None else ""
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, event: StripeEvent) -> str:
+        word = event_status(event)
+        return format_html(
+            '<span class="status-pill status-{}" title="{}">{}</span>',
+            word,
+            event.get_status_display() if word == event.status else word,
+            word,
+        )
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ) -> HttpResponse:
-        event = StripeEvent.objects.filter(pk=object_id).only("type", "status").first()
+        event = StripeEvent.objects.filter(pk=object_id).only("type", "status", "job_id").first()
         extra = dict(extra_context or {})
         if event is not None:
-            job = services.event_job(event.pk)
-            discarded = job is not None and job.status == job.Status.DISCARDED
-            extra["event_status"] = "discarded" if discarded else event.status
+            extra["event_status"] = event_status(event)
             extra["latest_action"], extra["waiting"] = self._latest_action(event)
             extra["dead_of_type"] = StripeEvent.objects.filter(
                 status=StripeEvent.Status.DEAD, type=event.type
@@ -277,7 +295,7 @@ class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
     def _latest_action(self, event: StripeEvent) -> tuple[str, bool]:
         """What came of the newest staff action on the event, and whether it is still pending."""
-        action = JobAction.objects.filter(job__target=services.event_target(event.pk)).first()
+        action = JobAction.objects.filter(job_id=event.job_id).first()
         if action is None:
             return "", False
         attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
@@ -288,8 +306,26 @@ class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
     @admin.display(description="Cause of death")
     def cause_of_death(self, event: StripeEvent) -> str:
-        job = services.event_job(event.pk)
+        job = event.job
         return (cause_of_death(job) if job is not None else "") or "-"
+
+    @admin.display(description="Attempts")
+    def attempts(self, event: StripeEvent) -> int | str:
+        return event.job.attempts if event.job is not None else "-"
+
+    @admin.display(description="Next attempt")
+    def next_attempt_at(self, event: StripeEvent):
+        job = event.job
+        return job.run_at if job is not None and job.status in Job.WAITING else None
+
+    @admin.display(description="Processed at")
+    def processed_at(self, event: StripeEvent):
+        job = event.job
+        return job.finished_at if job is not None and event.status != "received" else None
+
+    @admin.display(description="Last error")
+    def last_error(self, event: StripeEvent) -> str:
+        return event.job.last_error if event.job is not None else ""
 
     @admin.display(description="Payload")
     def payload_pretty(self, event: StripeEvent) -> str:
@@ -307,19 +343,17 @@ class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
     @admin.display(description="Last error")
     def error_summary(self, event: StripeEvent) -> str:
-        error = event.last_error
+        error = self.last_error(event)
         return (error[:70] + "…") if len(error) > 70 else error
 
     def _attempts(self, event: StripeEvent) -> list[JobAttempt]:
         return list(
-            JobAttempt.objects.filter(job__target=services.event_target(event.pk)).order_by(
-                "-started_at", "-id"
-            )[:50]
+            JobAttempt.objects.filter(job_id=event.job_id).order_by("-started_at", "-id")[:50]
         )
 
     @admin.display(description="Processing job")
     def job_link(self, event: StripeEvent) -> str:
-        job = services.event_job(event.pk)
+        job = event.job
         if job is None:
             return "- (pruned)"
         url = reverse("admin:jobs_job_change", args=[job.pk])
@@ -370,7 +404,7 @@ class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
     @admin.display(description="Staff actions (newest first)")
     def staff_actions(self, event: StripeEvent) -> str:
-        actions = list(JobAction.objects.filter(job__target=services.event_target(event.pk)))
+        actions = list(JobAction.objects.filter(job_id=event.job_id))
         if not actions:
             return "-"
         attempts = sorted(self._attempts(event), key=lambda a: a.started_at)

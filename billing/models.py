@@ -41,13 +41,16 @@ PAYLOAD_EMAIL = Lower(
 
 
 class StripeEvent(models.Model):
-    """One Stripe event as delivered (webhook or backfill), stored once, processed by a job."""
+    """One Stripe event as delivered (webhook or backfill), stored once, processed by its job.
+
+    The job (jobs.Job) alone holds the processing state: attempts, the next one, errors. The
+    event keeps what Stripe sent and, in ``status``, the outcome: received until its job
+    settles it (docs/stripe.md, "Event status").
+    """
 
     class Status(models.TextChoices):
         RECEIVED = "received", "received"
-        PROCESSING = "processing", "processing"
         PROCESSED = "processed", "processed"
-        FAILED = "failed", "failed (will retry)"
         DEAD = "dead", "dead"  # of a permanent error or exhausted attempts: the page says which
         RESOLVED = "resolved", "resolved by staff (not run)"
         IGNORED = "ignored", "ignored (no handler, or discarded by staff)"
@@ -56,7 +59,6 @@ class StripeEvent(models.Model):
         SNAPSHOT = "snapshot", "snapshot (v1 webhook: the object in the payload)"
         THIN = "thin", "thin (v2 notification: the object fetched from the API)"
 
-    UNPROCESSED = (Status.RECEIVED, Status.PROCESSING, Status.FAILED)
     SETTLED = (Status.PROCESSED, Status.RESOLVED, Status.IGNORED)  # nothing more will run
 
     stripe_id = models.CharField(max_length=255)
@@ -69,28 +71,23 @@ class StripeEvent(models.Model):
     created = models.DateTimeField(help_text="Stripe's creation time of the event.")
     payload = models.JSONField(help_text="The whole event as Stripe sent it.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    # Null once the jobs layer's retention pruned a settled job; the event outlives it.
+    job = models.ForeignKey(
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stripe_events",
+        help_text="The job that processes the event: its attempts, errors and next attempt.",
+    )
 
     class Meta:
         permissions = [("replay_stripeevent", "Can replay Stripe events")]
         constraints = [
             models.UniqueConstraint(fields=["stripe_id"], name="billing_event_stripe_id_unique"),
             models.CheckConstraint(
-                condition=Q(
-                    status__in=[
-                        "received",
-                        "processing",
-                        "processed",
-                        "failed",
-                        "dead",
-                        "resolved",
-                        "ignored",
-                    ]
-                ),
+                condition=Q(status__in=["received", "processed", "dead", "resolved", "ignored"]),
                 name="billing_event_status_valid",
             ),
             models.CheckConstraint(
@@ -105,7 +102,7 @@ class StripeEvent(models.Model):
             # "Oldest unprocessed": small, because processed rows (almost all) are not in it.
             models.Index(
                 fields=["received_at"],
-                condition=Q(status__in=["received", "processing", "failed"]),
+                condition=Q(status="received"),
                 name="billing_event_unprocessed_idx",
             ),
             # Staff search by the object an event is about, or by its customer.

@@ -88,10 +88,12 @@ INSTALLED_APPS = [
     "jobs",
     "billing",
     "prebooking",
+    "devgyms",
+    "ops",
 ]
 
 MIDDLEWARE = [
-    "config.observability.RequestIdMiddleware",
+    "core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -253,7 +255,7 @@ Q_CLUSTER = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.observability.ContextFilter"}},
+    "filters": {"context": {"()": "core.observability.ContextFilter"}},
     "formatters": {
         "line": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s",
@@ -290,14 +292,14 @@ JOBS_RETENTION_FAILED_DAYS = env_int("JOBS_RETENTION_FAILED_DAYS", 7)
 INSTALLED_APPS += ["axes", "django_ratelimit", "csp"]
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "config.security.CSPMiddleware",  # django-csp's, for HTML documents only
+    "core.security.CSPMiddleware",  # django-csp's, for HTML documents only
 )
 # Axes last: it turns the lockout raised during authentication into the lockout page.
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 # Stripe's webhooks are answered right after the request id, security and CSP middleware: the
 # rest (sessions, CSRF, auth, messages, lockout) has nothing to do for them (billing/middleware.py).
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("config.security.CSPMiddleware") + 1, "billing.middleware.WebhookMiddleware"
+    MIDDLEWARE.index("core.security.CSPMiddleware") + 1, "billing.middleware.WebhookMiddleware"
 )
 
 # Login throttling (django-axes): lock the (account, address) pair after AXES_FAILURE_LIMIT
@@ -319,10 +321,10 @@ AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 AXES_VERBOSE = False
 # The client address behind reverse proxies: TRUSTED_PROXY_COUNT is how many proxies that
 # append to X-Forwarded-For stand in front of the web server (0: clients connect directly). See
-# config.security.client_ip; both axes and the form rate limits use it.
+# core.security.client_ip; both axes and the form rate limits use it.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
-RATELIMIT_IP_META_KEY = "config.security.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.security.client_ip"
+RATELIMIT_IP_META_KEY = "core.security.client_ip"
 
 # Form rate limits (django-ratelimit), counted atomically in PostgreSQL so that all workers
 # share them (accounts/cache.py says why not DatabaseCache). ratelimit warns (W001) about any
@@ -356,10 +358,10 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Secrets never reach logs, error e-mails, stored tracebacks or Sentry (config.redaction).
-DEFAULT_EXCEPTION_REPORTER = "config.error_reports.RedactingExceptionReporter"
-DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.RedactingExceptionReporterFilter"
-LOGGING["filters"]["redact"] = {"()": "config.redaction.RedactingFilter"}
+# Secrets never reach logs, error e-mails, stored tracebacks or Sentry (core.redaction).
+DEFAULT_EXCEPTION_REPORTER = "core.error_reports.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.error_reports.RedactingExceptionReporterFilter"
+LOGGING["filters"]["redact"] = {"()": "core.redaction.RedactingFilter"}
 LOGGING["filters"]["require_debug_false"] = {"()": "django.utils.log.RequireDebugFalse"}
 LOGGING["handlers"]["mail_admins"] = {
     "class": "django.utils.log.AdminEmailHandler",
@@ -386,7 +388,7 @@ if SENTRY_DSN:
     import sentry_sdk
     from sentry_sdk.integrations.django import DjangoIntegration
 
-    from config.redaction import sentry_before_send
+    from core.redaction import sentry_before_send
 
     sentry_sdk.init(
         dsn=SENTRY_DSN,
@@ -526,9 +528,14 @@ if "{box}" not in AIMHARDER_BOX_URL:
 AIMHARDER_PROXY_URL = env_str("AIMHARDER_PROXY_URL")  # optional outbound proxy (403s abroad)
 AIMHARDER_TIMEOUT = env_int("AIMHARDER_TIMEOUT", 10)
 AIMHARDER_LINK_RATE = env_str("AIMHARDER_LINK_RATE", "10/h")  # link attempts per member
+# The class list and the pick page ask AimHarder for a day's classes: a member's reloads within
+# the cache time are served from our cache, and a member's requests to both pages are limited.
+AIMHARDER_CLASSES_CACHE_SECONDS = env_int("AIMHARDER_CLASSES_CACHE_SECONDS", 30)
+AIMHARDER_CLASSES_RATE = env_str("AIMHARDER_CLASSES_RATE", "120/h")
 # Login, clock probing and connections start this long before the instant.
 AIMHARDER_PREPARE_SECONDS = env_int("AIMHARDER_PREPARE_SECONDS", 12)
-# Arrival targeting (prebooking/clock.py): aim each request this far after the gym's opening.
+# Arrival targeting (prebooking/providers/clock.py): aim each request this far after the gym's
+# opening.
 AIMHARDER_ARRIVAL_MARGIN_MS = env_int("AIMHARDER_ARRIVAL_MARGIN_MS", 5)
 AIMHARDER_CLOCK_PROBING = env_bool("AIMHARDER_CLOCK_PROBING", True)
 # The fake AimHarder's own clock skew and one-way delay (tests, demo, benchmark).
@@ -538,7 +545,8 @@ AIMHARDER_FAKE_DELAY_MS = env_int("AIMHARDER_FAKE_DELAY_MS", 0)
 AIMHARDER_DEFAULT_TIME_ZONE = env_str("AIMHARDER_DEFAULT_TIME_ZONE", "Europe/Madrid")
 PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS = env_int("PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS", 100)
 
-# Linked gym accounts' passwords are encrypted at rest with Fernet (prebooking/credentials.py).
+# Linked gym accounts' passwords are encrypted at rest with Fernet
+# (prebooking/providers/credentials.py).
 # PREBOOKING_CREDENTIALS_KEY: one or more comma-separated Fernet keys, newest first; every key
 # decrypts, the first encrypts (rotation: docs/prebooking.md). Production refuses to start
 # without one; development derives a key from SECRET_KEY (never valid in production).
@@ -550,11 +558,11 @@ if not PREBOOKING_CREDENTIALS_KEYS:
             "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
             "import Fernet; print(Fernet.generate_key().decode())'"
         )
-    from prebooking.credentials import derive_development_key
+    from prebooking.providers.credentials import derive_development_key
 
     PREBOOKING_CREDENTIALS_KEYS = [derive_development_key(SECRET_KEY)]
 else:
-    from prebooking.credentials import validate_keys
+    from prebooking.providers.credentials import validate_keys
 
     try:
         validate_keys(PREBOOKING_CREDENTIALS_KEYS)

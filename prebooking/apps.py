@@ -7,7 +7,7 @@ class PrebookingConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
-        from config.dbtypes import register_sane_timestamps
+        from core.dbtypes import register_sane_timestamps
 
-        # Absurd class times are where such rows came from (config.dbtypes says why).
-        connection_created.connect(register_sane_timestamps, dispatch_uid="config.dbtypes")
+        # Absurd class times are where such rows came from (core.dbtypes says why).
+        connection_created.connect(register_sane_timestamps, dispatch_uid="core.dbtypes")

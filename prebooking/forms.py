@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing.entitlements import pending_prebooking_limit
 from prebooking.models import Prebooking
 from prebooking.providers import provider_choices
+from prebooking.services import PendingLimitReached
 
 LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
 
@@ -110,10 +111,7 @@ class PrebookingForm(forms.Form):
                 self.add_error("class_id", "You already have a pending prebooking for this class.")
         limit = pending_prebooking_limit(self.owner.pk)
         if pending.count() >= limit:
-            raise forms.ValidationError(
-                f"You have {limit} pending prebookings, the most allowed. Cancel one or wait "
-                "until one fires; plans with more are on the Billing page."
-            )
+            raise forms.ValidationError(str(PendingLimitReached(limit)))
         return data
 
     def payload(self) -> dict:

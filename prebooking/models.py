@@ -218,7 +218,7 @@ class AimHarderAccount(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="aimharder_accounts"
     )
     email = models.EmailField()
-    # Fernet token (prebooking.credentials) of the password: never the password itself.
+    # Fernet token (prebooking.providers.credentials) of the password: never the password itself.
     password_token = models.TextField(editable=False)
     # The device id AimHarder sees: stable per account, so each login is not a new device.
     fingerprint = models.CharField(max_length=50, editable=False)
@@ -289,7 +289,7 @@ class AimHarderCancellation(models.Model):
 
 
 class ClockEstimate(models.Model):
-    """The latest clock and delay estimate of a provider host (prebooking/clock.py).
+    """The latest clock and delay estimate of a provider host (prebooking/providers/clock.py).
 
     shift = (the host's clock when it stamps a request) - (our clock when we sent it), which is
     what sending at the host's instant needs; offset = shift - rtt / 2.

@@ -9,11 +9,11 @@
 -- claim, the earliest next run_at and readiness.
 
 -- name: enqueue
--- One job (jobs_enqueue, created by migration jobs.0004: insert, and NOTIFY the queue on
+-- One job (jobs_enqueue, created by migration jobs.0005: insert, and NOTIFY the queue on
 -- commit). NULL when unique_key is taken: the caller reads the existing job.
 SELECT jobs_enqueue(
     %(name)s, %(queue)s, %(kwargs)s::jsonb, %(target)s, %(unique_key)s,
-    %(max_attempts)s, %(timeout)s, %(run_at)s
+    %(max_attempts)s, %(timeout)s, %(run_at)s, %(now)s
 );
 
 -- name: claim

@@ -45,7 +45,7 @@ def dead_event(client):
     deliver(client, make_event("customer.created", customer), start)
     drain(until=start + timedelta(hours=2))
     event = StripeEvent.objects.get(stripe_id__startswith="evt_")
-    assert (event.status, event.attempts) == ("dead", 5)
+    assert (event.status, event.job.attempts) == ("dead", 5)
     return event
 
 

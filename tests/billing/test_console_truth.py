@@ -56,7 +56,7 @@ def test_replay_says_queued_and_the_page_shows_the_failed_outcome_once_known(cli
     assert "attempt 2: failed" in known
     assert 'http-equiv="refresh"' not in known
     event.refresh_from_db()
-    assert (event.status, event.attempts) == ("dead", 2)  # the row agrees with its history
+    assert (event.status, event.job.attempts) == ("dead", 2)  # the row agrees with its history
 
 
 def test_event_dead_of_a_permanent_error_says_so_not_attempts_exhausted(client, operator):

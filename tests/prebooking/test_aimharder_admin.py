@@ -9,8 +9,8 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.utils import timezone
 
-from prebooking import credentials
 from prebooking.models import AimHarderAccount, ClockEstimate
+from prebooking.providers import credentials
 from tests.prebooking.conftest import AIMHARDER_PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('billing', '0008_search_and_status_labels'),
+        ('billing', '0009_event_job_link'),
     ]
 
     operations = [

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('jobs', '0004_one_queue'),
+        ('jobs', '0005_enqueue_clock_and_id'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

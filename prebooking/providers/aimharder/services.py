@@ -7,14 +7,16 @@ import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from prebooking import aimharder, credentials, services
-from prebooking.aimharder import AimHarderError, GymClass, SessionExpired
+from prebooking import services
 from prebooking.models import AimHarderAccount, AimHarderBox, AimHarderCancellation, Prebooking
-from prebooking.providers import get_provider
+from prebooking.providers import credentials, get_provider
+from prebooking.providers.aimharder import client as aimharder
+from prebooking.providers.aimharder.client import AimHarderError, GymClass, SessionExpired
 
 PROVIDER = "aimharder"
 
@@ -99,10 +101,21 @@ def _with_session(account_id: int, call):
 
 
 def day_classes(box: AimHarderBox, day: date) -> list[GymClass]:
-    """The classes of `day` at `box`, from AimHarder's /api/bookings."""
-    return _with_session(
-        box.account_id, lambda session: _provider().client.classes(session, box.slug, box.boid, day)
-    )
+    """The classes of `day` at `box`, from AimHarder's /api/bookings, kept a short while.
+
+    Listing and picking both ask for the day; a reload (or a loop) within
+    AIMHARDER_CLASSES_CACHE_SECONDS reads our cache instead of calling AimHarder again. The key
+    is the member's box row, so one member never sees another's booked marks.
+    """
+    key = f"aimharder:classes:{box.pk}:{day.isoformat()}"
+    classes = cache.get(key)
+    if classes is None:
+        classes = _with_session(
+            box.account_id,
+            lambda session: _provider().client.classes(session, box.slug, box.boid, day),
+        )
+        cache.set(key, classes, settings.AIMHARDER_CLASSES_CACHE_SECONDS)
+    return classes
 
 
 def class_starts_at(box: AimHarderBox, day: date, gym_class: GymClass) -> datetime:

@@ -9,8 +9,10 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from billing.entitlements import pending_prebooking_limit
 from prebooking.forms import LOCAL_INPUT_FORMATS, LocalDateTimeInput
 from prebooking.models import AimHarderBox, Prebooking
+from prebooking.services import PendingLimitReached, pending_count
 
 
 class LinkAccountForm(forms.Form):
@@ -113,7 +115,7 @@ class PickForm(ClassDayForm):
         # Entered as the box's wall-clock time, whatever zone the server reads it in.
         if timezone.is_aware(value):
             value = timezone.make_naive(value, timezone.get_current_timezone())
-        from prebooking.aimharder_services import local_time
+        from prebooking.providers.aimharder.services import local_time
 
         return local_time(value, box.time_zone)
 
@@ -134,13 +136,6 @@ class PickForm(ClassDayForm):
         )
         if pending.filter(payload__session_id=self.cleaned_data["session_id"]).exists():
             self.add_error(None, "You already have a pending prebooking for this class.")
-        elif (
-            Prebooking.objects.filter(owner=self.owner, status=Prebooking.Status.PENDING).count()
-            >= settings.PREBOOKING_MAX_PENDING
-        ):
-            self.add_error(
-                None,
-                f"You have {settings.PREBOOKING_MAX_PENDING} pending prebookings, the most "
-                "allowed. Cancel one or wait until one fires.",
-            )
+        elif pending_count(self.owner) >= (limit := pending_prebooking_limit(self.owner.pk)):
+            self.add_error(None, str(PendingLimitReached(limit)))
         return not self.errors

@@ -24,7 +24,7 @@ import httpx
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
-from prebooking.providers import BOOKED, NOT_OPEN, REJECTED, RETRY, WAITLISTED, BookingResult
+from prebooking.providers.base import BOOKED, NOT_OPEN, REJECTED, RETRY, WAITLISTED, BookingResult
 
 SESSION_COOKIE = "amhrdrauth"
 USER_AGENT = (
