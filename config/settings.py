@@ -278,6 +278,8 @@ LOGGING = {
 
 # Operations: readiness, alerts, retention
 READY_MAX_BACKLOG = env_int("READY_MAX_BACKLOG", 1000)
+# "Replay / discard / resolve all matching this filter" acts on at most this many rows at once.
+CONSOLE_BULK_CAP = env_int("CONSOLE_BULK_CAP", 1000)
 # /readyz fails for a queue whose work has been due this long with no cluster heartbeat as long.
 READY_WORKER_STALE_SECONDS = env_int("READY_WORKER_STALE_SECONDS", 5)
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer ..."
