@@ -8,6 +8,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, Lower
 
 
 class MirroredFromStripe(models.Model):
@@ -24,6 +25,19 @@ class MirroredFromStripe(models.Model):
 
     class Meta:
         abstract = True
+
+
+# The address a Stripe object carries, wherever its type keeps it (customer, invoice, charge,
+# checkout session), lower-cased: what staff search events by (billing_event_email_idx).
+PAYLOAD_EMAIL = Lower(
+    Coalesce(
+        KT("payload__data__object__email"),
+        KT("payload__data__object__customer_email"),
+        KT("payload__data__object__receipt_email"),
+        KT("payload__data__object__billing_details__email"),
+        KT("payload__data__object__customer_details__email"),
+    )
+)
 
 
 class StripeEvent(models.Model):
@@ -98,6 +112,8 @@ class StripeEvent(models.Model):
             GinIndex(
                 fields=["stripe_id"], opclasses=["gin_trgm_ops"], name="billing_event_id_trgm_idx"
             ),
+            # Staff search by an e-mail address in the payload, even with no customer row yet.
+            models.Index(PAYLOAD_EMAIL, name="billing_event_email_idx"),
         ]
 
     def __str__(self) -> str:

@@ -108,19 +108,23 @@ def _through_job(event_id: int, act: Callable[[int], ActionResult]) -> ActionRes
     return act(job_id)
 
 
-def replay_event(event_id: int, *, actor: object, force: bool = False) -> ActionResult:
+def replay_event(
+    event_id: int, *, actor: object, force: bool = False, note: str = ""
+) -> ActionResult:
     """Process an event again through its job (audited by the jobs layer).
 
     A processed or ignored event only when forced; handlers are idempotent, so that is safe.
     """
-    return _through_job(event_id, lambda job_id: replay(job_id, actor=actor, force=force))
+    return _through_job(
+        event_id, lambda job_id: replay(job_id, actor=actor, force=force, note=note)
+    )
 
 
-def resolve_event(event_id: int, *, actor: object) -> ActionResult:
+def resolve_event(event_id: int, *, actor: object, note: str = "") -> ActionResult:
     """Stop retrying a failed or dead event without running it: staff fixed it another way."""
-    return _through_job(event_id, lambda job_id: resolve(job_id, actor=actor))
+    return _through_job(event_id, lambda job_id: resolve(job_id, actor=actor, note=note))
 
 
-def ignore_event(event_id: int, *, actor: object) -> ActionResult:
+def ignore_event(event_id: int, *, actor: object, note: str = "") -> ActionResult:
     """Stop retrying a failed or dead event without running it: it should have no effect."""
-    return _through_job(event_id, lambda job_id: discard(job_id, actor=actor))
+    return _through_job(event_id, lambda job_id: discard(job_id, actor=actor, note=note))

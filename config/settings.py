@@ -269,9 +269,14 @@ LOGGING = {
 
 # Operations: readiness, alerts, retention
 READY_MAX_BACKLOG = env_int("READY_MAX_BACKLOG", 1000)
+# "Replay / discard / resolve all matching this filter" acts on at most this many rows at once.
+CONSOLE_BULK_CAP = env_int("CONSOLE_BULK_CAP", 1000)
 # /readyz fails for a queue whose work has been due this long with no cluster heartbeat as long.
 READY_WORKER_STALE_SECONDS = env_int("READY_WORKER_STALE_SECONDS", 5)
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer ..."
+# /metrics shows queue depths, event counts and failure rates: in production it needs a token
+# unless the deployment says out loud that it is public (e.g. only reachable on a private network).
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook
 ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 300)  # one summary per window
 JOBS_RETENTION_SUCCEEDED_HOURS = env_int("JOBS_RETENTION_SUCCEEDED_HOURS", 24)
@@ -561,11 +566,18 @@ PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS = env_int("PREBOOKING_NOT_OPEN_RETRY_INTER
 # (prebooking/providers/credentials.py).
 # PREBOOKING_CREDENTIALS_KEY: one or more comma-separated Fernet keys, newest first; every key
 # decrypts, the first encrypts (rotation: docs/prebooking.md). Production refuses to start
-# without one; development derives a key from SECRET_KEY (never valid in production).
+# without one; development derives a key from SECRET_KEY (never valid in production), and a
+# system check (prebooking.checks) refuses a malformed one.
 PREBOOKING_CREDENTIALS_KEYS = env_list("PREBOOKING_CREDENTIALS_KEY")
 if not PREBOOKING_CREDENTIALS_KEYS and not DEBUG:
     raise ImproperlyConfigured(
         "PREBOOKING_CREDENTIALS_KEY must be set when DEBUG is off (it encrypts linked gym "
         "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
         "import Fernet; print(Fernet.generate_key().decode())'"
+    )
+
+if not DEBUG and not METRICS_TOKEN and not METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is off (Prometheus sends it as "
+        "'Authorization: Bearer <token>'), or METRICS_PUBLIC=1 to serve /metrics to anyone."
     )

@@ -35,6 +35,7 @@ from core.observability import log_context
 from core.redaction import redact
 from jobs import signals
 from jobs.errors import JobNotRegistered, PermanentError
+from jobs.fingerprints import fingerprint
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
 from jobs.models import Job, JobAction
 from jobs.registry import JobType, get_job_type
@@ -315,6 +316,7 @@ def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: f
                 "retry_at": retry_at,
                 "now": now,
                 "error": error,
+                "fingerprint": fingerprint(error),
                 "traceback": redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
                 "duration_ms": _duration_ms(started),
                 "worker": _worker(),
@@ -340,7 +342,13 @@ def _bury_exhausted(run: Running, job_type: JobType) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             QUERIES["bury_exhausted"],
-            {"id": run.id, "attempt": run.attempt, "now": now, "error": error},
+            {
+                "id": run.id,
+                "attempt": run.attempt,
+                "now": now,
+                "error": error,
+                "fingerprint": fingerprint(error),
+            },
         )
         if cursor.fetchone() is not None:
             job = _as_job(run, Job.Status.DEAD, finished_at=now, last_error=error)

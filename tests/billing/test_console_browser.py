@@ -71,7 +71,7 @@ def test_staff_find_a_dead_event_read_why_fix_it_replay_it_and_see_it_processed(
 
     page.go_back()
     page.check(f"input[name=_selected_action][value='{dead_event.pk}']")
-    page.select_option("select[name=action]", "replay_events")
+    page.select_option("select[name=action]", "replay")
     page.click("button[name=index]")
     # The answer streams in: a web-first assertion waits for the message, not just its list.
     expect(page.locator("ul.messagelist")).to_contain_text("1 queued for replay")

@@ -72,8 +72,10 @@ def test_discard_is_the_one_word_for_the_action_on_events(client, operator):
     event = dead_event(client, {"id": "cus_1", "email": 5})
 
     page = operator.get(f"/admin/billing/stripeevent/{event.pk}/change/").content.decode()
-    done = operator.post(f"/admin/billing/stripeevent/{event.pk}/act/discard/", follow=True)
+    done = operator.post(
+        f"/admin/billing/stripeevent/{event.pk}/act/discard/", {"confirmed": "yes"}, follow=True
+    )
 
-    assert ">Discard</button>" in page and ">Ignore<" not in page
+    assert ">Discard…</a>" in page and ">Ignore<" not in page
     assert f"Event {event.stripe_id} discarded." in done.content.decode()
     assert Job.objects.get().status == "discarded"
