@@ -42,6 +42,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -233,25 +243,6 @@ CACHES = {
     }
 }
 
-# django-q2 on the ORM broker, in the default database (so enqueue joins our transactions).
-# `retry` is the visibility timeout: a job claimed by a worker that died comes back after it.
-# It must exceed `timeout`, the longest a job may run.
-Q_CLUSTER = {
-    "name": "default",
-    "orm": "default",
-    "workers": env_int("Q_WORKERS", 2),
-    "timeout": env_int("Q_TIMEOUT", 120),
-    # django-q2 wants retry > timeout; our broker has no visibility timeout (a crashed attempt
-    # is found by its job's lease), so this is only kept consistent.
-    "retry": env_int("Q_RETRY", 150),
-    "max_attempts": 0,
-    "ack_failures": False,
-    "save_limit": env_int("Q_SAVE_LIMIT", 1000),
-    "poll": 0.2,
-    "catch_up": False,
-    "label": "Task queue",
-}
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -403,18 +394,6 @@ if SENTRY_DSN:
         traces_sample_rate=0.0,
     )
 
-# One queue (docs/queue.md): django-q2 runs the workers, and its broker is ours, claiming
-# jobs.Job rows directly (jobs/broker.py): there is no other delivery record. `poll` is the
-# backstop of the LISTEN sleep (a NOTIFY or the earliest run_at ahead wakes it first) and bounds
-# how long a stopping cluster waits for its pusher. bulk: jobs claimed per statement.
-Q_CLUSTER["broker_class"] = "jobs.broker.JobsBroker"
-Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0"))
-# Attempts are recorded by the jobs layer (jobs.JobAttempt); the runner never raises, so
-# django-q2 saves nothing per task.
-Q_CLUSTER["save_limit"] = -1
-Q_CLUSTER["bulk"] = env_int("Q_BULK", 4)
-Q_CLUSTER["recycle"] = env_int("Q_RECYCLE", 500)  # django-q2's default
-
 # Billing (Stripe webhooks, emails, dunning). Dunning days count from the first failed payment.
 BILLING_DUNNING_REMINDER_DAYS = [
     int(day) for day in env_list("BILLING_DUNNING_REMINDER_DAYS", "3,7") if day.isdigit()
@@ -499,19 +478,54 @@ if not PREBOOKING_DEMO_GYM_ENABLED:
 # An armer holds a timing worker from LEAD before its instant until the retry window closes;
 # each instant has a primary and a hot standby (docs/prebooking.md), so a worker per armer.
 PREBOOKING_ARM_SECONDS = PREBOOKING_LEAD_SECONDS + PREBOOKING_RETRY_WINDOW + 60
-Q_CLUSTER["ALT_CLUSTERS"] = {
-    PREBOOKING_QUEUE: {
-        # 12: six instants armed at once per cluster. Workers are forked (about 9 MB PSS each
-        # when idle); 6 ran out when a 100-request instant took 2 s to answer
-        # (docs/prebooking.md, "Known limits").
-        "workers": env_int("Q_TIMING_WORKERS", 12),
-        "timeout": PREBOOKING_ARM_SECONDS + 30,
-        "retry": PREBOOKING_ARM_SECONDS + 31,
-        # One job at a time per claim: the two armers of an instant go to two workers, often
-        # of two clusters, rather than both to the first cluster that woke.
-        "bulk": 1,
-    }
+
+# One queue (docs/queue.md): django-q2 runs the workers, and its broker is ours, claiming
+# jobs.Job rows directly (jobs/broker.py): there is no other delivery record, and so no
+# visibility timeout. `poll` is the backstop of the LISTEN sleep (a NOTIFY or the earliest run_at
+# ahead wakes it first) and bounds how long a stopping cluster waits for its pusher. bulk: jobs
+# claimed per statement.
+Q_CLUSTER = {
+    "name": "default",
+    "orm": "default",
+    "broker_class": "jobs.broker.JobsBroker",
+    "workers": env_int("Q_WORKERS", 2),
+    "timeout": env_int("Q_TIMEOUT", 120),
+    # django-q2 wants retry > timeout; our broker has no visibility timeout (a crashed attempt
+    # is found by its job's lease), so this is only kept consistent.
+    "retry": env_int("Q_RETRY", 150),
+    "max_attempts": 0,
+    "ack_failures": False,
+    # Attempts are recorded by the jobs layer (jobs.JobAttempt); the runner never raises, so
+    # django-q2 saves nothing per task.
+    "save_limit": -1,
+    "poll": env_float("Q_POLL", 1.0),
+    "bulk": env_int("Q_BULK", 4),
+    "recycle": env_int("Q_RECYCLE", 500),  # django-q2's default
+    "catch_up": False,
+    "label": "Task queue",
+    "ALT_CLUSTERS": {
+        PREBOOKING_QUEUE: {
+            # Six instants armed at once per cluster, a primary and a standby each. Workers are
+            # forked; fewer ran out when a 100-request instant was slow to answer
+            # (docs/prebooking.md, "Known limits").
+            "workers": env_int("Q_TIMING_WORKERS", 12),
+            "timeout": PREBOOKING_ARM_SECONDS + 30,
+            "retry": PREBOOKING_ARM_SECONDS + 31,
+            # One job at a time per claim: the two armers of an instant go to two workers,
+            # often of two clusters, rather than both to the first cluster that woke.
+            "bulk": 1,
+        }
+    },
 }
+# A running attempt's lease is its timeout plus this margin; past it, the attempt counts as
+# crashed and the job is claimed again.
+JOBS_LEASE_MARGIN = env_float("JOBS_LEASE_MARGIN", 15)
+# A claim of several jobs runs them in one worker, one after the other; it takes no more than
+# fit in this many seconds of timeouts, so a dead worker's batch is claimed again that soon.
+JOBS_BATCH_SECONDS = env_float("JOBS_BATCH_SECONDS", 120)
+# Modules of job types beyond the apps' tasks.py (tests and benchmarks start real workers that
+# must know theirs).
+JOBS_EXTRA_MODULES = env_list("JOBS_EXTRA_MODULES")
 
 # AimHarder (issue 16): a real gym platform. Every account-level call (login, session check) goes
 # to AIMHARDER_LOGIN_URL; box calls to AIMHARDER_BOX_URL with {box} = the box's slug, so a local
@@ -552,25 +566,15 @@ PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS = env_int("PREBOOKING_NOT_OPEN_RETRY_INTER
 # (prebooking/providers/credentials.py).
 # PREBOOKING_CREDENTIALS_KEY: one or more comma-separated Fernet keys, newest first; every key
 # decrypts, the first encrypts (rotation: docs/prebooking.md). Production refuses to start
-# without one; development derives a key from SECRET_KEY (never valid in production).
+# without one; development derives a key from SECRET_KEY (never valid in production), and a
+# system check (prebooking.checks) refuses a malformed one.
 PREBOOKING_CREDENTIALS_KEYS = env_list("PREBOOKING_CREDENTIALS_KEY")
-if not PREBOOKING_CREDENTIALS_KEYS:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "PREBOOKING_CREDENTIALS_KEY must be set when DEBUG is off (it encrypts linked gym "
-            "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
-            "import Fernet; print(Fernet.generate_key().decode())'"
-        )
-    from prebooking.providers.credentials import derive_development_key
-
-    PREBOOKING_CREDENTIALS_KEYS = [derive_development_key(SECRET_KEY)]
-else:
-    from prebooking.providers.credentials import validate_keys
-
-    try:
-        validate_keys(PREBOOKING_CREDENTIALS_KEYS)
-    except ValueError as exc:
-        raise ImproperlyConfigured(str(exc)) from None
+if not PREBOOKING_CREDENTIALS_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "PREBOOKING_CREDENTIALS_KEY must be set when DEBUG is off (it encrypts linked gym "
+        "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
+        "import Fernet; print(Fernet.generate_key().decode())'"
+    )
 
 if not DEBUG and not METRICS_TOKEN and not METRICS_PUBLIC:
     raise ImproperlyConfigured(

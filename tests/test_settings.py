@@ -92,6 +92,7 @@ def test_a_malformed_credentials_key_is_refused_without_echoing_it():
         SECRET_KEY=GOOD_KEY,
         ALLOWED_HOSTS="example.com",
         PREBOOKING_CREDENTIALS_KEY=f"{CREDENTIALS_KEY},not-a-fernet-key",
+        METRICS_TOKEN="metrics-token",
     )
 
     assert result.returncode != 0
