@@ -239,9 +239,7 @@ def test_a_thin_delivery_over_the_size_limit_is_refused_unread(client, settings)
         ('"huge": 1e400', "out of range"),
     ],
 )
-def test_a_signed_thin_body_past_the_parsing_limits_is_refused_with_a_reason(
-    client, extra, reason
-):
+def test_a_signed_thin_body_past_the_parsing_limits_is_refused_with_a_reason(client, extra, reason):
     thin = json.dumps(notification("v1.customer.updated", "cus_x", "customer", "customers"))
     raw = thin[:-1] + ", " + extra + "}"
 
