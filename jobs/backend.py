@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -58,6 +58,10 @@ class JobTask(Task):
     - ``heartbeat``: seconds of lease a running attempt holds, renewed while it runs (default
       ``JOBS_LEASE_SECONDS``): how soon a killed worker's job is claimed again.
     - ``every_minutes``: a periodic task (a django-q2 Schedule, kept after each migrate).
+    - ``on_outcome(job, outcome)``: for a task whose app records the outcome of its work on a
+      row of its own (a Stripe event's status): the function writes success itself, in its
+      own transaction; this is called, in the jobs layer's transaction, for the outcomes the
+      function cannot write: ``dead``, and staff's ``replay``, ``resolve`` and ``discard``.
     - ``unique_key`` / ``target`` (set with ``using()``): a second enqueue of a key returns the
       existing job; the target names what the job is about, for the console.
     """
@@ -68,6 +72,7 @@ class JobTask(Task):
     atomic: bool = True
     heartbeat: float | None = None
     every_minutes: int | None = None
+    on_outcome: Callable[[Any, str], None] | None = None
     unique_key: str | None = None
     target: str = ""
 

@@ -33,20 +33,17 @@ from django_tasks import TaskContext, TaskResultStatus
 from django_tasks.signals import task_finished, task_started
 from django_tasks.utils import get_module_path, normalize_json
 
-from config.observability import log_context
-from config.redaction import redact
+from core.observability import log_context
+from core.redaction import redact
 from jobs import signals
 from jobs.backend import JobsBackend, JobTask, result_of, task_named
 from jobs.errors import JobNotRegistered, PermanentError
+from jobs.fingerprints import fingerprint
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
 from jobs.models import Job, JobAction, JobAttempt
 from jobs.sql import QUERIES
 
 logger = logging.getLogger(__name__)
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
-# A claim of several jobs runs them in one worker, one after the other; it takes no more than
-# fit in this many seconds of timeouts, so that one slow batch does not hold runnable jobs.
-BATCH_SECONDS = float(os.environ.get("JOBS_BATCH_SECONDS", "120"))
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
 
@@ -161,7 +158,7 @@ def claim(
             "limit": limit,
             "now": now or timezone.now(),
             "lease": settings.JOBS_LEASE_SECONDS,
-            "batch_seconds": BATCH_SECONDS,
+            "batch_seconds": settings.JOBS_BATCH_SECONDS,
             "worker": worker,
         },
     )
@@ -205,13 +202,8 @@ def execute(claimed: dict) -> str:
         _fail(run, None, exc, time.monotonic())
         return "failed"
     if run.exhausted:
-        _bury_exhausted(run)
+        _bury_exhausted(run, task)
         return "dead"
-    if run.crashed:
-        # Tell mirrors (an app's own status column) of the crash before the next attempt.
-        with transaction.atomic():
-            crashed = _as_job(run, Job.Status.RUNNING, attempts=run.attempt - 1)
-            signals.job_failed.send(sender=run.name, job=crashed, error=_crash(run), dead=False)
     started = time.monotonic()
     result = _attempt_result(run, task)
     task_started.send(JobsBackend, task_result=result)
@@ -466,6 +458,12 @@ def _as_job(run: Running, status: str, **fields: object) -> Job:
     return job
 
 
+def _record_outcome(job: Job, task: JobTask | None, outcome: str) -> None:
+    """Hand an outcome the task function cannot write itself to its task (``on_outcome``)."""
+    if task is not None and task.on_outcome is not None:
+        task.on_outcome(job, outcome)
+
+
 def _duration_ms(started: float) -> int:
     return max(0, int((time.monotonic() - started) * 1000))
 
@@ -506,6 +504,7 @@ def _fail(run: Running, task: JobTask | None, exc: BaseException, started: float
                 "now": now,
                 "error": error,
                 "error_class": get_module_path(type(exc))[:200],
+                "fingerprint": fingerprint(error),
                 "traceback": redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
                 "duration_ms": _duration_ms(started),
                 "worker": _worker(),
@@ -518,29 +517,35 @@ def _fail(run: Running, task: JobTask | None, exc: BaseException, started: float
             return
         JOB_ATTEMPTS.labels(run.name, "failed").inc()
         if dead:
-            _buried(_as_job(run, Job.Status.DEAD, finished_at=now, last_error=error), error)
+            job = _as_job(run, Job.Status.DEAD, finished_at=now, last_error=error)
+            _buried(job, task, error)
             return
-        job = _as_job(run, Job.Status.RETRYING, run_at=retry_at, last_error=error)
-        signals.job_failed.send(sender=run.name, job=job, error=error, dead=False)
     logger.warning("attempt %s failed, retry at %s: %s", run.attempt, retry_at.isoformat(), error)
 
 
-def _bury_exhausted(run: Running) -> None:
+def _bury_exhausted(run: Running, task: JobTask) -> None:
     """The last attempt crashed: dead without running again."""
     now = timezone.now()
     error = f"{_crash(run)}, the last of {run.max_attempts}"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             QUERIES["bury_exhausted"],
-            {"id": run.id, "attempt": run.attempt, "now": now, "error": error},
+            {
+                "id": run.id,
+                "attempt": run.attempt,
+                "now": now,
+                "error": error,
+                "fingerprint": fingerprint(error),
+            },
         )
         if cursor.fetchone() is not None:
-            _buried(_as_job(run, Job.Status.DEAD, finished_at=now, last_error=error), error)
+            job = _as_job(run, Job.Status.DEAD, finished_at=now, last_error=error)
+            _buried(job, task, error)
 
 
-def _buried(job: Job, error: str) -> None:
-    """Inside the transaction that made `job` dead: mirrors now, alerts after commit."""
-    signals.job_failed.send(sender=job.name, job=job, error=error, dead=True)
+def _buried(job: Job, task: JobTask | None, error: str) -> None:
+    """Inside the transaction that made `job` dead: its type's outcome now, alerts on commit."""
+    _record_outcome(job, task, Job.Status.DEAD)
     JOBS_DEAD.labels(job.name).inc()
     transaction.on_commit(lambda: signals.job_dead.send(sender=job.name, job=job))
     logger.error("job #%s %s is dead after %s attempts: %s", job.pk, job.name, job.attempts, error)
@@ -575,18 +580,18 @@ def replay(
             return ActionResult(False, reason)
         before = job.status
         try:
-            budget = task_named(job.name).max_attempts
+            task = task_named(job.name)
         except JobNotRegistered:
             return ActionResult(False, f"no task named {job.name} any more")
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.QUEUED,
             run_at=timezone.now(),
-            max_attempts=F("attempts") + budget,
+            max_attempts=F("attempts") + task.max_attempts,
             finished_at=None,
         )
         job.refresh_from_db()
         _audit(job, JobAction.Kind.REPLAY, actor, before, forced=force, note=note)
-        signals.job_action.send(sender=job.name, job=job, action=JobAction.Kind.REPLAY)
+        _record_outcome(job, task, JobAction.Kind.REPLAY)
         _notify(job.queue)
     return ActionResult(True)
 
@@ -604,8 +609,15 @@ def _settle(job_id: int, kind: str, status: str, actor: object, note: str) -> Ac
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])
         _audit(job, kind, actor, before, note=note)
-        signals.job_action.send(sender=job.name, job=job, action=kind)
+        _record_outcome(job, _task_or_none(job.name), kind)
     return ActionResult(True)
+
+
+def _task_or_none(name: str) -> JobTask | None:
+    try:
+        return task_named(name)
+    except JobNotRegistered:
+        return None  # a task since removed can still be settled
 
 
 def resolve(job_id: int, *, actor: object = None, note: str = "") -> ActionResult:
