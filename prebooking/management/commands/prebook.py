@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from billing.entitlements import pending_prebooking_limit
 from prebooking import services
+from prebooking.aimharder import services as aimharder_services
 from prebooking.models import AimHarderBox, Prebooking
-from prebooking.providers.aimharder import services as aimharder_services
 from prebooking.providers.aimharder.client import AimHarderError
 
 
