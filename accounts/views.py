@@ -1,6 +1,6 @@
 """Account pages that Django's auth views do not provide: sign-up, activation, home page.
 
-Sign-up and password reset are rate limited (config.security); logins are throttled by
+Sign-up and password reset are rate limited (core.security); logins are throttled by
 django-axes through the authentication backend.
 """
 
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import services
 from accounts.forms import QueuedPasswordResetForm, SignupForm
-from config.security import rate_limit
+from core.security import rate_limit
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -86,8 +86,10 @@ class Fake:
 def run_scenario(fake: Fake, accounts: list, skew_ms: int, targeted: bool) -> dict:
     from django.test import override_settings
 
-    from prebooking import aimharder_services, clock, firing
-    from prebooking.aimharder import GymClass
+    from prebooking import firing
+    from prebooking.providers import clock
+    from prebooking.providers.aimharder import services as aimharder_services
+    from prebooking.providers.aimharder.client import GymClass
 
     clock.forget()
     instant = math.ceil(time.time() + AHEAD_SECONDS)  # a whole second by the gym's clock
@@ -179,7 +181,7 @@ def main() -> int:
         from django.contrib.auth import get_user_model
         from django.core.management import call_command
 
-        from prebooking import aimharder_services
+        from prebooking.providers.aimharder import services as aimharder_services
 
         call_command("migrate", verbosity=0)
         fake.call(

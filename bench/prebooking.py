@@ -139,8 +139,8 @@ def enqueue_backlog(count: int) -> None:
 
 
 def create_ours(users: list, instant: datetime, spread_start: datetime, run: str) -> list[dict]:
+    from devgyms.demo_gym import register_class
     from prebooking import services
-    from prebooking.demo_gym import register_class
 
     expected = []
     for user in users[:SAME_INSTANT]:
@@ -166,7 +166,7 @@ def create_ours(users: list, instant: datetime, spread_start: datetime, run: str
 def create_naive(users: list, instant: datetime, spread_start: datetime, run: str) -> list[dict]:
     from django_q.models import Schedule
 
-    from prebooking.demo_gym import register_class
+    from devgyms.demo_gym import register_class
 
     expected = []
     plan = [(f"naive-{run}-same", instant, user) for user in users[:SAME_INSTANT]] + [

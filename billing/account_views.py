@@ -25,7 +25,7 @@ from billing.entitlements import (
 )
 from billing.forms import PlanForm, TopUpForm
 from billing.selectors import billing_summary, subscription_confirmed, top_up_confirmed
-from config.security import rate_limit
+from core.security import rate_limit
 
 # Each POST creates a session at Stripe: a person needs a few, a loop must not reach Stripe's
 # account-wide rate limit for everybody else.
@@ -121,7 +121,14 @@ def top_up(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @rate_limit(*CHECKOUT_LIMIT)
 def portal(request: HttpRequest) -> HttpResponse:
-    """Send the user to Stripe's Billing Portal (card, invoices, cancel); e-mails link here."""
+    """Send the user to Stripe's Billing Portal (card, invoices, cancel); e-mails link here.
+
+    Only a POST (CSRF-checked, rate limited) creates a session at Stripe. The GET that an
+    e-mail's link makes, or a page an attacker embeds, shows the billing page and its
+    "Manage billing" button: it calls out to nobody.
+    """
+    if request.method != "POST":
+        return _page(request)
     try:
         url = checkout.portal_url(request.user, request.build_absolute_uri("/billing/"))
     except BillingUnavailable as error:

@@ -16,22 +16,13 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import (
-    DataError,
-    IntegrityError,
-    InterfaceError,
-    InternalError,
-    OperationalError,
-    transaction,
-)
+from django.db import DataError, IntegrityError, InterfaceError, InternalError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from billing.models import StripeEvent
-from billing.services import event_target
-from billing.signals import PROCESS_EVENT_JOB
+from billing.services import store_event
 from billing.views import webhook_body
-from jobs import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -113,21 +104,14 @@ def _checked(notification: Any, payload: str) -> dict[str, Any]:
 def store_notification(parsed: dict[str, Any]) -> int | None:
     """Store a verified notification once with its processing job; None for a duplicate."""
     data = parsed["data"]
-    with transaction.atomic():
-        event, created = StripeEvent.objects.get_or_create(
-            stripe_id=data["id"],
-            defaults={
-                "type": data["type"],
-                "kind": StripeEvent.Kind.THIN,
-                "livemode": parsed["livemode"],
-                "created": parsed["created"],
-                "payload": data,
-            },
-        )
-        if not created:
-            return None
-        enqueue(PROCESS_EVENT_JOB, event_id=event.pk, target=event_target(event.pk))
-    return event.pk
+    return store_event(
+        stripe_id=data["id"],
+        event_type=data["type"],
+        created=parsed["created"],
+        payload=json.dumps(data),
+        kind=StripeEvent.Kind.THIN,
+        livemode=parsed["livemode"],
+    )
 
 
 @csrf_exempt

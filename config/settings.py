@@ -42,6 +42,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -88,10 +98,12 @@ INSTALLED_APPS = [
     "jobs",
     "billing",
     "prebooking",
+    "devgyms",
+    "ops",
 ]
 
 MIDDLEWARE = [
-    "config.observability.RequestIdMiddleware",
+    "core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -232,29 +244,10 @@ CACHES = {
     }
 }
 
-# django-q2 on the ORM broker, in the default database (so enqueue joins our transactions).
-# `retry` is the visibility timeout: a job claimed by a worker that died comes back after it.
-# It must exceed `timeout`, the longest a job may run.
-Q_CLUSTER = {
-    "name": "default",
-    "orm": "default",
-    "workers": env_int("Q_WORKERS", 2),
-    "timeout": env_int("Q_TIMEOUT", 120),
-    # django-q2 wants retry > timeout; our broker has no visibility timeout (a crashed attempt
-    # is found by its job's lease), so this is only kept consistent.
-    "retry": env_int("Q_RETRY", 150),
-    "max_attempts": 0,
-    "ack_failures": False,
-    "save_limit": env_int("Q_SAVE_LIMIT", 1000),
-    "poll": 0.2,
-    "catch_up": False,
-    "label": "Task queue",
-}
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.observability.ContextFilter"}},
+    "filters": {"context": {"()": "core.observability.ContextFilter"}},
     "formatters": {
         "line": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s",
@@ -277,9 +270,14 @@ LOGGING = {
 
 # Operations: readiness, alerts, retention
 READY_MAX_BACKLOG = env_int("READY_MAX_BACKLOG", 1000)
+# "Replay / discard / resolve all matching this filter" acts on at most this many rows at once.
+CONSOLE_BULK_CAP = env_int("CONSOLE_BULK_CAP", 1000)
 # /readyz fails for a queue whose work has been due this long with no cluster heartbeat as long.
 READY_WORKER_STALE_SECONDS = env_int("READY_WORKER_STALE_SECONDS", 5)
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer ..."
+# /metrics shows queue depths, event counts and failure rates: in production it needs a token
+# unless the deployment says out loud that it is public (e.g. only reachable on a private network).
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook
 ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 300)  # one summary per window
 JOBS_RETENTION_SUCCEEDED_HOURS = env_int("JOBS_RETENTION_SUCCEEDED_HOURS", 24)
@@ -289,14 +287,14 @@ JOBS_RETENTION_FAILED_DAYS = env_int("JOBS_RETENTION_FAILED_DAYS", 7)
 INSTALLED_APPS += ["axes", "django_ratelimit", "csp"]
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "config.security.CSPMiddleware",  # django-csp's, for HTML documents only
+    "core.security.CSPMiddleware",  # django-csp's, for HTML documents only
 )
 # Axes last: it turns the lockout raised during authentication into the lockout page.
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 # Stripe's webhooks are answered right after the request id, security and CSP middleware: the
 # rest (sessions, CSRF, auth, messages, lockout) has nothing to do for them (billing/middleware.py).
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("config.security.CSPMiddleware") + 1, "billing.middleware.WebhookMiddleware"
+    MIDDLEWARE.index("core.security.CSPMiddleware") + 1, "billing.middleware.WebhookMiddleware"
 )
 
 # Login throttling (django-axes): lock the (account, address) pair after AXES_FAILURE_LIMIT
@@ -318,10 +316,10 @@ AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 AXES_VERBOSE = False
 # The client address behind reverse proxies: TRUSTED_PROXY_COUNT is how many proxies that
 # append to X-Forwarded-For stand in front of the web server (0: clients connect directly). See
-# config.security.client_ip; both axes and the form rate limits use it.
+# core.security.client_ip; both axes and the form rate limits use it.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
-RATELIMIT_IP_META_KEY = "config.security.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.security.client_ip"
+RATELIMIT_IP_META_KEY = "core.security.client_ip"
 
 # Form rate limits (django-ratelimit), counted atomically in PostgreSQL so that all workers
 # share them (accounts/cache.py says why not DatabaseCache). ratelimit warns (W001) about any
@@ -355,10 +353,10 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Secrets never reach logs, error e-mails, stored tracebacks or Sentry (config.redaction).
-DEFAULT_EXCEPTION_REPORTER = "config.error_reports.RedactingExceptionReporter"
-DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.RedactingExceptionReporterFilter"
-LOGGING["filters"]["redact"] = {"()": "config.redaction.RedactingFilter"}
+# Secrets never reach logs, error e-mails, stored tracebacks or Sentry (core.redaction).
+DEFAULT_EXCEPTION_REPORTER = "core.error_reports.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.error_reports.RedactingExceptionReporterFilter"
+LOGGING["filters"]["redact"] = {"()": "core.redaction.RedactingFilter"}
 LOGGING["filters"]["require_debug_false"] = {"()": "django.utils.log.RequireDebugFalse"}
 LOGGING["handlers"]["mail_admins"] = {
     "class": "django.utils.log.AdminEmailHandler",
@@ -385,7 +383,7 @@ if SENTRY_DSN:
     import sentry_sdk
     from sentry_sdk.integrations.django import DjangoIntegration
 
-    from config.redaction import sentry_before_send
+    from core.redaction import sentry_before_send
 
     sentry_sdk.init(
         dsn=SENTRY_DSN,
@@ -396,18 +394,6 @@ if SENTRY_DSN:
         before_send=sentry_before_send,
         traces_sample_rate=0.0,
     )
-
-# One queue (docs/queue.md): django-q2 runs the workers, and its broker is ours, claiming
-# jobs.Job rows directly (jobs/broker.py): there is no other delivery record. `poll` is the
-# backstop of the LISTEN sleep (a NOTIFY or the earliest run_at ahead wakes it first) and bounds
-# how long a stopping cluster waits for its pusher. bulk: jobs claimed per statement.
-Q_CLUSTER["broker_class"] = "jobs.broker.JobsBroker"
-Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0"))
-# Attempts are recorded by the jobs layer (jobs.JobAttempt); the runner never raises, so
-# django-q2 saves nothing per task.
-Q_CLUSTER["save_limit"] = -1
-Q_CLUSTER["bulk"] = env_int("Q_BULK", 4)
-Q_CLUSTER["recycle"] = env_int("Q_RECYCLE", 500)  # django-q2's default
 
 # Billing (Stripe webhooks, emails, dunning). Dunning days count from the first failed payment.
 BILLING_DUNNING_REMINDER_DAYS = [
@@ -501,19 +487,54 @@ if not PREBOOKING_DEMO_GYM_ENABLED:
 # An armer holds a timing worker from LEAD before its instant until the retry window closes;
 # each instant has a primary and a hot standby (docs/prebooking.md), so a worker per armer.
 PREBOOKING_ARM_SECONDS = PREBOOKING_LEAD_SECONDS + PREBOOKING_RETRY_WINDOW + 60
-Q_CLUSTER["ALT_CLUSTERS"] = {
-    PREBOOKING_QUEUE: {
-        # 12: six instants armed at once per cluster. Workers are forked (about 9 MB PSS each
-        # when idle); 6 ran out when a 100-request instant took 2 s to answer
-        # (docs/prebooking.md, "Known limits").
-        "workers": env_int("Q_TIMING_WORKERS", 12),
-        "timeout": PREBOOKING_ARM_SECONDS + 30,
-        "retry": PREBOOKING_ARM_SECONDS + 31,
-        # One job at a time per claim: the two armers of an instant go to two workers, often
-        # of two clusters, rather than both to the first cluster that woke.
-        "bulk": 1,
-    }
+
+# One queue (docs/queue.md): django-q2 runs the workers, and its broker is ours, claiming
+# jobs.Job rows directly (jobs/broker.py): there is no other delivery record, and so no
+# visibility timeout. `poll` is the backstop of the LISTEN sleep (a NOTIFY or the earliest run_at
+# ahead wakes it first) and bounds how long a stopping cluster waits for its pusher. bulk: jobs
+# claimed per statement.
+Q_CLUSTER = {
+    "name": "default",
+    "orm": "default",
+    "broker_class": "jobs.broker.JobsBroker",
+    "workers": env_int("Q_WORKERS", 2),
+    "timeout": env_int("Q_TIMEOUT", 120),
+    # django-q2 wants retry > timeout; our broker has no visibility timeout (a crashed attempt
+    # is found by its job's lease), so this is only kept consistent.
+    "retry": env_int("Q_RETRY", 150),
+    "max_attempts": 0,
+    "ack_failures": False,
+    # Attempts are recorded by the jobs layer (jobs.JobAttempt); the runner never raises, so
+    # django-q2 saves nothing per task.
+    "save_limit": -1,
+    "poll": env_float("Q_POLL", 1.0),
+    "bulk": env_int("Q_BULK", 4),
+    "recycle": env_int("Q_RECYCLE", 500),  # django-q2's default
+    "catch_up": False,
+    "label": "Task queue",
+    "ALT_CLUSTERS": {
+        PREBOOKING_QUEUE: {
+            # Six instants armed at once per cluster, a primary and a standby each. Workers are
+            # forked; fewer ran out when a 100-request instant was slow to answer
+            # (docs/prebooking.md, "Known limits").
+            "workers": env_int("Q_TIMING_WORKERS", 12),
+            "timeout": PREBOOKING_ARM_SECONDS + 30,
+            "retry": PREBOOKING_ARM_SECONDS + 31,
+            # One job at a time per claim: the two armers of an instant go to two workers,
+            # often of two clusters, rather than both to the first cluster that woke.
+            "bulk": 1,
+        }
+    },
 }
+# A running attempt's lease is its timeout plus this margin; past it, the attempt counts as
+# crashed and the job is claimed again.
+JOBS_LEASE_MARGIN = env_float("JOBS_LEASE_MARGIN", 15)
+# A claim of several jobs runs them in one worker, one after the other; it takes no more than
+# fit in this many seconds of timeouts, so a dead worker's batch is claimed again that soon.
+JOBS_BATCH_SECONDS = env_float("JOBS_BATCH_SECONDS", 120)
+# Modules of job types beyond the apps' tasks.py (tests and benchmarks start real workers that
+# must know theirs).
+JOBS_EXTRA_MODULES = env_list("JOBS_EXTRA_MODULES")
 
 # AimHarder (issue 16): a real gym platform. Every account-level call (login, session check) goes
 # to AIMHARDER_LOGIN_URL; box calls to AIMHARDER_BOX_URL with {box} = the box's slug, so a local
@@ -533,9 +554,14 @@ if "{box}" not in AIMHARDER_BOX_URL:
 AIMHARDER_PROXY_URL = env_str("AIMHARDER_PROXY_URL")  # optional outbound proxy (403s abroad)
 AIMHARDER_TIMEOUT = env_int("AIMHARDER_TIMEOUT", 10)
 AIMHARDER_LINK_RATE = env_str("AIMHARDER_LINK_RATE", "10/h")  # link attempts per member
+# The class list and the pick page ask AimHarder for a day's classes: a member's reloads within
+# the cache time are served from our cache, and a member's requests to both pages are limited.
+AIMHARDER_CLASSES_CACHE_SECONDS = env_int("AIMHARDER_CLASSES_CACHE_SECONDS", 30)
+AIMHARDER_CLASSES_RATE = env_str("AIMHARDER_CLASSES_RATE", "120/h")
 # Login, clock probing and connections start this long before the instant.
 AIMHARDER_PREPARE_SECONDS = env_int("AIMHARDER_PREPARE_SECONDS", 12)
-# Arrival targeting (prebooking/clock.py): aim each request this far after the gym's opening.
+# Arrival targeting (prebooking/providers/clock.py): aim each request this far after the gym's
+# opening.
 AIMHARDER_ARRIVAL_MARGIN_MS = env_int("AIMHARDER_ARRIVAL_MARGIN_MS", 5)
 AIMHARDER_CLOCK_PROBING = env_bool("AIMHARDER_CLOCK_PROBING", True)
 # The fake AimHarder's own clock skew and one-way delay (tests, demo, benchmark).
@@ -545,25 +571,22 @@ AIMHARDER_FAKE_DELAY_MS = env_int("AIMHARDER_FAKE_DELAY_MS", 0)
 AIMHARDER_DEFAULT_TIME_ZONE = env_str("AIMHARDER_DEFAULT_TIME_ZONE", "Europe/Madrid")
 PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS = env_int("PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS", 100)
 
-# Linked gym accounts' passwords are encrypted at rest with Fernet (prebooking/credentials.py).
+# Linked gym accounts' passwords are encrypted at rest with Fernet
+# (prebooking/providers/credentials.py).
 # PREBOOKING_CREDENTIALS_KEY: one or more comma-separated Fernet keys, newest first; every key
 # decrypts, the first encrypts (rotation: docs/prebooking.md). Production refuses to start
-# without one; development derives a key from SECRET_KEY (never valid in production).
+# without one; development derives a key from SECRET_KEY (never valid in production), and a
+# system check (prebooking.checks) refuses a malformed one.
 PREBOOKING_CREDENTIALS_KEYS = env_list("PREBOOKING_CREDENTIALS_KEY")
-if not PREBOOKING_CREDENTIALS_KEYS:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "PREBOOKING_CREDENTIALS_KEY must be set when DEBUG is off (it encrypts linked gym "
-            "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
-            "import Fernet; print(Fernet.generate_key().decode())'"
-        )
-    from prebooking.credentials import derive_development_key
+if not PREBOOKING_CREDENTIALS_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "PREBOOKING_CREDENTIALS_KEY must be set when DEBUG is off (it encrypts linked gym "
+        "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
+        "import Fernet; print(Fernet.generate_key().decode())'"
+    )
 
-    PREBOOKING_CREDENTIALS_KEYS = [derive_development_key(SECRET_KEY)]
-else:
-    from prebooking.credentials import validate_keys
-
-    try:
-        validate_keys(PREBOOKING_CREDENTIALS_KEYS)
-    except ValueError as exc:
-        raise ImproperlyConfigured(str(exc)) from None
+if not DEBUG and not METRICS_TOKEN and not METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is off (Prometheus sends it as "
+        "'Authorization: Bearer <token>'), or METRICS_PUBLIC=1 to serve /metrics to anyone."
+    )

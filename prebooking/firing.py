@@ -24,16 +24,8 @@ from django.db import connection
 from django.utils import timezone
 
 from prebooking import services
-from prebooking.providers import (
-    BOOKED,
-    NOT_OPEN,
-    REJECTED,
-    RETRY,
-    WAITLISTED,
-    BookingResult,
-    get_provider,
-    prepare_seconds,
-)
+from prebooking.providers import get_provider, prepare_seconds
+from prebooking.providers.base import BOOKED, NOT_OPEN, REJECTED, RETRY, WAITLISTED, BookingResult
 from prebooking.services import Shot
 
 log = logging.getLogger(__name__)

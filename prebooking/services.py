@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import OperationalError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from billing.entitlements import pending_prebooking_limit
 from jobs import enqueue
 from jobs.models import Job
 from prebooking.models import Prebooking
-from prebooking.providers import BOOKED, BookingResult
+from prebooking.providers.base import BOOKED, BookingResult
 
 log = logging.getLogger(__name__)
 Status = Prebooking.Status
@@ -80,14 +82,40 @@ def schedule_armers(instant: datetime) -> int:
     return made
 
 
+class PendingLimitReached(Exception):
+    """The member already holds as many pending prebookings as their plan allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You have {limit} pending prebookings, the most allowed. Cancel one or wait "
+            "until one fires; plans with more are on the Billing page."
+        )
+        self.limit = limit
+
+
+def pending_count(owner) -> int:
+    return Prebooking.objects.filter(owner=owner, status=Status.PENDING).count()
+
+
 @transaction.atomic
 def create_prebooking(owner, provider: str, payload: dict, opens_at: datetime) -> Prebooking:
-    """Store a prebooking and its scheduled arming in one transaction."""
+    """Store a prebooking and its scheduled arming in one transaction, within the plan's limit.
+
+    Raises PendingLimitReached when the owner holds their plan's number of pending prebookings.
+    Every path that creates prebookings comes here; the lock on the owner's row makes a
+    member's concurrent requests count and insert one after another, so ten at once at
+    limit - 1 leave exactly the limit pending.
+    """
+    owners = get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk)
+    list(owners.values_list("pk", flat=True))
+    limit = pending_prebooking_limit(owner.pk)
+    if pending_count(owner) >= limit:
+        raise PendingLimitReached(limit)
     prebooking = Prebooking.objects.create(
         owner=owner, provider=provider, payload=payload, opens_at=opens_at
     )
     if provider == "demo":
-        from prebooking.demo_gym import register_class
+        from devgyms.demo_gym import register_class
 
         register_class(payload["class_id"], opens_at, payload.get("class_starts_at"))
     schedule_armers(prebooking.opens_at)

@@ -96,12 +96,16 @@ def prebooking_status(request: HttpRequest) -> JsonResponse:
 def prebooking_new(request: HttpRequest) -> HttpResponse:
     form = PrebookingForm(request.POST or None, owner=request.user)
     if request.method == "POST" and form.is_valid():
-        prebooking = services.create_prebooking(
-            request.user,
-            form.cleaned_data["provider"],
-            form.payload(),
-            form.cleaned_data["opens_at"],
-        )
+        try:
+            prebooking = services.create_prebooking(
+                request.user,
+                form.cleaned_data["provider"],
+                form.payload(),
+                form.cleaned_data["opens_at"],
+            )
+        except services.PendingLimitReached as refused:
+            form.add_error(None, str(refused))
+            return render(request, "prebooking/new.html", {"form": form}, status=409)
         messages.success(request, "Prebooking saved: we will send it the moment booking opens.")
         return redirect("prebooking:detail", prebooking_id=prebooking.pk)
     return render(request, "prebooking/new.html", {"form": form})

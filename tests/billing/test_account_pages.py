@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 
 from billing.models import Customer, DunningCase, Subscription
 from tests.billing.checkout_flow import (
@@ -351,10 +352,37 @@ def test_stripe_down_while_opening_the_portal_shows_a_message(signed_in, stripe_
     assert "is having trouble" in response.content.decode()
 
 
-def test_the_portal_link_of_an_email_works_with_get(signed_in, stripe_fake, user):
+def test_the_portal_link_of_an_email_shows_the_manage_button_and_calls_nobody(
+    signed_in, stripe_fake, user
+):
     Customer.objects.create(stripe_id="cus_known", user=user)
 
-    assert signed_in.get("/billing/portal/").status_code == 302
+    response = signed_in.get("/billing/portal/")
+
+    assert response.status_code == 200
+    assert 'id="manage"' in response.content.decode()
+    assert stripe_fake.posted == []
+
+
+def test_a_portal_post_without_csrf_token_is_refused(stripe_fake, user):
+    Customer.objects.create(stripe_id="cus_known", user=user)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+
+    response = browser.post("/billing/portal/")
+
+    assert response.status_code == 403
+    assert stripe_fake.posted == []
+
+
+def test_portal_sessions_are_rate_limited_per_user(signed_in, stripe_fake, user, settings):
+    Customer.objects.create(stripe_id="cus_known", user=user)
+    settings.BILLING_CHECKOUT_RATE = "2/h"
+
+    answers = [signed_in.post("/billing/portal/").status_code for _ in range(3)]
+
+    assert answers == [302, 302, 429]
+    assert len(stripe_fake.posted) == 2
 
 
 def test_manage_without_a_customer_says_to_subscribe_first(signed_in, stripe_fake):

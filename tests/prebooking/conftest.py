@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from devgyms.demo_gym import make_server, register_class, serve_in_thread
 from prebooking import services
-from prebooking.demo_gym import make_server, register_class, serve_in_thread
 from prebooking.providers import close_providers
 
 _class_numbers = itertools.count(1)
@@ -81,8 +81,8 @@ def fake_aimharder(settings):
     Clock probing is off unless a test turns it on (it takes ~3 s); preparation starts 1 s
     before the instant.
     """
-    from prebooking import clock
-    from prebooking.fake_aimharder import FakeAimHarder, serve
+    from devgyms.fake_aimharder import FakeAimHarder, serve
+    from prebooking.providers import clock
 
     fake = FakeAimHarder()
     fake.add_box("crossfit-sur", "4321", "CrossFit Sur")
@@ -104,7 +104,7 @@ def fake_aimharder(settings):
 @pytest.fixture
 def linked_account(fake_aimharder, user):
     """`user`'s AimHarder account, linked through the real service."""
-    from prebooking import aimharder_services
+    from prebooking.providers.aimharder import services as aimharder_services
 
     return aimharder_services.link_account(user, AIMHARDER_EMAIL, AIMHARDER_PASSWORD)
 
@@ -112,7 +112,7 @@ def linked_account(fake_aimharder, user):
 @pytest.fixture
 def gym_class(fake_aimharder):
     """Make a class at the fake: starts in `starts_in` s, opens `opens_in` s from now."""
-    from prebooking.fake_aimharder import FakeClass
+    from devgyms.fake_aimharder import FakeClass
 
     def make(opens_in: float = 3600, starts_in: float = 86400, **options) -> FakeClass:
         now = timezone.now()
@@ -131,8 +131,8 @@ def aimharder_prebooking(linked_account, user):
     """Prebook a fake class through the real services, opening `opens_in` s from now."""
     from datetime import UTC, datetime
 
-    from prebooking import aimharder_services
-    from prebooking.aimharder import GymClass
+    from prebooking.providers.aimharder import services as aimharder_services
+    from prebooking.providers.aimharder.client import GymClass
 
     def make(fake_class, early: float = 0.0, owner=None, account=None, insist=True):
         """Opening at the fake class's opening by the gym's clock (`early` s before it)."""

@@ -9,15 +9,15 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.utils import timezone
 
-from prebooking import credentials
 from prebooking.models import AimHarderAccount, ClockEstimate
+from prebooking.providers import credentials
 from tests.prebooking.conftest import AIMHARDER_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 
 def test_rotation_re_encrypts_under_the_new_key_so_the_old_one_can_go(settings, linked_account):
-    old = settings.PREBOOKING_CREDENTIALS_KEYS[0]
+    old = credentials.configured_keys()[0]
     new = Fernet.generate_key().decode()
     settings.PREBOOKING_CREDENTIALS_KEYS = [new, old]
 

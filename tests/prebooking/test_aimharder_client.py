@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from prebooking import aimharder
-from prebooking.aimharder import AimHarderClient, AimHarderError, LoginFailed
-from prebooking.providers import BOOKED, NOT_OPEN, REJECTED, RETRY, WAITLISTED
+from prebooking.providers.aimharder import client as aimharder
+from prebooking.providers.aimharder.client import AimHarderClient, AimHarderError, LoginFailed
+from prebooking.providers.base import BOOKED, NOT_OPEN, REJECTED, RETRY, WAITLISTED
 from tests.prebooking.conftest import AIMHARDER_EMAIL, AIMHARDER_PASSWORD
 
 

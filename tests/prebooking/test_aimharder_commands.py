@@ -94,7 +94,7 @@ def test_the_fake_aimharder_process_serves_its_demo_member(start_process):
     import socket
     import urllib.request
 
-    from prebooking.aimharder import new_fingerprint
+    from prebooking.providers.aimharder.client import new_fingerprint
     from tests.waiting import wait_for
 
     with socket.socket() as probe:

@@ -9,8 +9,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from prebooking import aimharder_services, credentials
 from prebooking.models import AimHarderAccount, AimHarderBox, AimHarderCancellation, Prebooking
+from prebooking.providers import credentials
+from prebooking.providers.aimharder import services as aimharder_services
 from tests.prebooking.conftest import AIMHARDER_EMAIL, AIMHARDER_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -303,3 +304,47 @@ def test_link_attempts_are_rate_limited_per_member(member, fake_aimharder, setti
     assert response.status_code == 429
     assert fake_aimharder.accounts[AIMHARDER_EMAIL].failures == 2
     assert not AimHarderAccount.objects.exists()
+
+
+def _count_listings(fake_aimharder) -> list:
+    """Record each /api/bookings the fake AimHarder answers."""
+    calls: list = []
+    answer = fake_aimharder.bookings
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:])
+        return answer(*args, **kwargs)
+
+    fake_aimharder.bookings = counted
+    return calls
+
+
+def test_reloading_the_class_list_calls_aimharder_once_per_box_and_day(
+    member, linked_account, fake_aimharder
+):
+    calls = _count_listings(fake_aimharder)
+    box = linked_account.boxes.get()
+    day = timezone.now().date() + timedelta(days=2)
+    url = f"/prebookings/classes/?box={box.pk}&day={day.isoformat()}"
+
+    answers = [member.get(url).status_code for _ in range(5)]
+    member.get(f"/prebookings/classes/?box={box.pk}&day={(day + timedelta(days=1)).isoformat()}")
+
+    assert answers == [200] * 5
+    assert len(calls) == 2
+
+
+def test_class_listings_are_rate_limited_per_member(
+    member, linked_account, fake_aimharder, settings
+):
+    settings.AIMHARDER_CLASSES_RATE = "3/h"
+    box = linked_account.boxes.get()
+    today = timezone.now().date()
+    urls = [
+        f"/prebookings/classes/?box={box.pk}&day={(today + timedelta(days=n)).isoformat()}"
+        for n in range(4)
+    ]
+
+    answers = [member.get(url).status_code for url in urls]
+
+    assert answers == [200, 200, 200, 429]

@@ -14,7 +14,7 @@ from jobs.models import Job
 from jobs.testing import run_due_jobs
 from prebooking import firing, services
 from prebooking.models import Prebooking
-from prebooking.providers import NOT_OPEN, RETRY, BookingResult
+from prebooking.providers.base import NOT_OPEN, RETRY, BookingResult
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.test import RequestFactory
 
-from config.security import client_ip
+from core.security import client_ip
 from jobs.testing import run_due_jobs
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

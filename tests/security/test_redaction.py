@@ -8,8 +8,8 @@ import logging
 import pytest
 from django.test import Client
 
-from config.error_reports import RedactingExceptionReporter
-from config.redaction import REDACTED, redact
+from core.error_reports import RedactingExceptionReporter
+from core.redaction import REDACTED, redact
 from jobs import enqueue
 from jobs.models import JobAttempt
 from jobs.testing import run_due_jobs

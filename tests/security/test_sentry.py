@@ -15,7 +15,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.transport import Transport
 
-from config.redaction import REDACTED, sentry_before_send
+from core.redaction import REDACTED, sentry_before_send
 from tests.security.urls import LIVE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]

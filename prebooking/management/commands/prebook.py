@@ -9,9 +9,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from prebooking import aimharder_services, services
-from prebooking.aimharder import AimHarderError
+from billing.entitlements import pending_prebooking_limit
+from prebooking import services
+from prebooking.forms import CONTROL_CHARACTERS
 from prebooking.models import AimHarderBox, Prebooking
+from prebooking.providers.aimharder import client as aimharder
+from prebooking.providers.aimharder import services as aimharder_services
+from prebooking.providers.aimharder.client import AimHarderError
 
 
 def _instant(value: str, zone: str, name: str) -> datetime:
@@ -47,22 +51,33 @@ class Command(BaseCommand):
         owner = get_user_model().objects.filter(username=options["user"]).first()
         if owner is None:
             raise CommandError(f"No user {options['user']!r}.")
-        if options["provider"] == "aimharder":
-            prebooking = self._aimharder(owner, options)
-        elif options["provider"] in settings.PREBOOKING_PROVIDERS:
-            opens_at = _instant(options["opens_at"], "UTC", "--opens-at")
-            self._check(owner, opens_at, None)
-            payload = {"class_id": options["session_id"], "member": owner.username, "notes": ""}
-            if options["class_starts_at"]:
-                payload["class_starts_at"] = options["class_starts_at"]
-            prebooking = services.create_prebooking(owner, options["provider"], payload, opens_at)
-        else:
-            raise CommandError(f"Unknown provider {options['provider']!r}.")
+        if CONTROL_CHARACTERS.search(options["session_id"]):
+            raise CommandError("--session-id must not contain line breaks or control characters.")
+        try:
+            prebooking = self._prebook(owner, options)
+        except services.PendingLimitReached as refused:
+            raise CommandError(f"{owner}: {refused}") from None
+        except AimHarderError as exc:
+            raise CommandError(exc.reason) from None
         self.stdout.write(str(prebooking.pk))
+
+    def _prebook(self, owner, options) -> Prebooking:
+        if options["provider"] == "aimharder":
+            return self._aimharder(owner, options)
+        if options["provider"] not in settings.PREBOOKING_PROVIDERS:
+            raise CommandError(f"Unknown provider {options['provider']!r}.")
+        opens_at = _instant(options["opens_at"], "UTC", "--opens-at")
+        self._check(owner, opens_at, None)
+        payload = {"class_id": options["session_id"], "member": owner.username, "notes": ""}
+        if options["class_starts_at"]:
+            payload["class_starts_at"] = options["class_starts_at"]
+        return services.create_prebooking(owner, options["provider"], payload, opens_at)
 
     def _aimharder(self, owner, options) -> Prebooking:
         if not options["box"] or not options["day"]:
             raise CommandError("--box and --day are needed for AimHarder.")
+        if not aimharder.valid_box_slug(options["box"]):
+            raise CommandError("--box must be a box slug: lowercase letters, digits, hyphens.")
         box = (
             AimHarderBox.objects.filter(account__owner=owner, slug=options["box"])
             .order_by("id")
@@ -102,8 +117,6 @@ class Command(BaseCommand):
             )
         if starts is not None and starts <= opens_at:
             raise CommandError("The class starts before booking opens.")
-        pending = Prebooking.objects.filter(owner=owner, status=Prebooking.Status.PENDING)
-        if pending.count() >= settings.PREBOOKING_MAX_PENDING:
-            raise CommandError(
-                f"{owner} has {settings.PREBOOKING_MAX_PENDING} pending prebookings."
-            )
+        limit = pending_prebooking_limit(owner.pk)
+        if services.pending_count(owner) >= limit:
+            raise CommandError(f"{owner} has {limit} pending prebookings, the most allowed.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from prebooking import credentials
 from prebooking.models import AimHarderAccount
+from prebooking.providers import credentials
 
 
 class Command(BaseCommand):

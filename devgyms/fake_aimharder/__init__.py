@@ -12,8 +12,8 @@ its answer leaves `delay` later). Each request's arrival time by its own clock i
 scheduling is not counted. `/_fake/...` endpoints let another process set it up and read the log.
 """
 
-from prebooking.fake_aimharder.server import FakeHandler, FakeServer, serve
-from prebooking.fake_aimharder.state import (
+from devgyms.fake_aimharder.server import FakeHandler, FakeServer, serve
+from devgyms.fake_aimharder.state import (
     FakeAccount,
     FakeAimHarder,
     FakeBox,

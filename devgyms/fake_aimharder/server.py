@@ -12,8 +12,8 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from prebooking.demo_gym import SO_TIMESTAMPNS, first_byte_time
-from prebooking.fake_aimharder.state import FakeAccount, FakeAimHarder
+from devgyms.demo_gym import SO_TIMESTAMPNS, first_byte_time
+from devgyms.fake_aimharder.state import FakeAccount, FakeAimHarder
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Django's SafeExceptionReporterFilter hides settings by name and only the POST fields and local
 variables that a view marked with `sensitive_*` decorators. These subclasses also hide, by
 name, POST fields and local variables that look secret; hide DATABASE_URL, SENTRY_DSN, ANYMAIL
-and ALERT_WEBHOOK_URL; and pass the finished report through `config.redaction.redact` for
+and ALERT_WEBHOOK_URL; and pass the finished report through `core.redaction.redact` for
 values that slipped into exception messages.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from config.redaction import redact
+from core.redaction import redact
 
 
 class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):

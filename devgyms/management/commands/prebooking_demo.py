@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from devgyms.demo_gym import register_class
 from prebooking import services
-from prebooking.demo_gym import register_class
 
 
 class Command(BaseCommand):

@@ -47,10 +47,11 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def rate_limit(
-    group: str, key: str, rate_setting: str
+    group: str, key: str, rate_setting: str, method: str | tuple[str, ...] = "POST"
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Limit POSTs to a view per `key` ("ip", "post:email", ...) at ``settings.<rate_setting>``.
+    """Limit requests (POSTs unless `method` says) to a view per `key` ("ip", "user", ...).
 
+    The rate is ``settings.<rate_setting>``.
     Over the limit the view is not called; the client gets 429 and a page saying when to retry.
     Counters live in the shared "ratelimit" cache (PostgreSQL), so every web worker and
     every machine counts together.
@@ -61,7 +62,7 @@ def rate_limit(
         def limited_view(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
             rate = getattr(settings, rate_setting)
             if is_ratelimited(
-                request, group=group, key=key, rate=rate, method="POST", increment=True
+                request, group=group, key=key, rate=rate, method=method, increment=True
             ):
                 logger.warning("rate limit %s (%s) hit by %s", group, rate, client_ip(request))
                 return render(request, "registration/rate_limited.html", {"rate": rate}, status=429)

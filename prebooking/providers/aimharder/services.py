@@ -7,14 +7,16 @@ import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from prebooking import aimharder, credentials, services
-from prebooking.aimharder import AimHarderError, GymClass, SessionExpired
+from prebooking import services
 from prebooking.models import AimHarderAccount, AimHarderBox, AimHarderCancellation, Prebooking
-from prebooking.providers import get_provider
+from prebooking.providers import credentials, get_provider
+from prebooking.providers.aimharder import client as aimharder
+from prebooking.providers.aimharder.client import AimHarderError, GymClass, SessionExpired
 
 PROVIDER = "aimharder"
 
@@ -99,16 +101,33 @@ def _with_session(account_id: int, call):
 
 
 def day_classes(box: AimHarderBox, day: date) -> list[GymClass]:
-    """The classes of `day` at `box`, from AimHarder's /api/bookings."""
-    return _with_session(
-        box.account_id, lambda session: _provider().client.classes(session, box.slug, box.boid, day)
-    )
+    """The classes of `day` at `box`, from AimHarder's /api/bookings, kept a short while.
+
+    Listing and picking both ask for the day; a reload (or a loop) within
+    AIMHARDER_CLASSES_CACHE_SECONDS reads our cache instead of calling AimHarder again. The key
+    is the member's box row, so one member never sees another's booked marks.
+    """
+    key = f"aimharder:classes:{box.pk}:{day.isoformat()}"
+    classes = cache.get(key)
+    if classes is None:
+        classes = _with_session(
+            box.account_id,
+            lambda session: _provider().client.classes(session, box.slug, box.boid, day),
+        )
+        cache.set(key, classes, settings.AIMHARDER_CLASSES_CACHE_SECONDS)
+    return classes
 
 
 def class_starts_at(box: AimHarderBox, day: date, gym_class: GymClass) -> datetime:
-    """When the class starts (aware), from its "HH:MM - HH:MM" in the box's time zone."""
-    hours, minutes = (int(part) for part in gym_class.starts.split(":"))
-    return local_time(datetime.combine(day, time(hours, minutes)), box.time_zone)
+    """When the class starts (aware), from its "HH:MM - HH:MM" in the box's time zone.
+
+    Raises AimHarderError when the class's time or the box's stored zone cannot be read.
+    """
+    try:
+        hours, minutes = (int(part) for part in gym_class.starts.split(":"))
+        return local_time(datetime.combine(day, time(hours, minutes)), box.time_zone)
+    except (OverflowError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise _unusable_rule(box) from None
 
 
 def local_time(wall_clock: datetime, zone_name: str) -> datetime:
@@ -124,14 +143,27 @@ def opening_instant(box: AimHarderBox, starts_at: datetime) -> datetime:
 
     "N hours before" counts elapsed hours (across a DST change the wall clock moves by one
     more or less); "D days before at HH:MM" is that wall-clock time in the box's zone.
+
+    Raises AimHarderError when a stored rule reaches outside the calendar (the form bounds the
+    numbers; a row written another way must still not break the pages).
     """
-    if box.rule == AimHarderBox.Rule.HOURS_BEFORE:
-        return (starts_at.astimezone(UTC) - timedelta(hours=box.hours_before)).astimezone(
-            zoneinfo.ZoneInfo(box.time_zone)
-        )
-    local_day = starts_at.astimezone(zoneinfo.ZoneInfo(box.time_zone)).date()
-    opening_day = local_day - timedelta(days=box.days_before)
-    return local_time(datetime.combine(opening_day, box.at_time), box.time_zone)
+    try:
+        if box.rule == AimHarderBox.Rule.HOURS_BEFORE:
+            return (starts_at.astimezone(UTC) - timedelta(hours=box.hours_before)).astimezone(
+                zoneinfo.ZoneInfo(box.time_zone)
+            )
+        local_day = starts_at.astimezone(zoneinfo.ZoneInfo(box.time_zone)).date()
+        opening_day = local_day - timedelta(days=box.days_before)
+        return local_time(datetime.combine(opening_day, box.at_time), box.time_zone)
+    except (OverflowError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise _unusable_rule(box) from None
+
+
+def _unusable_rule(box: AimHarderBox) -> AimHarderError:
+    return AimHarderError(
+        f"The booking rule of {box.name or box.slug} gives no opening time: "
+        "change it on the AimHarder accounts page."
+    )
 
 
 def prebooking_payload(

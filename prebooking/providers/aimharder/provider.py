@@ -1,7 +1,7 @@
 """The AimHarder provider: prebookings booked at a real gym through its member's account.
 
 prepare() runs AIMHARDER_PREPARE_SECONDS before the instant: it logs each account in afresh (a
-session may be short-lived), estimates each box host's clock and delay (prebooking.clock),
+session may be short-lived), estimates each box host's clock and delay (prebooking.providers.clock),
 encodes each POST /api/book with its session cookie and opens its connection. The timing
 worker then sends each request `lead()` seconds before our instant, so it reaches the gym at
 its own opening instant plus AIMHARDER_ARRIVAL_MARGIN_MS; "too early" stays retried as the net.
@@ -28,17 +28,11 @@ from django.db import connection
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from prebooking import aimharder, clock
-from prebooking.aimharder import AimHarderError, LoginFailed, Session
-from prebooking.providers import (
-    BOOKED,
-    REJECTED,
-    RETRY,
-    WAITLISTED,
-    BookingResult,
-    encode_request,
-    read_answer,
-)
+from prebooking.providers import clock
+from prebooking.providers.aimharder import client as aimharder
+from prebooking.providers.aimharder.client import AimHarderError, LoginFailed, Session
+from prebooking.providers.base import BOOKED, REJECTED, RETRY, WAITLISTED, BookingResult
+from prebooking.providers.http import encode_request, read_answer
 
 log = logging.getLogger(__name__)
 SECRETS_TTL = 300.0  # seconds decrypted credentials stay in memory after prepare()
@@ -69,7 +63,7 @@ class AimHarderProvider:
             cached = self._secrets.get(account_id)
         if cached is not None and cached[3] > time.time():
             return cached[:3]
-        from prebooking.aimharder_services import account_credentials
+        from prebooking.providers.aimharder.services import account_credentials
 
         email, password, fingerprint = account_credentials(account_id)
         with self._lock:

@@ -1,7 +1,7 @@
 """The AimHarder pages: linked accounts and box rules, the class picker, cancelling at the gym.
 
-Thin views: parse, call one service of prebooking.aimharder_services, render. Every query is
-scoped to the signed-in member: another member's account or prebooking is a 404.
+Thin views: parse, call one service of prebooking.providers.aimharder.services, render. Every
+query is scoped to the signed-in member: another member's account or prebooking is a 404.
 """
 
 from __future__ import annotations
@@ -12,12 +12,19 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit import ALL
 
-from config.security import rate_limit
-from prebooking import aimharder_services
-from prebooking.aimharder import AimHarderError
-from prebooking.aimharder_forms import BoxRuleForm, ClassDayForm, LinkAccountForm, PickForm
+from core.security import rate_limit
 from prebooking.models import AimHarderAccount, AimHarderBox, Prebooking
+from prebooking.providers.aimharder import services as aimharder_services
+from prebooking.providers.aimharder.client import AimHarderError
+from prebooking.providers.aimharder.forms import (
+    BoxRuleForm,
+    ClassDayForm,
+    LinkAccountForm,
+    PickForm,
+)
+from prebooking.services import PendingLimitReached
 
 
 def _accounts_page(request: HttpRequest, form: LinkAccountForm, status: int = 200):
@@ -90,18 +97,22 @@ def box_rule(request: HttpRequest, box_id: int) -> HttpResponse:
 
 def _listing(request: HttpRequest, form: ClassDayForm) -> tuple[list, str]:
     box, day = form.cleaned_data["box"], form.cleaned_data["day"]
+    rows = []
     try:
-        classes = aimharder_services.day_classes(box, day)
+        for gym_class in aimharder_services.day_classes(box, day):
+            starts = aimharder_services.class_starts_at(box, day, gym_class)
+            rows.append((gym_class, starts, aimharder_services.opening_instant(box, starts)))
     except AimHarderError as exc:
         return [], exc.reason
-    rows = []
-    for gym_class in classes:
-        starts = aimharder_services.class_starts_at(box, day, gym_class)
-        rows.append((gym_class, starts, aimharder_services.opening_instant(box, starts)))
     return rows, ""
 
 
+# Each listing may call AimHarder (a cache miss): a loop over days must not hammer the gym.
+CLASSES_LIMIT = ("aimharder-classes", "user", "AIMHARDER_CLASSES_RATE", ALL)
+
+
 @login_required
+@rate_limit(*CLASSES_LIMIT)
 def classes(request: HttpRequest) -> HttpResponse:
     """Pick a box and a day; the day's classes from AimHarder, each with its opening instant."""
     if not AimHarderBox.objects.filter(account__owner=request.user).exists():
@@ -120,6 +131,7 @@ def classes(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@rate_limit(*CLASSES_LIMIT)
 def pick(request: HttpRequest) -> HttpResponse:
     """One class: its details, the opening instant (editable) and "prebook it"."""
     form = PickForm(request.POST or request.GET, owner=request.user)
@@ -135,8 +147,12 @@ def pick(request: HttpRequest) -> HttpResponse:
     if gym_class is None:
         form.add_error(None, "AimHarder does not list this class that day any more.")
         return render(request, "prebooking/aimharder/pick.html", {"form": form}, status=400)
-    starts = aimharder_services.class_starts_at(box, day, gym_class)
-    by_rule = aimharder_services.opening_instant(box, starts)
+    try:
+        starts = aimharder_services.class_starts_at(box, day, gym_class)
+        by_rule = aimharder_services.opening_instant(box, starts)
+    except AimHarderError as exc:
+        form.add_error(None, exc.reason)
+        return render(request, "prebooking/aimharder/pick.html", {"form": form}, status=400)
     context = {
         "form": form,
         "box": box,
@@ -161,7 +177,11 @@ def pick(request: HttpRequest) -> HttpResponse:
     payload = aimharder_services.prebooking_payload(
         request.user, box, day, gym_class, form.cleaned_data["insist"]
     )
-    prebooking = aimharder_services.create_prebooking(request.user, payload, opens_at)
+    try:
+        prebooking = aimharder_services.create_prebooking(request.user, payload, opens_at)
+    except PendingLimitReached as refused:
+        form.add_error(None, str(refused))
+        return render(request, "prebooking/aimharder/pick.html", context, status=409)
     messages.success(
         request, f"Prebooking saved: we book {gym_class.name} the moment booking opens."
     )

@@ -1,4 +1,4 @@
-"""Serve the fake AimHarder (prebooking.fake_aimharder) for `make run`, demos and benchmarks."""
+"""Serve the fake AimHarder (devgyms.fake_aimharder) for `make run`, demos and benchmarks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from prebooking.fake_aimharder import FakeAimHarder, FakeServer
+from devgyms.fake_aimharder import FakeAimHarder, FakeServer
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """Operations endpoints: readiness, Prometheus metrics and the admin dashboard.
 
-They live at the project level because they read every app: the jobs layer's queue, the
+They live in an app of their own because they read every app: the jobs layer's queue, the
 Stripe event backlog and prebooking lateness.
 """
 
@@ -23,9 +23,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from billing import selectors as billing_selectors
 from billing.metrics import StripeEventCollector
-from config.views import database_answers
 from jobs import selectors
 from jobs.metrics import QueueCollector
+from ops.health import database_answers
 
 HEARTBEAT_MAX_AGE_S = 30
 OLDEST_EVENT_BAD = timedelta(minutes=5)  # the webhook answers at once; a worker should follow
@@ -177,7 +177,7 @@ def stripe_event_cards(now) -> tuple[list[dict], list[dict]]:
         {
             "label": "Events failing, retrying",
             "value": attention["failed"],
-            "url": f"{events_url}?status__exact=failed",
+            "url": f"{events_url}?status__exact=received&job__status__exact=retrying",
             "tone": "warn" if attention["failed"] else "",
         },
         {

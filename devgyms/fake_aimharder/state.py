@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from http.server import ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
-from prebooking.demo_gym import Turnstile
+from devgyms.demo_gym import Turnstile
 
 MADRID = ZoneInfo("Europe/Madrid")
 TOO_EARLY = {

@@ -1,4 +1,4 @@
-"""Gym booking providers: one interface, an HTTP implementation, and its answer classification.
+"""The generic HTTP booking provider: its contract, its answer classification, pre-opened releases.
 
 The HTTP contract (the bundled demo gym implements it):
     POST <base>/bookings  {"class_id": ..., "member": ..., "notes": ...}
@@ -16,40 +16,11 @@ import http.client
 import json
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
-from django.conf import settings
 
-BOOKED = "booked"
-REJECTED = "rejected"
-NOT_OPEN = "not_open"
-RETRY = "retry"
-WAITLISTED = "waitlisted"  # final: not booked, but in the gym's waiting list (AimHarder)
-
-
-@dataclass(frozen=True)
-class BookingResult:
-    """What one booking attempt came back with."""
-
-    outcome: str  # BOOKED, REJECTED, NOT_OPEN, RETRY or WAITLISTED
-    status_code: int | None
-    answer: dict = field(default_factory=dict)
-    reason: str = ""
-    # What the answer means in the provider's terms ("already_booked", "full", ...), and the
-    # arrival targeting's figures for this attempt (offset, estimated arrival); both optional.
-    kind: str = ""
-    timing: dict = field(default_factory=dict)
-
-    def as_json(self) -> dict:
-        data = {"status_code": self.status_code, "answer": self.answer, "reason": self.reason}
-        if self.kind:
-            data["kind"] = self.kind
-        if self.timing:
-            data["timing"] = self.timing
-        return data
+from prebooking.providers.base import BOOKED, NOT_OPEN, REJECTED, RETRY, BookingResult
 
 
 def classify(status_code: int, body: bytes) -> BookingResult:
@@ -68,23 +39,6 @@ def classify(status_code: int, body: bytes) -> BookingResult:
     if status_code >= 500 or status_code == 429:
         return BookingResult(RETRY, status_code, answer, f"provider answered {status_code}")
     return BookingResult(REJECTED, status_code, answer, error or f"provider answered {status_code}")
-
-
-class PreparedRelease(Protocol):
-    """Requests made ready before the instant: send() each in order, then receive() each."""
-
-    def send(self, index: int) -> float: ...
-    def receive(self, index: int) -> BookingResult: ...
-    def close(self) -> None: ...
-
-
-class Provider(Protocol):
-    """A gym's booking API."""
-
-    name: str
-
-    def book(self, payload: dict, key: str) -> BookingResult: ...
-    def prepare(self, requests: list[tuple[dict, str]]) -> PreparedRelease: ...
 
 
 class HttpProvider:
@@ -199,61 +153,3 @@ def encode_request(path: str, host: str, body: bytes, headers: dict[str, str]) -
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-_providers: dict[str, HttpProvider] = {}
-_providers_lock = threading.Lock()
-
-
-def _aimharder() -> Provider:
-    from prebooking.aimharder_provider import AimHarderProvider
-
-    return AimHarderProvider()
-
-
-# Providers with a client of their own rather than the generic HTTP contract, by name. They are
-# not offered by the generic form (provider_choices): each has its own pages.
-SPECIAL_PROVIDERS = {"aimharder": _aimharder}
-_special: dict[str, Provider] = {}
-
-
-def get_provider(name: str) -> Provider:
-    """The configured provider called `name` (one persistent instance per process)."""
-    if name in SPECIAL_PROVIDERS:
-        with _providers_lock:
-            if name not in _special:
-                _special[name] = SPECIAL_PROVIDERS[name]()
-            return _special[name]
-    config = settings.PREBOOKING_PROVIDERS[name]
-    with _providers_lock:
-        provider = _providers.get(name)
-        if provider is None or provider.url != config["url"].rstrip("/"):
-            provider = HttpProvider(
-                name, config["url"], config.get("token", ""), settings.PREBOOKING_HTTP_TIMEOUT
-            )
-            _providers[name] = provider
-        return provider
-
-
-def close_providers() -> None:
-    """Close every provider's persistent connections (tests, settings changes)."""
-    with _providers_lock:
-        for provider in _providers.values():
-            if provider._client is not None:
-                provider._client.close()
-        _providers.clear()
-        for provider in _special.values():
-            provider.close()
-        _special.clear()
-
-
-def prepare_seconds(name: str) -> float:
-    """How long before the instant the provider `name` wants its requests prepared."""
-    if name in SPECIAL_PROVIDERS:
-        return float(getattr(settings, f"{name.upper()}_PREPARE_SECONDS"))
-    return float(settings.PREBOOKING_PREPARE_SECONDS)
-
-
-def provider_choices() -> list[tuple[str, str]]:
-    """(name, label) of every configured provider, for forms."""
-    return [(name, config["label"]) for name, config in settings.PREBOOKING_PROVIDERS.items()]

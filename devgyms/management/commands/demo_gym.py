@@ -1,4 +1,4 @@
-"""Run the bundled demo gym's booking API (make run starts it; see prebooking.demo_gym)."""
+"""Run the bundled demo gym's booking API (make run starts it; see devgyms.demo_gym)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from prebooking.demo_gym import make_server
+from devgyms.demo_gym import make_server
 
 
 class Command(BaseCommand):
