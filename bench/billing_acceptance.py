@@ -113,7 +113,7 @@ def wait_done(timeout: float) -> None:
     """Until every event is processed and every email settled (a retry waits ~1 min)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events = StripeEvent.objects.filter(status__in=["received", "processing", "failed"])
+        events = StripeEvent.objects.filter(status="received")
         emails = Email.objects.filter(status__in=["pending", "sending"])
         if not events.exists() and not emails.exists():
             return

@@ -164,7 +164,7 @@ def job_ids(prefix: str) -> list[int]:
     """The processing jobs of the events whose stripe id starts with `prefix`."""
     rows = query(
         "SELECT job.id FROM jobs_job AS job"
-        "  JOIN billing_stripeevent AS event ON job.target = 'billing.stripeevent:' || event.id"
+        "  JOIN billing_stripeevent AS event ON event.job_id = job.id"
         " WHERE event.stripe_id LIKE %s",
         [f"evt_{prefix}%"],
     )

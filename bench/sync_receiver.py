@@ -19,9 +19,8 @@ from billing.views import event_problem, signature_problem
 
 INSERT_EVENT = """
 INSERT INTO billing_stripeevent
-       (stripe_id, type, api_version, livemode, created, payload, status, attempts, last_error,
-        received_at)
-VALUES (%s, %s, %s, %s, %s, %s::jsonb, 'received', 0, '', now())
+       (stripe_id, type, api_version, livemode, created, payload, status, received_at)
+VALUES (%s, %s, %s, %s, %s, %s::jsonb, 'received', now())
     ON CONFLICT (stripe_id) DO NOTHING
 RETURNING id
 """

@@ -77,8 +77,7 @@ def settle(timeout: float = 60) -> None:
     from billing.models import StripeEvent
 
     began = time.monotonic()
-    waiting = [StripeEvent.Status.RECEIVED, StripeEvent.Status.PROCESSING]
-    while StripeEvent.objects.filter(status__in=waiting).exists():
+    while StripeEvent.objects.filter(status=StripeEvent.Status.RECEIVED).exists():
         if time.monotonic() - began > timeout:
             return
         time.sleep(0.5)

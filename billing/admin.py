@@ -11,19 +11,16 @@ import re
 from urllib.parse import quote
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Func, Q, QuerySet, Sum, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Left, Length
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
-from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
-from django.views.decorators.http import require_POST
 
 from billing import services
 from billing.models import (
+    PAYLOAD_EMAIL,
     ActivityLog,
     Customer,
     DunningCase,
@@ -35,30 +32,140 @@ from billing.models import (
     Subscription,
     WalletTransaction,
 )
-from jobs.admin import JobActionsMixin, cause_of_death
-from jobs.admin_tools import ConsoleMedia, EstimatedCountPaginator, ReadOnlyAdminMixin, StatusBadge
-from jobs.models import JobAction, JobAttempt
+from billing.services import PROCESS_EVENT_JOB
+from jobs import services as job_services
+from jobs.admin import cause_of_death
+from jobs.admin_tools import (
+    ConsoleMedia,
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
+    StatusBadge,
+)
+from jobs.console import ConsoleAction, ConsoleActionsMixin
+from jobs.models import Job, JobAction, JobAttempt
+from jobs.search import MIN_TEXT_CHARS, error_text, job_finder
 
 PAYLOAD_PREVIEW_CHARS = 4000
-SEARCH_MIN_PARTIAL = 6  # characters of an event id before matching on a part of it
+# pg_trgm extracts no trigram from fewer characters: a shorter part of an id could not use the
+# trigram index, and would match nearly every event anyway. Whole ids match at any length.
+SEARCH_MIN_PARTIAL = MIN_TEXT_CHARS
 SEARCH_MAX_CUSTOMERS = 50  # customers an e-mail fragment may stand for
 SEARCH_MAX_RESULTS = 1000  # newest matching events a search lists
 
+OUTCOME_AFTER = "This page shows the outcome when a worker has run it (it refreshes until then)."
+SETTLEABLE = ("dead", "retrying", "queued")
+REPLAYABLE = tuple(job_services.REPLAYABLE)
+EVENT_ACTIONS = [
+    # An event's state is its job's: the buttons offered follow the job's status.
+    ConsoleAction(
+        name="replay",
+        label="Replay now",
+        description="Replay selected events (failed or dead)",
+        done="queued for replay",
+        after=OUTCOME_AFTER,
+        run=lambda pk, actor, note: services.replay_event(pk, actor=actor, note=note),
+        shown_for=REPLAYABLE,
+        applies=Q(job__status__in=REPLAYABLE),
+        primary=True,
+    ),
+    ConsoleAction(
+        name="force_replay",
+        label="Replay anyway (forced)",
+        description="Replay, even if processed (forced)",
+        done="queued for replay",
+        after=OUTCOME_AFTER,
+        run=lambda pk, actor, note: services.replay_event(pk, actor=actor, force=True, note=note),
+        shown_for=("succeeded",),
+        bulk=False,
+    ),
+    ConsoleAction(
+        name="resolve",
+        label="Mark resolved",
+        description="Mark resolved (stop retrying, do not run)",
+        done="marked resolved",
+        run=lambda pk, actor, note: services.resolve_event(pk, actor=actor, note=note),
+        shown_for=SETTLEABLE,
+        applies=Q(job__status__in=SETTLEABLE),
+        confirm=True,
+    ),
+    ConsoleAction(
+        # One word for one action: the jobs console calls it "discard" too (the event's status
+        # stays "ignored", which unhandled types also get; its page says "discarded").
+        name="discard",
+        label="Discard",
+        description="Discard (stop retrying, do not run)",
+        done="discarded",
+        run=lambda pk, actor, note: services.ignore_event(pk, actor=actor, note=note),
+        shown_for=SETTLEABLE,
+        applies=Q(job__status__in=SETTLEABLE),
+        confirm=True,
+    ),
+]
 
-QUEUED = "queued for replay"
-EVENT_ACTIONS = {
-    # detail-page button -> (service call, what the message says was done)
-    "replay": (lambda pk, user: services.replay_event(pk, actor=user), QUEUED),
-    "force-replay": (lambda pk, user: services.replay_event(pk, actor=user, force=True), QUEUED),
-    "resolve": (lambda pk, user: services.resolve_event(pk, actor=user), "marked resolved"),
-    # One word for one action: the jobs console calls it "discard" too (the status stays
-    # "ignored", which unhandled types also get).
-    "discard": (lambda pk, user: services.ignore_event(pk, actor=user), "discarded"),
-}
+
+def event_match(term: str) -> Q:
+    """Events `term` may mean: an event id or part of one, an object or customer id, an e-mail
+    address (in the payload, or a customer's, or part of a customer's) or error text.
+
+    Each branch is served by an index at a million events: the trigram index on stripe_id
+    (partial ids), the payload expression indexes (object and customer ids, e-mail), the
+    customers' e-mail trigram index, whose few matches become customer-id lookups, and the jobs'
+    error-text trigram index.
+    """
+    if "@" in term:
+        customers = list(
+            Customer.objects.filter(email__iregex=re.escape(term)).values_list(
+                "stripe_id", flat=True
+            )[:SEARCH_MAX_CUSTOMERS]
+        )
+        match = Q(customer_id__in=customers) | Q(object_id__in=customers)
+        match |= Q(payload_email=term.lower())
+    else:
+        match = Q(stripe_id=term) | Q(object_id=term) | Q(customer_id=term)
+        if len(term) >= SEARCH_MIN_PARTIAL:
+            match |= Q(stripe_id__contains=term)
+    if len(term) >= MIN_TEXT_CHARS:
+        failing = Job.objects.filter(error_text(term), name=PROCESS_EVENT_JOB).order_by("-pk")
+        job_ids = list(failing.values_list("pk", flat=True)[:SEARCH_MAX_RESULTS])
+        if job_ids:
+            match |= Q(job_id__in=job_ids)
+    return match
+
+
+def matching_events(queryset: QuerySet, term: str) -> list[int]:
+    """The ids of the newest events (at most SEARCH_MAX_RESULTS) `term` finds in `queryset`."""
+    found = queryset.alias(
+        object_id=KT("payload__data__object__id"),
+        customer_id=KT("payload__data__object__customer"),
+        payload_email=PAYLOAD_EMAIL,
+    )
+    # The newest matches by id, found through the indexes above; the list's other queries
+    # (count, date drill-down) then run on those ids. Given the OR itself, PostgreSQL
+    # misjudged how many rows match and walked the received_at index.
+    newest = found.filter(event_match(term)).order_by("-pk").values_list("pk", flat=True)
+    return list(newest[:SEARCH_MAX_RESULTS])
+
+
+def event_status(event: StripeEvent) -> str:
+    """The event's outcome as staff say it: "discarded" when staff discarded its job (the
+    event's own status says "ignored", as for a type without a handler)."""
+    discarded = event.job is not None and event.job.status == Job.Status.DISCARDED
+    return "discarded" if discarded else event.status
+
+
+@job_finder
+def jobs_of_events(term: str) -> Q | None:
+    """The console's job search: the jobs of the events a Stripe id or an e-mail finds."""
+    if not ("@" in term or re.fullmatch(r"[a-z]{2,10}_\w+", term)):
+        return None
+    ids = matching_events(StripeEvent.objects.all(), term)
+    job_ids = StripeEvent.objects.filter(pk__in=ids, job__isnull=False).values_list("job_id")
+    return Q(pk__in=list(job_ids))
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Events with their attempts and payload; replay, resolve or ignore through the jobs layer,
     which audits every action; staff without ``billing.replay_stripeevent`` only look."""
 
@@ -72,23 +179,22 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "next_attempt_at",
         "error_summary",
     ]
-    list_filter = ["status", "type", "livemode", "received_at"]
+    # Attempts, errors and the next attempt are the job's: one join, not a query per row.
+    list_select_related = ["job"]
+    list_filter = ["status", "job__status", "type", "livemode", "received_at"]
     search_fields = ["=stripe_id"]
     search_help_text = (
-        "An event id or part of it (6 characters or more), the id of the object it is about, "
-        "a customer id, or (part of) a customer's e-mail address. Lists the newest 1,000 matches."
+        "An event id or part of it (3 characters or more), the id of the object it is about, "
+        "a customer id, an e-mail address (in the event, or part of a customer's), or part of "
+        "the error. Lists the newest 1,000 matches."
     )
     date_hierarchy = "received_at"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    # The jobs' summary message and its skip reasons, with this app's permission.
-    actions = [
-        "replay_events",
-        "replay_all_dead_of_type",
-        "force_replay_events",
-        "resolve_events",
-        "ignore_events",
-    ]
+    console_actions = EVENT_ACTIONS
+    console_permission = "billing.replay_stripeevent"
+    console_permission_label = "Can replay Stripe events"
+    other_actions = ["replay_all_dead_of_type"]
     fieldsets = [
         (
             None,
@@ -111,47 +217,29 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ("Payload", {"fields": ["payload_pretty", "api_version", "livemode", "created"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
-    status_badge = StatusBadge("status", short=True).column()
     change_form_template = "admin/billing/stripeevent/change_form.html"
     Media = ConsoleMedia
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Pages never decode a payload in Python: whatever an event holds (nesting, size), the
         # database pretty-prints and cuts it (_payload_text), so every page stays bounded.
-        return super().get_queryset(request).defer("payload")
+        return super().get_queryset(request).select_related("job").defer("payload")
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        """An event id or part of one, an object or customer id, or (part of) a customer's e-mail.
-
-        Each branch is served by an index at a million events: the trigram index on stripe_id
-        (partial ids), the payload expression indexes (object and customer ids), and the
-        customers' e-mail trigram index, whose few matches become customer-id lookups.
-        """
         term = search_term.strip()
         if not term:
             return queryset, False
-        found = queryset.alias(
-            object_id=KT("payload__data__object__id"),
-            customer_id=KT("payload__data__object__customer"),
-        )
-        if "@" in term:
-            customers = list(
-                Customer.objects.filter(email__iregex=re.escape(term)).values_list(
-                    "stripe_id", flat=True
-                )[:SEARCH_MAX_CUSTOMERS]
+        if len(term) < SEARCH_MIN_PARTIAL:
+            self.message_user(
+                request,
+                f"“{term}” is matched as a whole id only: parts of ids need "
+                f"{SEARCH_MIN_PARTIAL} characters or more (the search index works on "
+                f"{SEARCH_MIN_PARTIAL}-letter pieces, and shorter parts match nearly everything).",
+                messages.INFO,
             )
-            match = Q(customer_id__in=customers) | Q(object_id__in=customers)
-        else:
-            match = Q(stripe_id=term) | Q(object_id=term) | Q(customer_id=term)
-            if len(term) >= SEARCH_MIN_PARTIAL:  # shorter fragments match too much to be useful
-                match |= Q(stripe_id__contains=term)
-        # The newest matches by id, found through the indexes above; the list's other queries
-        # (count, date drill-down) then run on those ids. Given the OR itself, PostgreSQL
-        # misjudged how many rows match and walked the received_at index: 0.8 s at a million.
-        newest = found.filter(match).order_by("-pk").values_list("pk", flat=True)
-        return queryset.filter(pk__in=list(newest[:SEARCH_MAX_RESULTS])), False
+        return queryset.filter(pk__in=matching_events(queryset, term)), False
 
     def get_urls(self) -> list:
         own = [
@@ -159,11 +247,6 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 "<int:event_id>/payload.json",
                 self.admin_site.admin_view(self.payload_json),
                 name="billing_stripeevent_payload",
-            ),
-            path(
-                "<int:event_id>/act/<slug:action>/",
-                self.admin_site.admin_view(self.act_on_event),
-                name="billing_stripeevent_act",
             ),
         ]
         return [*own, *super().get_urls()]
@@ -176,38 +259,30 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             raise Http404("no such event")
         return HttpResponse(text[0], content_type="application/json")
 
-    @method_decorator(require_POST)
-    def act_on_event(self, request: HttpRequest, event_id: int, action: str) -> HttpResponse:
-        """The buttons of the event's page: one event, the same services as the list's actions."""
-        if action not in EVENT_ACTIONS:
-            raise Http404("no such action")
-        if not (self.has_view_permission(request) and self.has_replay_permission(request)):
-            raise PermissionDenied
-        event = get_object_or_404(StripeEvent, pk=event_id)
-        call, verb = EVENT_ACTIONS[action]
-        result = call(event.pk, request.user)
-        if result.done and verb == QUEUED:
-            # The replay runs on a worker: say so, not "replayed" (it may yet fail).
-            self.message_user(
-                request,
-                f"Event {event.stripe_id} {verb}. This page shows the outcome when a worker "
-                "has run it (it refreshes until then).",
-                messages.SUCCESS,
-            )
-        elif result.done:
-            self.message_user(request, f"Event {event.stripe_id} {verb}.", messages.SUCCESS)
-        else:
-            self.message_user(
-                request, f"Event {event.stripe_id} not {verb}: {result.reason}.", messages.WARNING
-            )
-        return redirect("admin:billing_stripeevent_change", event.pk)
+    def console_label(self, obj_id: int) -> str:
+        stripe_id = StripeEvent.objects.filter(pk=obj_id).values_list("stripe_id", flat=True)
+        return f"Event {stripe_id.first() or obj_id}"
+
+    def console_state(self, event: StripeEvent) -> str:
+        return event.job.status if event.job is not None else ""
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, event: StripeEvent) -> str:
+        word = event_status(event)
+        return format_html(
+            '<span class="status-pill status-{}" title="{}">{}</span>',
+            word,
+            event.get_status_display() if word == event.status else word,
+            word,
+        )
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ) -> HttpResponse:
-        event = StripeEvent.objects.filter(pk=object_id).only("type").first()
-        extra = {"can_act": self.has_replay_permission(request), **(extra_context or {})}
+        event = StripeEvent.objects.filter(pk=object_id).only("type", "status", "job_id").first()
+        extra = dict(extra_context or {})
         if event is not None:
+            extra["event_status"] = event_status(event)
             extra["latest_action"], extra["waiting"] = self._latest_action(event)
             extra["dead_of_type"] = StripeEvent.objects.filter(
                 status=StripeEvent.Status.DEAD, type=event.type
@@ -220,7 +295,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _latest_action(self, event: StripeEvent) -> tuple[str, bool]:
         """What came of the newest staff action on the event, and whether it is still pending."""
-        action = JobAction.objects.filter(job__target=services.event_target(event.pk)).first()
+        action = JobAction.objects.filter(job_id=event.job_id).first()
         if action is None:
             return "", False
         attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
@@ -231,8 +306,26 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Cause of death")
     def cause_of_death(self, event: StripeEvent) -> str:
-        job = services.event_job(event.pk)
+        job = event.job
         return (cause_of_death(job) if job is not None else "") or "-"
+
+    @admin.display(description="Attempts")
+    def attempts(self, event: StripeEvent) -> int | str:
+        return event.job.attempts if event.job is not None else "-"
+
+    @admin.display(description="Next attempt")
+    def next_attempt_at(self, event: StripeEvent):
+        job = event.job
+        return job.run_at if job is not None and job.status in Job.WAITING else None
+
+    @admin.display(description="Processed at")
+    def processed_at(self, event: StripeEvent):
+        job = event.job
+        return job.finished_at if job is not None and event.status != "received" else None
+
+    @admin.display(description="Last error")
+    def last_error(self, event: StripeEvent) -> str:
+        return event.job.last_error if event.job is not None else ""
 
     @admin.display(description="Payload")
     def payload_pretty(self, event: StripeEvent) -> str:
@@ -250,19 +343,17 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Last error")
     def error_summary(self, event: StripeEvent) -> str:
-        error = event.last_error
+        error = self.last_error(event)
         return (error[:70] + "…") if len(error) > 70 else error
 
     def _attempts(self, event: StripeEvent) -> list[JobAttempt]:
         return list(
-            JobAttempt.objects.filter(job__target=services.event_target(event.pk)).order_by(
-                "-started_at", "-id"
-            )[:50]
+            JobAttempt.objects.filter(job_id=event.job_id).order_by("-started_at", "-id")[:50]
         )
 
     @admin.display(description="Processing job")
     def job_link(self, event: StripeEvent) -> str:
-        job = services.event_job(event.pk)
+        job = event.job
         if job is None:
             return "- (pruned)"
         url = reverse("admin:jobs_job_change", args=[job.pk])
@@ -313,7 +404,7 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Staff actions (newest first)")
     def staff_actions(self, event: StripeEvent) -> str:
-        actions = list(JobAction.objects.filter(job__target=services.event_target(event.pk)))
+        actions = list(JobAction.objects.filter(job_id=event.job_id))
         if not actions:
             return "-"
         attempts = sorted(self._attempts(event), key=lambda a: a.started_at)
@@ -337,43 +428,13 @@ class StripeEventAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             ),
         )
 
-    def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("billing.replay_stripeevent")
-
-    @admin.action(description="Replay selected events (failed or dead)", permissions=["replay"])
-    def replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
-            request, queryset, QUEUED, lambda pk: services.replay_event(pk, actor=request.user)
-        )
-
     @admin.action(
-        description="Replay all dead events of the selected events' types", permissions=["replay"]
+        description="Replay all dead events of the selected events' types", permissions=["act"]
     )
     def replay_all_dead_of_type(self, request: HttpRequest, queryset: QuerySet) -> None:
         types = set(queryset.values_list("type", flat=True))
         dead = StripeEvent.objects.filter(status=StripeEvent.Status.DEAD, type__in=types)
-        self._run(request, dead, QUEUED, lambda pk: services.replay_event(pk, actor=request.user))
-
-    @admin.action(description="Replay, even if processed (forced)", permissions=["replay"])
-    def force_replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
-            request,
-            queryset,
-            QUEUED,
-            lambda pk: services.replay_event(pk, actor=request.user, force=True),
-        )
-
-    @admin.action(description="Mark resolved (stop retrying, do not run)", permissions=["replay"])
-    def resolve_events(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
-            request, queryset, "resolved", lambda pk: services.resolve_event(pk, actor=request.user)
-        )
-
-    @admin.action(description="Discard (stop retrying, do not run)", permissions=["replay"])
-    def ignore_events(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
-            request, queryset, "discarded", lambda pk: services.ignore_event(pk, actor=request.user)
-        )
+        self.act_on_selection(request, dead, self._action("replay"))
 
 
 def _payload_text(event_id: int, *, limit: int | None) -> tuple[str, int] | None:
@@ -404,10 +465,8 @@ def _action_outcome(action: JobAction, attempts: list[JobAttempt]) -> str:
     return f"attempt {after.number}: {after.get_outcome_display().lower()}"
 
 
-class ActivityInline(admin.TabularInline):
+class ActivityInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = ActivityLog
-    extra = 0
-    can_delete = False
     ordering = ["-created_at", "-id"]
     fields = ["created_at", "stripe_event_id", "object_type", "object_id", "action", "change"]
     readonly_fields = fields
@@ -416,12 +475,6 @@ class ActivityInline(admin.TabularInline):
     @admin.display(description="Before -> after")
     def change(self, log: ActivityLog) -> str:
         return _change(log)
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 def _change(log: ActivityLog) -> str:

@@ -8,6 +8,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, Lower
 
 
 class MirroredFromStripe(models.Model):
@@ -26,14 +27,30 @@ class MirroredFromStripe(models.Model):
         abstract = True
 
 
+# The address a Stripe object carries, wherever its type keeps it (customer, invoice, charge,
+# checkout session), lower-cased: what staff search events by (billing_event_email_idx).
+PAYLOAD_EMAIL = Lower(
+    Coalesce(
+        KT("payload__data__object__email"),
+        KT("payload__data__object__customer_email"),
+        KT("payload__data__object__receipt_email"),
+        KT("payload__data__object__billing_details__email"),
+        KT("payload__data__object__customer_details__email"),
+    )
+)
+
+
 class StripeEvent(models.Model):
-    """One Stripe event as delivered (webhook or backfill), stored once, processed by a job."""
+    """One Stripe event as delivered (webhook or backfill), stored once, processed by its job.
+
+    The job (jobs.Job) alone holds the processing state: attempts, the next one, errors. The
+    event keeps what Stripe sent and, in ``status``, the outcome: received until its job
+    settles it (docs/stripe.md, "Event status").
+    """
 
     class Status(models.TextChoices):
         RECEIVED = "received", "received"
-        PROCESSING = "processing", "processing"
         PROCESSED = "processed", "processed"
-        FAILED = "failed", "failed (will retry)"
         DEAD = "dead", "dead"  # of a permanent error or exhausted attempts: the page says which
         RESOLVED = "resolved", "resolved by staff (not run)"
         IGNORED = "ignored", "ignored (no handler, or discarded by staff)"
@@ -42,7 +59,6 @@ class StripeEvent(models.Model):
         SNAPSHOT = "snapshot", "snapshot (v1 webhook: the object in the payload)"
         THIN = "thin", "thin (v2 notification: the object fetched from the API)"
 
-    UNPROCESSED = (Status.RECEIVED, Status.PROCESSING, Status.FAILED)
     SETTLED = (Status.PROCESSED, Status.RESOLVED, Status.IGNORED)  # nothing more will run
 
     stripe_id = models.CharField(max_length=255)
@@ -55,28 +71,23 @@ class StripeEvent(models.Model):
     created = models.DateTimeField(help_text="Stripe's creation time of the event.")
     payload = models.JSONField(help_text="The whole event as Stripe sent it.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    # Null once the jobs layer's retention pruned a settled job; the event outlives it.
+    job = models.ForeignKey(
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stripe_events",
+        help_text="The job that processes the event: its attempts, errors and next attempt.",
+    )
 
     class Meta:
         permissions = [("replay_stripeevent", "Can replay Stripe events")]
         constraints = [
             models.UniqueConstraint(fields=["stripe_id"], name="billing_event_stripe_id_unique"),
             models.CheckConstraint(
-                condition=Q(
-                    status__in=[
-                        "received",
-                        "processing",
-                        "processed",
-                        "failed",
-                        "dead",
-                        "resolved",
-                        "ignored",
-                    ]
-                ),
+                condition=Q(status__in=["received", "processed", "dead", "resolved", "ignored"]),
                 name="billing_event_status_valid",
             ),
             models.CheckConstraint(
@@ -91,7 +102,7 @@ class StripeEvent(models.Model):
             # "Oldest unprocessed": small, because processed rows (almost all) are not in it.
             models.Index(
                 fields=["received_at"],
-                condition=Q(status__in=["received", "processing", "failed"]),
+                condition=Q(status="received"),
                 name="billing_event_unprocessed_idx",
             ),
             # Staff search by the object an event is about, or by its customer.
@@ -101,6 +112,8 @@ class StripeEvent(models.Model):
             GinIndex(
                 fields=["stripe_id"], opclasses=["gin_trgm_ops"], name="billing_event_id_trgm_idx"
             ),
+            # Staff search by an e-mail address in the payload, even with no customer row yet.
+            models.Index(PAYLOAD_EMAIL, name="billing_event_email_idx"),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Min, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -19,30 +19,36 @@ from billing.models import (
     Subscription,
     WalletTransaction,
 )
-from billing.signals import PROCESS_EVENT_JOB
-from jobs.models import JobAttempt
+from billing.services import PROCESS_EVENT_JOB
+from jobs.models import Job, JobAttempt
 from jobs.selectors import fill_hours, first_hour
 
 
 def oldest_unprocessed_age(now: datetime | None = None) -> timedelta | None:
-    """How long the oldest event not yet processed (received, processing, failed) has waited.
+    """How long the oldest event not yet processed (received: waiting for its job, or retrying)
+    has waited.
 
     Its filter is the predicate of the partial index billing_event_unprocessed_idx, so this
     reads the first entry of a small index, not the table.
     """
     now = now or timezone.now()
-    oldest = StripeEvent.objects.filter(status__in=StripeEvent.UNPROCESSED).aggregate(
+    oldest = StripeEvent.objects.filter(status=StripeEvent.Status.RECEIVED).aggregate(
         Min("received_at")
     )["received_at__min"]
     return max(now - oldest, timedelta(0)) if oldest else None
 
 
 def needing_attention() -> dict[str, int]:
-    """Events failing (a retry is scheduled) and dead (staff must act), through the status index."""
-    failing, dead = StripeEvent.Status.FAILED, StripeEvent.Status.DEAD
-    return StripeEvent.objects.filter(status__in=[failing, dead]).aggregate(
-        failed=Count("pk", filter=Q(status=failing)), dead=Count("pk", filter=Q(status=dead))
-    )
+    """Events failing (their job will retry) and dead (staff must act).
+
+    Failing is read from the jobs: an event is received until its job settles it.
+    """
+    return {
+        "failed": StripeEvent.objects.filter(
+            status=StripeEvent.Status.RECEIVED, job__status=Job.Status.RETRYING
+        ).count(),
+        "dead": StripeEvent.objects.filter(status=StripeEvent.Status.DEAD).count(),
+    }
 
 
 def type_status_counts() -> list[tuple[str, str, int]]:

@@ -1,4 +1,4 @@
-"""Functions that change billing state: storing Stripe events and mirroring their processing."""
+"""Functions that change billing state: storing Stripe events and settling their processing."""
 
 from __future__ import annotations
 
@@ -13,40 +13,59 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.signals import PROCESS_EVENT_JOB
-from jobs.models import Job
+from billing.models import StripeEvent
+from jobs.models import Job, JobAction
 from jobs.services import ActionResult, discard, enqueue_params, replay, resolve
 from jobs.sql import load
 
 logger = logging.getLogger(__name__)
 
-
+PROCESS_EVENT_JOB = "billing.process_event"
 QUERIES = load(Path(__file__).with_name("sql") / "queries.sql")
 
 
-def event_target(event_id: int) -> str:
-    """The jobs layer's name for the StripeEvent row a job works on."""
-    return f"billing.stripeevent:{event_id}"
-
-
 def ingest_event(event: dict[str, Any], raw: str | None = None) -> int | None:
+    """Store a verified v1 event (webhook, backfill) once with its processing job.
+
+    `raw` is the JSON text the event was parsed from (the webhook's verified body), stored as
+    it is rather than encoded again. See :func:`store_event`.
+    """
+    return store_event(
+        stripe_id=event["id"],
+        event_type=event["type"],
+        created=datetime.fromtimestamp(event["created"], tz=UTC),
+        payload=raw if raw is not None else json.dumps(event),
+        api_version=event.get("api_version") or "",
+        livemode=bool(event.get("livemode", False)),
+    )
+
+
+def store_event(
+    *,
+    stripe_id: str,
+    event_type: str,
+    created: datetime,
+    payload: str,
+    kind: str = StripeEvent.Kind.SNAPSHOT,
+    api_version: str = "",
+    livemode: bool = False,
+) -> int | None:
     """Store a verified Stripe event once and enqueue its processing, atomically.
 
     One statement (``ingest_event`` in billing/sql/queries.sql) inserts the event and its job
     and wakes the workers: an event is never stored without its job, and the webhook's answer
     waits for one round trip. Returns the new row's id, or None when the event id was already
     stored (a duplicate delivery: no new row, no new job). Concurrent deliveries of one id are
-    settled by the unique constraint, never by a read-then-write. `raw` is the JSON text the
-    event was parsed from (the webhook's verified body), stored as it is rather than encoded
-    again.
+    settled by the unique constraint, never by a read-then-write. `payload` is JSON text.
     """
     params = {
-        "stripe_id": event["id"],
-        "type": event["type"],
-        "api_version": event.get("api_version") or "",
-        "livemode": bool(event.get("livemode", False)),
-        "created": datetime.fromtimestamp(event["created"], tz=UTC),
-        "payload": raw if raw is not None else json.dumps(event),
+        "stripe_id": stripe_id,
+        "type": event_type,
+        "kind": kind,
+        "api_version": api_version,
+        "livemode": livemode,
+        "created": created,
+        "payload": payload,
         "now": timezone.now(),
         **enqueue_params(PROCESS_EVENT_JOB),
     }
@@ -57,37 +76,55 @@ def ingest_event(event: dict[str, Any], raw: str | None = None) -> int | None:
         cursor.execute(QUERIES["ingest_event"], params)
         row = cursor.fetchone()
     if row is None:
-        logger.info("stripe event %s type=%s duplicate", event["id"], event["type"])
+        logger.info("stripe event %s type=%s duplicate", stripe_id, event_type)
         return None
-    logger.info("stripe event %s type=%s stored as %s", event["id"], event["type"], row[0])
+    logger.info("stripe event %s type=%s stored as %s", stripe_id, event_type, row[0])
     return row[0]
 
 
-def event_job(event_id: int) -> Job | None:
-    """The newest processing job of an event (None once retention pruned it)."""
-    return Job.objects.filter(name=PROCESS_EVENT_JOB, target=event_target(event_id)).first()
+# What an outcome of the processing job that the job itself cannot write makes of its event.
+OUTCOME_STATUS = {
+    Job.Status.DEAD: StripeEvent.Status.DEAD,
+    # Replayed: waiting for its job again; the job marks it processed (or ignored) when it runs.
+    JobAction.Kind.REPLAY: StripeEvent.Status.RECEIVED,
+    JobAction.Kind.RESOLVE: StripeEvent.Status.RESOLVED,
+    JobAction.Kind.DISCARD: StripeEvent.Status.IGNORED,
+}
+
+
+def record_outcome(job: Job, outcome: str) -> None:
+    """The processing job went dead or staff acted on it: the event's status says so.
+
+    Called by the jobs layer in the transaction that changes the job (JobType.on_outcome),
+    so the event and its job never disagree.
+    """
+    StripeEvent.objects.filter(pk=job.kwargs["event_id"]).update(status=OUTCOME_STATUS[outcome])
 
 
 def _through_job(event_id: int, act: Callable[[int], ActionResult]) -> ActionResult:
-    job = event_job(event_id)
-    if job is None:
+    job_id = StripeEvent.objects.filter(pk=event_id).values_list("job_id", flat=True).first()
+    if job_id is None:
         return ActionResult(False, "its job was pruned")
-    return act(job.pk)
+    return act(job_id)
 
 
-def replay_event(event_id: int, *, actor: object, force: bool = False) -> ActionResult:
+def replay_event(
+    event_id: int, *, actor: object, force: bool = False, note: str = ""
+) -> ActionResult:
     """Process an event again through its job (audited by the jobs layer).
 
     A processed or ignored event only when forced; handlers are idempotent, so that is safe.
     """
-    return _through_job(event_id, lambda job_id: replay(job_id, actor=actor, force=force))
+    return _through_job(
+        event_id, lambda job_id: replay(job_id, actor=actor, force=force, note=note)
+    )
 
 
-def resolve_event(event_id: int, *, actor: object) -> ActionResult:
+def resolve_event(event_id: int, *, actor: object, note: str = "") -> ActionResult:
     """Stop retrying a failed or dead event without running it: staff fixed it another way."""
-    return _through_job(event_id, lambda job_id: resolve(job_id, actor=actor))
+    return _through_job(event_id, lambda job_id: resolve(job_id, actor=actor, note=note))
 
 
-def ignore_event(event_id: int, *, actor: object) -> ActionResult:
+def ignore_event(event_id: int, *, actor: object, note: str = "") -> ActionResult:
     """Stop retrying a failed or dead event without running it: it should have no effect."""
-    return _through_job(event_id, lambda job_id: discard(job_id, actor=actor))
+    return _through_job(event_id, lambda job_id: discard(job_id, actor=actor, note=note))

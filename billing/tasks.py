@@ -15,19 +15,18 @@ from billing.handlers import refetch
 from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
-from billing.services import QUERIES
+from billing.services import PROCESS_EVENT_JOB, QUERIES, record_outcome
 from jobs import job
 from jobs.alerts import send_alert
 from jobs.models import Job
 from jobs.periodic import periodic
-from jobs.services import current_job
 from jobs.tasks import delete_in_batches
 
 logger = logging.getLogger(__name__)
 
 
 @job(
-    "billing.process_event",
+    PROCESS_EVENT_JOB,
     max_attempts=5,
     backoff_base=60,
     backoff_factor=2,
@@ -35,43 +34,27 @@ logger = logging.getLogger(__name__)
     # Milliseconds of database work; in refetch mode, a Stripe call of at most 8 s a try.
     timeout=30,
     queue="default",
+    on_outcome=record_outcome,
 )
 def process_event(event_id: int) -> None:
     """Apply one stored Stripe event through its handler; an unknown type is marked ignored.
 
-    Runs in the job's transaction: the event's new status (one statement that also reads it,
-    ``start_processing``), the handler's changes and the job's outcome commit together, or a
-    failure rolls them all back and the jobs layer records it (see billing.signals).
+    Runs in the job's transaction: the event's outcome (one statement that also reads it,
+    ``start_processing``), the handler's changes and the job's success commit together, or a
+    failure rolls them all back and the jobs layer records it on the job.
     """
-    running = current_job.get()
     # In a job this is the job's transaction already (no savepoint: a failure rolls it all
     # back anyway); called on its own, it is a transaction of its own.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(
-            QUERIES["start_processing"],
-            {
-                "id": event_id,
-                "attempts": running.attempts if running is not None else None,
-                "now": timezone.now(),
-            },
-        )
+        cursor.execute(QUERIES["start_processing"], {"id": event_id})
         row = cursor.fetchone()
         if row is None:
-            logger.info("stripe event #%s already settled", event_id)
+            logger.info("stripe event #%s not waiting to be processed", event_id)
             return
-        event = StripeEvent(
-            pk=row[0],
-            stripe_id=row[1],
-            type=row[2],
-            api_version=row[3],
-            livemode=row[4],
-            created=row[5],
-            payload=row[6] if isinstance(row[6], dict) else json.loads(row[6]),
-            attempts=row[7],
-            received_at=row[8],
-            kind=row[9],
-            status=StripeEvent.Status.PROCESSED,
-        )
+        fields = dict(zip((column.name for column in cursor.description), row, strict=True))
+        if not isinstance(fields["payload"], dict):
+            fields["payload"] = json.loads(fields["payload"])
+        event = StripeEvent(**fields, status=StripeEvent.Status.PROCESSED)
         event._state.adding, event._state.db = False, connection.alias
         handler = handler_for(event.handled_type)
         if handler is None:
@@ -160,15 +143,13 @@ def alert_top_up_failures_summary(window_start: str, seconds: int) -> None:
 @periodic("billing.prune_events", minutes=60)
 @job("billing.prune_events", max_attempts=3, timeout=600, atomic=False)
 def prune_events() -> int:
-    """Delete processed, resolved and ignored events past STRIPE_EVENT_RETENTION_DAYS, in batches.
+    """Delete processed, resolved and ignored events received more than
+    STRIPE_EVENT_RETENTION_DAYS ago, in batches.
 
-    Failed and dead events stay until they are processed. A redelivery of a pruned event id is
+    Received and dead events stay until they are settled. A redelivery of a pruned event id is
     stored and processed again, which the handlers make harmless (Stripe stops after 3 days).
     """
     before = timezone.now() - timedelta(days=settings.STRIPE_EVENT_RETENTION_DAYS)
     return delete_in_batches(
-        StripeEvent.objects.filter(
-            status__in=StripeEvent.SETTLED,
-            processed_at__lt=before,
-        )
+        StripeEvent.objects.filter(status__in=StripeEvent.SETTLED, received_at__lt=before)
     )

@@ -1,22 +1,22 @@
 """The console staff live in: jobs, their attempts, and the dead letters of every type.
 
-Log tables are read-only; state changes only through actions, which call the same service
-functions the code uses, are gated by the ``jobs.replay_job`` permission, and are audited.
+Log tables are read-only; state changes only through actions (declared once in
+``JOB_ACTIONS``, offered by jobs.console as list actions, page buttons and "all matching"), which
+call the same service functions the code uses, are gated by the ``jobs.replay_job`` permission,
+and are audited.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
-from django.urls import NoReverseMatch, path, reverse
-from django.utils.decorators import method_decorator
+from django.contrib import admin
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 from django_q.models import Failure, OrmQ, Schedule, Success
 
 from jobs import services
@@ -24,11 +24,16 @@ from jobs.admin_tools import (
     ConsoleMedia,
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
     StatusBadge,
 )
+from jobs.console import ConsoleAction, ConsoleActionsMixin
 from jobs.errors import JobNotRegistered
-from jobs.models import DeadLetter, Job, JobAction, JobAttempt
+from jobs.models import BulkAction, DeadLetter, Job, JobAction, JobAttempt
 from jobs.registry import get_job_type
+from jobs.search import job_match
+
+SEARCH_MAX_RESULTS = 1000  # newest matching jobs a search lists
 
 
 def attempt_budget(job: Job) -> tuple[int, int]:
@@ -72,18 +77,59 @@ def target_link(target: str) -> str:
     return format_html('<a href="{}">{}</a>', url, target)
 
 
-JOB_BUTTONS = {
-    # detail-page button -> (service call, what the message says was done)
-    "replay": (lambda pk, user: services.replay(pk, actor=user), "queued for replay"),
-    "resolve": (lambda pk, user: services.resolve(pk, actor=user), "marked resolved"),
-    "discard": (lambda pk, user: services.discard(pk, actor=user), "discarded"),
-}
+def _replay(force: bool = False):
+    return lambda pk, actor, note: services.replay(pk, actor=actor, force=force, note=note)
 
 
-class JobAttemptInline(admin.TabularInline):
+SETTLEABLE = ("dead", "retrying", "queued")
+REPLAYABLE = tuple(services.REPLAYABLE)
+JOB_ACTIONS = [
+    ConsoleAction(
+        name="replay",
+        label="Replay now",
+        description="Replay selected jobs",
+        done="queued for replay",
+        after="Refresh this page to see the outcome.",
+        run=_replay(),
+        shown_for=REPLAYABLE,
+        applies=Q(status__in=REPLAYABLE),
+        primary=True,
+    ),
+    ConsoleAction(
+        name="force_replay",
+        label="Replay anyway (forced)",
+        description="Replay, even if it succeeded (forced)",
+        done="queued for replay",
+        after="Refresh this page to see the outcome.",
+        run=_replay(force=True),
+        shown_for=("succeeded",),
+        bulk=False,
+    ),
+    ConsoleAction(
+        name="resolve",
+        label="Mark resolved",
+        description="Mark resolved (stop retrying, do not run)",
+        done="marked resolved",
+        run=lambda pk, actor, note: services.resolve(pk, actor=actor, note=note),
+        shown_for=SETTLEABLE,
+        applies=Q(status__in=SETTLEABLE),
+        confirm=True,
+    ),
+    ConsoleAction(
+        name="discard",
+        label="Discard",
+        description="Discard (stop retrying, do not run)",
+        done="discarded",
+        run=lambda pk, actor, note: services.discard(pk, actor=actor, note=note),
+        shown_for=SETTLEABLE,
+        applies=Q(status__in=SETTLEABLE),
+        confirm=True,
+    ),
+]
+
+
+class JobAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = JobAttempt
-    extra = 0
-    can_delete = False
     ordering = ["-number"]
     fields = ["number", "outcome", "started_at", "duration_ms", "worker", "error", "traceback_pre"]
     readonly_fields = fields
@@ -98,89 +144,56 @@ class JobAttemptInline(admin.TabularInline):
             attempt.traceback,
         )
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class JobActionInline(admin.TabularInline):
+class JobActionInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = JobAction
-    extra = 0
-    can_delete = False
     fields = ["at", "kind", "actor_name", "forced", "status_before", "note"]
     readonly_fields = fields
     verbose_name_plural = "Staff actions"
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+class ErrorGroupFilter(admin.SimpleListFilter):
+    """Dead letters by the fingerprint of the error they died of, the largest groups first."""
+
+    title = "error group"
+    parameter_name = "fingerprint"
+    LIMIT = 20
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [
+            (group["fingerprint"], group["fingerprint"] or "(no error)")
+            for group in error_groups(self.LIMIT)
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() is None:
+            return queryset
+        return queryset.filter(error_fingerprint=self.value())
 
 
-class JobActionsMixin:
-    """Replay / resolve / discard, for staff holding ``jobs.replay_job``."""
-
-    actions = ["replay", "force_replay", "mark_resolved", "discard"]
-
-    def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("jobs.replay_job")
-
-    def _run(self, request: HttpRequest, queryset: QuerySet, verb: str, call) -> None:
-        done, skipped = 0, {}
-        for job_id in queryset.values_list("pk", flat=True):
-            result = call(job_id)
-            if result.done:
-                done += 1
-            else:
-                skipped[result.reason] = skipped.get(result.reason, 0) + 1
-        summary = f"{done} {verb}"
-        if skipped:
-            summary += ", " + ", ".join(f"{n} skipped: {why}" for why, n in skipped.items())
-        self.message_user(request, summary, messages.SUCCESS if done else messages.WARNING)
-
-    @admin.action(description="Replay selected jobs", permissions=["replay"])
-    def replay(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
-            request,
-            queryset,
-            "queued for replay (refresh to see the outcome)",
-            lambda pk: services.replay(pk, actor=request.user),
-        )
-
-    @admin.action(description="Replay, even if it succeeded (forced)", permissions=["replay"])
-    def force_replay(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
-            request,
-            queryset,
-            "queued for replay (refresh to see the outcome)",
-            lambda pk: services.replay(pk, actor=request.user, force=True),
-        )
-
-    @admin.action(description="Mark resolved (stop retrying, do not run)", permissions=["replay"])
-    def mark_resolved(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
-            request, queryset, "resolved", lambda pk: services.resolve(pk, actor=request.user)
-        )
-
-    @admin.action(description="Discard (stop retrying, do not run)", permissions=["replay"])
-    def discard(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
-            request, queryset, "discarded", lambda pk: services.discard(pk, actor=request.user)
-        )
+def error_groups(limit: int) -> list[dict]:
+    """The dead letters' error groups, largest first: fingerprint, count, job types."""
+    rows = (
+        Job.objects.filter(status=Job.Status.DEAD)
+        .values("error_fingerprint")
+        .annotate(count=Count("pk"), types=ArrayAgg("name", distinct=True))
+        .order_by("-count", "error_fingerprint")[:limit]
+    )
+    return [
+        {"fingerprint": row["error_fingerprint"], "count": row["count"], "types": row["types"]}
+        for row in rows
+    ]
 
 
 @admin.register(Job)
-class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class JobAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "name",
         "target",
         "status_badge",
         "attempts_display",
-        "run_at",
+        "next_run",
         "created_at",
         "finished_at",
         "short_error",
@@ -188,10 +201,15 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display_links = ["id", "name"]
     change_form_template = "admin/jobs/job_change_form.html"
     list_filter = ["status", "name", "queue", "created_at"]
-    search_fields = ["=id", "target", "name", "unique_key", "last_error"]
+    search_fields = ["=id"]  # the box itself; get_search_results says what it finds
+    search_help_text = (
+        "A job id, its target, an id the job is about (a Stripe event or object id, a "
+        "prebooking id), an e-mail address, or part of the error (3 characters or more)."
+    )
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     inlines = [JobAttemptInline, JobActionInline]
+    console_actions = JOB_ACTIONS
     fields = [
         "name",
         "status_badge",
@@ -200,12 +218,13 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "queue",
         "kwargs_pretty",
         "attempts_display",
-        "run_at",
+        "next_run",
         "lease_expires_at",
         "worker",
         "timeout",
         "unique_key",
         "last_error",
+        "error_fingerprint",
         "created_at",
         "started_at",
         "finished_at",
@@ -215,12 +234,31 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     status_badge = StatusBadge("status").column()
     Media = ConsoleMedia
 
+    def console_label(self, obj_id: int) -> str:
+        return f"Job #{obj_id}"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # The newest matches by id first, then the list's own queries over those ids: given the
+        # OR of several indexes, the planner would otherwise walk the whole list in order.
+        newest = queryset.filter(job_match(term)).order_by("-pk").values_list("pk", flat=True)
+        return queryset.filter(pk__in=list(newest[:SEARCH_MAX_RESULTS])), False
+
     @admin.display(description="Attempts")
     def attempts_display(self, job: Job) -> str:
         used, limit = attempt_budget(job)
         if used == job.attempts:
             return f"{used} / {limit}"
         return f"{used} / {limit} since the last replay ({job.attempts} in all)"
+
+    @admin.display(description="Next run", ordering="run_at")
+    def next_run(self, job: Job):
+        """When a waiting job runs next; none for a settled or dead one (run_at is stale)."""
+        return job.run_at if job.status in Job.WAITING else "-"
 
     @admin.display(description="Cause of death")
     def death(self, job: Job) -> str:
@@ -229,48 +267,6 @@ class JobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Target", ordering="target")
     def target_display(self, job: Job) -> str:
         return target_link(job.target)
-
-    def get_urls(self) -> list:
-        info = self.model._meta.app_label, self.model._meta.model_name
-        own = [
-            path(
-                "<int:job_id>/act/<slug:action>/",
-                self.admin_site.admin_view(self.act_on_job),
-                name=f"{info[0]}_{info[1]}_act",
-            )
-        ]
-        return [*own, *super().get_urls()]
-
-    @method_decorator(require_POST)
-    def act_on_job(self, request: HttpRequest, job_id: int, action: str) -> HttpResponse:
-        """The buttons of a job's page: one job, the same services as the list's actions."""
-        if action not in JOB_BUTTONS:
-            raise Http404("no such action")
-        if not (self.has_view_permission(request) and self.has_replay_permission(request)):
-            raise PermissionDenied
-        job = get_object_or_404(Job, pk=job_id)
-        call, done = JOB_BUTTONS[action]
-        result = call(job.pk, request.user)
-        if result.done:
-            outcome = " Refresh this page to see the outcome." if action == "replay" else ""
-            self.message_user(request, f"Job #{job.pk} {done}.{outcome}", messages.SUCCESS)
-        else:
-            self.message_user(
-                request, f"Job #{job.pk} not {done}: {result.reason}.", messages.WARNING
-            )
-        # The job's own page: a replayed dead letter is no longer in the dead-letter list.
-        return redirect("admin:jobs_job_change", job.pk)
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
-    ) -> HttpResponse:
-        info = self.model._meta.app_label, self.model._meta.model_name
-        extra = {
-            "can_act": self.has_replay_permission(request),
-            "act_url_name": f"admin:{info[0]}_{info[1]}_act",
-            **(extra_context or {}),
-        }
-        return super().change_view(request, object_id, form_url, extra)
 
     @admin.display(description="Arguments")
     def kwargs_pretty(self, job: Job) -> str:
@@ -288,18 +284,44 @@ class DeadLetterAdmin(JobAdmin):
     # Every row is dead: the columns say what it was, why it died and when.
     list_display = ["id", "name", "target_display", "death", "short_error", "attempts_display"]
     list_display += ["finished_at"]
-    list_filter = ["name", "queue", "finished_at"]
+    list_filter = [ErrorGroupFilter, "name", "queue", "finished_at"]
     date_hierarchy = "finished_at"
-    actions = ["replay", "replay_all_of_type", "mark_resolved", "discard"]
+    other_actions = ["replay_all_of_type"]
+    bulk_without_filter = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(status=Job.Status.DEAD)
 
-    @admin.action(description="Replay all dead jobs of the selected types", permissions=["replay"])
+    def get_object(self, request: HttpRequest, object_id: str, from_field=None):
+        # A replayed or discarded letter keeps its page: the action stays where it started.
+        return Job.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        extra = dict(extra_context or {})
+        if "fingerprint" not in request.GET:
+            groups = error_groups(ErrorGroupFilter.LIMIT)
+            if self.has_act_permission(request):
+                base = reverse("admin:jobs_deadletter_changelist")
+                for group in groups:
+                    query = urlencode({"fingerprint": group["fingerprint"]})
+                    group["list_url"] = f"{base}?{query}"
+                    group["bulk"] = [
+                        (
+                            action.label,
+                            reverse("admin:jobs_deadletter_act_all", args=[action.name])
+                            + f"?{query}",
+                        )
+                        for action in self.console_actions
+                        if action.bulk
+                    ]
+            extra["error_groups"] = groups
+        return super().changelist_view(request, extra)
+
+    @admin.action(description="Replay all dead jobs of the selected types", permissions=["act"])
     def replay_all_of_type(self, request: HttpRequest, queryset: QuerySet) -> None:
         names = set(queryset.values_list("name", flat=True))
         every = Job.objects.filter(status=Job.Status.DEAD, name__in=names)
-        self._run(request, every, "replayed", lambda pk: services.replay(pk, actor=request.user))
+        self.act_on_selection(request, every, self._action("replay"))
 
 
 @admin.register(JobAttempt)
@@ -353,4 +375,15 @@ class ScheduleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ["name", "func", "schedule_type", "minutes", "cluster", "next_run"]
     fields = ["name", "func", "schedule_type", "minutes", "cluster", "next_run", "repeats"]
+    readonly_fields = fields
+
+
+@admin.register(BulkAction)
+class BulkActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit of "... all matching this filter": who, what, which filter, how many."""
+
+    list_display = ["at", "kind", "model", "filter", "matched", "acted", "skipped", "actor_name"]
+    list_display += ["note"]
+    list_filter = ["kind", "model"]
+    fields = list_display
     readonly_fields = fields

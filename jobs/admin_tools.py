@@ -47,6 +47,22 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class ReadOnlyInlineMixin:
+    """An inline log (attempts, actions, activity): shown, never added to, changed or deleted."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class StatusBadge:
     """A coloured pill for a status column, readable at a glance (colours in console.css)."""
 

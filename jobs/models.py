@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 
 class Job(models.Model):
@@ -48,6 +50,13 @@ class Job(models.Model):
     )
     worker = models.CharField(max_length=100, blank=True, help_text="Who runs the attempt.")
     last_error = models.TextField(blank=True)
+    # db_default: the enqueue statement (jobs_enqueue) lists its columns and leaves this out.
+    error_fingerprint = models.CharField(
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text="The last error's type and message with ids and numbers masked: its group.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -105,6 +114,19 @@ class Job(models.Model):
             ),
             models.Index(
                 fields=["name", "finished_at"], name="job_dead_by_name", condition=Q(status="dead")
+            ),
+            # The dead letters grouped by error, and the list of one group.
+            models.Index(
+                fields=["error_fingerprint", "name"],
+                name="job_dead_by_fingerprint",
+                condition=Q(status="dead"),
+            ),
+            # The console's search for error text: a case-insensitive substring (icontains is
+            # UPPER(last_error) LIKE UPPER(...)), only over jobs that have an error.
+            GinIndex(
+                OpClass(Upper("last_error"), name="gin_trgm_ops"),
+                name="job_error_trgm",
+                condition=~Q(last_error=""),
             ),
         ]
 
@@ -183,6 +205,33 @@ class JobAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of job #{self.job_id} by {self.actor_name or 'system'}"
+
+
+class BulkAction(models.Model):
+    """Audit of one console action over every row a filter matched ("Replay all matching").
+
+    Each row it acted on gets its own JobAction (or its app's own audit) as well, whose note
+    names this one.
+    """
+
+    kind = models.CharField(max_length=30)
+    model = models.CharField(max_length=100, help_text="The list it ran on, e.g. jobs.deadletter.")
+    filter = models.TextField(help_text="The list's filter and search, as its query string.")
+    matched = models.PositiveIntegerField(help_text="Rows the filter matched when confirmed.")
+    acted = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150, blank=True, help_text="Kept if the user goes.")
+    at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.acted} {self.model} by {self.actor_name or 'system'}"
 
 
 class AlertWindow(models.Model):

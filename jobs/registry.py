@@ -6,8 +6,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from jobs.errors import JobNotRegistered
+
+if TYPE_CHECKING:
+    from jobs.models import Job
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,12 @@ class JobType:
     A running attempt holds a lease of ``timeout`` seconds plus a margin; with ``heartbeat``
     (seconds) the lease is kept that short and renewed while the attempt runs, so a crash is
     noticed within ``heartbeat`` seconds even for a job that runs for minutes.
+
+    ``on_outcome(job, outcome)`` is for a job whose app records the outcome of its work on a
+    row of its own (a Stripe event's status): the job function writes success itself, in its
+    own transaction; this is called, in the jobs layer's transaction, for the outcomes the
+    function cannot write: ``dead`` (it failed for the last time, or permanently), and staff's
+    ``replay``, ``resolve`` and ``discard``.
     """
 
     name: str
@@ -32,6 +42,7 @@ class JobType:
     queue: str = "default"
     atomic: bool = True  # run the function and record success in one transaction
     heartbeat: float | None = None
+    on_outcome: Callable[[Job, str], None] | None = None
 
     def backoff(self, attempt: int) -> timedelta:
         """Delay after failed attempt number ``attempt`` (1-based)."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -34,17 +35,13 @@ from core.observability import log_context
 from core.redaction import redact
 from jobs import signals
 from jobs.errors import JobNotRegistered, PermanentError
+from jobs.fingerprints import fingerprint
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
 from jobs.models import Job, JobAction
 from jobs.registry import JobType, get_job_type
 from jobs.sql import QUERIES
 
 logger = logging.getLogger(__name__)
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
-LEASE_MARGIN = timedelta(seconds=float(os.environ.get("JOBS_LEASE_MARGIN", "15")))
-# A claim of several jobs runs them in one worker, one after the other; it takes no more than
-# fit in this many seconds of timeouts, so a dead worker's batch is claimed again that soon.
-BATCH_SECONDS = float(os.environ.get("JOBS_BATCH_SECONDS", "120"))
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
 
@@ -110,7 +107,8 @@ def enqueue(
     guard for side effects that must happen once.
     """
     job_type = get_job_type(name)
-    run_at = run_at or timezone.now()
+    now = timezone.now()
+    run_at = run_at or now
     with connection.cursor() as cursor:
         cursor.execute(
             QUERIES["enqueue"],
@@ -123,6 +121,7 @@ def enqueue(
                 "max_attempts": job_type.max_attempts,
                 "timeout": job_type.timeout,
                 "run_at": run_at,
+                "now": now,
             },
         )
         job_id = cursor.fetchone()[0]
@@ -158,8 +157,8 @@ def claim(
             "queue": queue,
             "limit": limit,
             "now": now or timezone.now(),
-            "lease_margin": LEASE_MARGIN.total_seconds(),
-            "batch_seconds": BATCH_SECONDS,
+            "lease_margin": settings.JOBS_LEASE_MARGIN,
+            "batch_seconds": settings.JOBS_BATCH_SECONDS,
             "worker": worker,
         },
     )
@@ -200,13 +199,8 @@ def execute(claimed: dict) -> str:
         _fail(run, None, exc, time.monotonic())
         return "failed"
     if run.exhausted:
-        _bury_exhausted(run)
+        _bury_exhausted(run, job_type)
         return "dead"
-    if run.crashed:
-        # Tell mirrors (an app's own status column) of the crash before the next attempt.
-        with transaction.atomic():
-            crashed = _as_job(run, Job.Status.RUNNING, attempts=run.attempt - 1)
-            signals.job_failed.send(sender=run.name, job=crashed, error=_crash(run), dead=False)
     started = time.monotonic()
     token = current_job.set(run)
     with log_context(f"job={run.id} {run.name} attempt={run.attempt}"):
@@ -279,6 +273,12 @@ def _as_job(run: Running, status: str, **fields: object) -> Job:
     return job
 
 
+def _record_outcome(job: Job, job_type: JobType | None, outcome: str) -> None:
+    """Hand an outcome the job function cannot write itself to its type (JobType.on_outcome)."""
+    if job_type is not None and job_type.on_outcome is not None:
+        job_type.on_outcome(job, outcome)
+
+
 def _duration_ms(started: float) -> int:
     return max(0, int((time.monotonic() - started) * 1000))
 
@@ -316,6 +316,7 @@ def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: f
                 "retry_at": retry_at,
                 "now": now,
                 "error": error,
+                "fingerprint": fingerprint(error),
                 "traceback": redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
                 "duration_ms": _duration_ms(started),
                 "worker": _worker(),
@@ -328,29 +329,35 @@ def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: f
             return
         JOB_ATTEMPTS.labels(run.name, "failed").inc()
         if dead:
-            _buried(_as_job(run, Job.Status.DEAD, finished_at=now, last_error=error), error)
+            job = _as_job(run, Job.Status.DEAD, finished_at=now, last_error=error)
+            _buried(job, job_type, error)
             return
-        job = _as_job(run, Job.Status.RETRYING, run_at=retry_at, last_error=error)
-        signals.job_failed.send(sender=run.name, job=job, error=error, dead=False)
     logger.warning("attempt %s failed, retry at %s: %s", run.attempt, retry_at.isoformat(), error)
 
 
-def _bury_exhausted(run: Running) -> None:
+def _bury_exhausted(run: Running, job_type: JobType) -> None:
     """The last attempt crashed: dead without running again."""
     now = timezone.now()
     error = f"{_crash(run)}, the last of {run.max_attempts}"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             QUERIES["bury_exhausted"],
-            {"id": run.id, "attempt": run.attempt, "now": now, "error": error},
+            {
+                "id": run.id,
+                "attempt": run.attempt,
+                "now": now,
+                "error": error,
+                "fingerprint": fingerprint(error),
+            },
         )
         if cursor.fetchone() is not None:
-            _buried(_as_job(run, Job.Status.DEAD, finished_at=now, last_error=error), error)
+            job = _as_job(run, Job.Status.DEAD, finished_at=now, last_error=error)
+            _buried(job, job_type, error)
 
 
-def _buried(job: Job, error: str) -> None:
-    """Inside the transaction that made `job` dead: mirrors now, alerts after commit."""
-    signals.job_failed.send(sender=job.name, job=job, error=error, dead=True)
+def _buried(job: Job, job_type: JobType | None, error: str) -> None:
+    """Inside the transaction that made `job` dead: its type's outcome now, alerts on commit."""
+    _record_outcome(job, job_type, Job.Status.DEAD)
     JOBS_DEAD.labels(job.name).inc()
     transaction.on_commit(lambda: signals.job_dead.send(sender=job.name, job=job))
     logger.error("job #%s %s is dead after %s attempts: %s", job.pk, job.name, job.attempts, error)
@@ -437,7 +444,7 @@ def replay(
         )
         job.refresh_from_db()
         _audit(job, JobAction.Kind.REPLAY, actor, before, forced=force, note=note)
-        signals.job_action.send(sender=job.name, job=job, action=JobAction.Kind.REPLAY)
+        _record_outcome(job, job_type, JobAction.Kind.REPLAY)
         _notify(job.queue)
     return ActionResult(True)
 
@@ -455,8 +462,15 @@ def _settle(job_id: int, kind: str, status: str, actor: object, note: str) -> Ac
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])
         _audit(job, kind, actor, before, note=note)
-        signals.job_action.send(sender=job.name, job=job, action=kind)
+        _record_outcome(job, _job_type_or_none(job.name), kind)
     return ActionResult(True)
+
+
+def _job_type_or_none(name: str) -> JobType | None:
+    try:
+        return get_job_type(name)
+    except JobNotRegistered:
+        return None  # a job type since removed can still be settled
 
 
 def resolve(job_id: int, *, actor: object = None, note: str = "") -> ActionResult:

@@ -1,14 +1,8 @@
-"""Signals of the jobs layer, so apps can mirror job state without the layer knowing them.
+"""Signals of the jobs layer.
 
-- ``job_failed(job, error, dead)``: inside the transaction that records a failed attempt, or a
-  crashed one (noticed when the job is next claimed, just before its next attempt starts).
-- ``job_dead(job)``: after that transaction commits, when the job has no attempts left.
-- ``job_action(job, action)``: inside the transaction of a staff action (replay, resolve,
-  discard), so apps can mirror it.
+- ``job_dead(job)``: after the transaction that made a job dead commits (alerts listen).
 """
 
 from django.dispatch import Signal
 
-job_failed = Signal()
 job_dead = Signal()
-job_action = Signal()

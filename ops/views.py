@@ -177,7 +177,7 @@ def stripe_event_cards(now) -> tuple[list[dict], list[dict]]:
         {
             "label": "Events failing, retrying",
             "value": attention["failed"],
-            "url": f"{events_url}?status__exact=failed",
+            "url": f"{events_url}?status__exact=received&job__status__exact=retrying",
             "tone": "warn" if attention["failed"] else "",
         },
         {

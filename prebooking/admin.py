@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 import reprlib
 
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.db.models import Q
+from django.http import HttpRequest
 from django.utils.html import format_html
 
+from jobs.admin_tools import ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from jobs.console import ConsoleAction, ConsoleActionsMixin
+from jobs.search import job_finder
+from jobs.services import ActionResult
 from prebooking import services
 from prebooking.models import (
     AimHarderAccount,
@@ -30,8 +36,67 @@ def _pretty(value, limit: int = 4000) -> str:
     return format_html('<pre class="prebooking-json">{}</pre>', text)
 
 
+def _cancel(pk: int, actor: object, note: str) -> ActionResult:
+    return (
+        ActionResult(True) if services.cancel_prebooking(pk) else ActionResult(False, "not pending")
+    )
+
+
+def _rerun(pk: int, actor: object, note: str) -> ActionResult:
+    if services.rerun_prebooking(pk):
+        return ActionResult(True)
+    return ActionResult(False, "still active, or booking window closed")
+
+
+SEARCH_MAX_PREBOOKINGS = 50  # a member's prebookings whose armer jobs a search lists
+
+
+@job_finder
+def armers_of_prebookings(term: str) -> Q | None:
+    """The console's job search: a prebooking id or a member's e-mail finds the armer jobs of
+    those prebookings' instants (one armer serves every prebooking of an instant)."""
+    if term.isdigit() and len(term) < 19:
+        found = Prebooking.objects.filter(pk=int(term))
+    elif "@" in term:
+        found = Prebooking.objects.filter(owner__email__iexact=term).order_by("-pk")
+    else:
+        return None
+    instants = set(found.values_list("opens_at", flat=True)[:SEARCH_MAX_PREBOOKINGS])
+    keys = [
+        services.armer_key(instant, replica)
+        for instant in instants
+        for replica in range(1, services.ARMERS_PER_INSTANT + 1)
+    ]
+    return Q(target__in=keys) if keys else None
+
+
+RERUNNABLE = tuple(services.RERUNNABLE)
+PREBOOKING_ACTIONS = [
+    ConsoleAction(
+        name="cancel",
+        label="Cancel",
+        description="Cancel selected pending prebookings",
+        done="cancelled",
+        run=_cancel,
+        shown_for=(Prebooking.Status.PENDING,),
+        applies=Q(status=Prebooking.Status.PENDING),
+        confirm=True,
+    ),
+    ConsoleAction(
+        name="rerun",
+        label="Re-run",
+        description="Re-run selected (failed, expired, cancelled)",
+        done="scheduled again",
+        run=_rerun,
+        shown_for=RERUNNABLE,
+        applies=Q(status__in=RERUNNABLE),
+        primary=True,
+    ),
+]
+
+
 @admin.register(Prebooking)
-class PrebookingAdmin(admin.ModelAdmin):
+class PrebookingAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "owner",
@@ -47,7 +112,9 @@ class PrebookingAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     date_hierarchy = "opens_at"
     show_full_result_count = False
-    actions = ["cancel_selected", "rerun_selected"]
+    console_actions = PREBOOKING_ACTIONS
+    console_permission = "prebooking.change_prebooking"
+    console_permission_label = "Can change prebooking"
 
     class Media:
         css = {"all": ["css/prebooking-admin.css"]}
@@ -70,17 +137,15 @@ class PrebookingAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    def console_label(self, obj_id: int) -> str:
+        return f"Prebooking #{obj_id}"
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # read-only: state changes only through the actions
-
-    def has_operate_permission(self, request) -> bool:
-        return request.user.has_perm("prebooking.change_prebooking")
+    def console_audit(
+        self, request: HttpRequest, obj_id: int, action: ConsoleAction, note: str
+    ) -> None:
+        prebooking = Prebooking.objects.get(pk=obj_id)
+        message = f"{action.done.capitalize()} by staff action." + (f" {note}" if note else "")
+        self.log_change(request, prebooking, message)
 
     @admin.display(description="class")
     def class_id(self, obj: Prebooking) -> str:
@@ -106,36 +171,6 @@ class PrebookingAdmin(admin.ModelAdmin):
     def response_pretty(self, obj: Prebooking) -> str:
         return _pretty(obj.response)
 
-    @admin.action(description="Cancel selected pending prebookings", permissions=["operate"])
-    def cancel_selected(self, request, queryset) -> None:
-        done = skipped = 0
-        for prebooking in queryset:
-            if services.cancel_prebooking(prebooking.pk):
-                done += 1
-                self.log_change(request, prebooking, "Cancelled by staff action.")
-            else:
-                skipped += 1
-        self.message_user(
-            request, f"{done} cancelled, {skipped} skipped: not pending.", messages.SUCCESS
-        )
-
-    @admin.action(
-        description="Re-run selected (failed, expired, cancelled)", permissions=["operate"]
-    )
-    def rerun_selected(self, request, queryset) -> None:
-        done = skipped = 0
-        for prebooking in queryset:
-            if services.rerun_prebooking(prebooking.pk):
-                done += 1
-                self.log_change(request, prebooking, "Re-run by staff action.")
-            else:
-                skipped += 1
-        self.message_user(
-            request,
-            f"{done} scheduled again, {skipped} skipped: still active, or booking window closed.",
-            messages.SUCCESS if done else messages.WARNING,
-        )
-
 
 @admin.register(DemoGymClass)
 class DemoGymClassAdmin(admin.ModelAdmin):
@@ -144,47 +179,25 @@ class DemoGymClassAdmin(admin.ModelAdmin):
 
 
 @admin.register(DemoGymRequest)
-class DemoGymRequestAdmin(admin.ModelAdmin):
+class DemoGymRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["arrived", "class_id", "member", "status_code", "answer", "request_key"]
     list_filter = ["status_code"]
     search_fields = ["class_id", "member", "request_key"]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="arrived (UTC)", ordering="arrived_at")
     def arrived(self, obj: DemoGymRequest) -> str:
         return obj.arrived_at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class AimHarderBoxInline(admin.TabularInline):
+class AimHarderBoxInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = AimHarderBox
     fields = ["name", "slug", "boid", "rule", "hours_before", "days_before", "at_time", "time_zone"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AimHarderAccount)
-class AimHarderAccountAdmin(ReadOnlyAdmin):
+class AimHarderAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Linked accounts: who and which boxes; the encrypted password is never shown."""
 
     list_display = ["email", "owner", "name", "linked_at", "last_login_at"]
@@ -196,8 +209,5 @@ class AimHarderAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ClockEstimate)
-class ClockEstimateAdmin(ReadOnlyAdmin):
+class ClockEstimateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["host", "offset_ms", "rtt_ms", "uncertainty_ms", "probes", "measured_at"]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

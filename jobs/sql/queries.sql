@@ -9,11 +9,11 @@
 -- claim, the earliest next run_at and readiness.
 
 -- name: enqueue
--- One job (jobs_enqueue, created by migration jobs.0004: insert, and NOTIFY the queue on
+-- One job (jobs_enqueue, created by migration jobs.0005: insert, and NOTIFY the queue on
 -- commit). NULL when unique_key is taken: the caller reads the existing job.
 SELECT jobs_enqueue(
     %(name)s, %(queue)s, %(kwargs)s::jsonb, %(target)s, %(unique_key)s,
-    %(max_attempts)s, %(timeout)s, %(run_at)s
+    %(max_attempts)s, %(timeout)s, %(run_at)s, %(now)s
 );
 
 -- name: claim
@@ -110,7 +110,8 @@ WITH job AS (
        SET status = %(status)s::varchar,
            run_at = coalesce(%(retry_at)s::timestamptz, run_at),
            finished_at = CASE WHEN %(status)s::varchar = 'dead' THEN %(now)s END,
-           last_error = %(error)s
+           last_error = %(error)s,
+           error_fingerprint = %(fingerprint)s
      WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
  RETURNING id, queue, attempts, started_at, run_at
 ),
@@ -130,7 +131,8 @@ SELECT id, run_at,
 -- name: bury_exhausted
 -- A job whose last attempt crashed (claimed with exhausted = true): dead without running.
 UPDATE jobs_job
-   SET status = 'dead', finished_at = %(now)s, last_error = %(error)s
+   SET status = 'dead', finished_at = %(now)s, last_error = %(error)s,
+       error_fingerprint = %(fingerprint)s
  WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
 RETURNING id;
 

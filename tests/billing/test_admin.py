@@ -78,7 +78,7 @@ def test_staff_without_the_permission_cannot_replay(client, django_user_model, d
 
     response = viewer.post(
         "/admin/billing/stripeevent/",
-        {"action": "replay_events", "_selected_action": [dead_event.pk]},
+        {"action": "replay", "_selected_action": [dead_event.pk]},
     )
 
     assert response.status_code == 200  # the list again, the action unknown to this user
@@ -95,7 +95,7 @@ def test_replay_processes_the_event_again_and_records_who_asked(
 
     operator.post(
         "/admin/billing/stripeevent/",
-        {"action": "replay_events", "_selected_action": [dead_event.pk]},
+        {"action": "replay", "_selected_action": [dead_event.pk]},
     )
     dead_event.refresh_from_db()
     assert dead_event.status == "received"
@@ -118,18 +118,18 @@ def test_replaying_a_processed_event_is_refused_unless_forced(client, django_use
 
     refused = operator.post(
         "/admin/billing/stripeevent/",
-        {"action": "replay_events", "_selected_action": [event.pk]},
+        {"action": "replay", "_selected_action": [event.pk]},
         follow=True,
     )
     assert "0 queued for replay, 1 skipped: already succeeded" in refused.content.decode()
 
     operator.post(
         "/admin/billing/stripeevent/",
-        {"action": "force_replay_events", "_selected_action": [event.pk]},
+        {"action": "force_replay", "_selected_action": [event.pk]},
     )
     run_at(after_replay())
     event.refresh_from_db()
-    assert (event.status, event.attempts) == ("processed", 2)
+    assert (event.status, event.job.attempts) == ("processed", 2)
 
 
 @pytest.mark.parametrize(
@@ -182,13 +182,16 @@ def test_mark_resolved_settles_the_event_without_running_it(client, django_user_
 
     operator.post(
         "/admin/billing/stripeevent/",
-        {"action": "resolve_events", "_selected_action": [dead_event.pk]},
+        {"action": "resolve", "_selected_action": [dead_event.pk], "confirmed": "yes"},
     )
     run_at(after_replay())
 
     dead_event.refresh_from_db()
-    assert (dead_event.status, dead_event.attempts) == ("resolved", 1)
-    assert dead_event.processed_at is not None  # so retention prunes it in time
+    assert (dead_event.status, dead_event.job.status, dead_event.job.attempts) == (
+        "resolved",
+        "resolved",
+        1,
+    )
     action = JobAction.objects.get()
     assert (action.kind, action.actor_name, action.status_before) == ("resolve", "staff2", "dead")
 
@@ -198,7 +201,7 @@ def test_ignore_marks_the_event_ignored_and_is_audited(client, django_user_model
 
     operator.post(
         "/admin/billing/stripeevent/",
-        {"action": "ignore_events", "_selected_action": [dead_event.pk]},
+        {"action": "discard", "_selected_action": [dead_event.pk], "confirmed": "yes"},
     )
 
     dead_event.refresh_from_db()
@@ -249,7 +252,7 @@ def test_staff_without_the_permission_see_no_actions_and_cannot_post_them(
     page = viewer.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
     refused = viewer.post(f"/admin/billing/stripeevent/{dead_event.pk}/act/resolve/")
 
-    assert "replay_events" not in listing
+    assert "Replay selected events" not in listing
     assert "Replay now" not in page
     assert "Read-only" in page
     assert refused.status_code == 403

@@ -22,9 +22,9 @@ def store_raw(payload_json: str) -> StripeEvent:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO billing_stripeevent (stripe_id, type, api_version, livemode, created,"
-            " payload, status, attempts, last_error, received_at)"
+            " payload, status, received_at)"
             " VALUES ('evt_deep', 'customer.created', '', false, now(), %s::jsonb, 'processed',"
-            " 1, '', now()) RETURNING id",
+            " now()) RETURNING id",
             [payload_json],
         )
         return StripeEvent.objects.defer("payload").get(pk=cursor.fetchone()[0])
@@ -148,8 +148,8 @@ def test_signed_event_that_can_never_apply_dies_at_once_naming_the_field(client,
 
     event = StripeEvent.objects.get()
     job = Job.objects.get()
-    assert (event.status, event.attempts, job.status, job.attempts) == ("dead", 1, "dead", 1)
-    assert message in event.last_error
+    assert (event.status, job.status, job.attempts) == ("dead", "dead", 1)
+    assert message in job.last_error
     assert not Invoice.objects.exists()
 
 

@@ -56,7 +56,7 @@ def test_replay_says_queued_and_the_page_shows_the_failed_outcome_once_known(cli
     assert "attempt 2: failed" in known
     assert 'http-equiv="refresh"' not in known
     event.refresh_from_db()
-    assert (event.status, event.attempts) == ("dead", 2)  # the row agrees with its history
+    assert (event.status, event.job.attempts) == ("dead", 2)  # the row agrees with its history
 
 
 def test_event_dead_of_a_permanent_error_says_so_not_attempts_exhausted(client, operator):
@@ -72,8 +72,10 @@ def test_discard_is_the_one_word_for_the_action_on_events(client, operator):
     event = dead_event(client, {"id": "cus_1", "email": 5})
 
     page = operator.get(f"/admin/billing/stripeevent/{event.pk}/change/").content.decode()
-    done = operator.post(f"/admin/billing/stripeevent/{event.pk}/act/discard/", follow=True)
+    done = operator.post(
+        f"/admin/billing/stripeevent/{event.pk}/act/discard/", {"confirmed": "yes"}, follow=True
+    )
 
-    assert ">Discard</button>" in page and ">Ignore<" not in page
+    assert ">Discard…</a>" in page and ">Ignore<" not in page
     assert f"Event {event.stripe_id} discarded." in done.content.decode()
     assert Job.objects.get().status == "discarded"

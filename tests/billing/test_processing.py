@@ -10,7 +10,7 @@ import time_machine
 from billing.models import ActivityLog, Customer, StripeEvent, Subscription
 from billing.tasks import prune_events
 from jobs.models import Job
-from jobs.services import replay
+from jobs.services import discard, replay, resolve
 from jobs.testing import run_due_jobs
 from tests.billing.conftest import make_event, post_event
 
@@ -40,8 +40,7 @@ def test_unknown_event_type_is_stored_and_marked_ignored(client):
     run_at(T0)
 
     stored.refresh_from_db()
-    assert (stored.status, stored.attempts) == ("ignored", 1)
-    assert Job.objects.get().status == "succeeded"
+    assert (stored.status, stored.job.status, stored.job.attempts) == ("ignored", "succeeded", 1)
 
 
 def test_customer_created_creates_the_customer_and_marks_the_event_processed(
@@ -52,7 +51,7 @@ def test_customer_created_creates_the_customer_and_marks_the_event_processed(
     run_at(T0)
 
     stored.refresh_from_db()
-    assert (stored.status, stored.attempts, stored.processed_at) == ("processed", 1, T0)
+    assert (stored.status, stored.job.attempts, stored.job.finished_at) == ("processed", 1, T0)
     customer = Customer.objects.get()
     assert (customer.stripe_id, customer.email, customer.name) == (
         "cus_A",
@@ -84,23 +83,29 @@ def test_handler_that_fails_twice_then_succeeds_retries_on_the_configured_backof
 
     run_at(T0)
     stored.refresh_from_db()
-    assert (stored.status, stored.attempts) == ("failed", 1)
-    assert within_jitter(stored.next_attempt_at - T0, seconds=60)
-    assert "DoesNotExist" in stored.last_error
+    job = stored.job
+    assert (stored.status, job.status, job.attempts) == ("received", "retrying", 1)
+    assert within_jitter(job.run_at - T0, seconds=60)
+    assert "DoesNotExist" in job.last_error
     assert not Customer.objects.exists()  # the failed attempt rolled back
-    assert run_at(stored.next_attempt_at - timedelta(seconds=2)) == 0  # nothing runs early
+    assert run_at(job.run_at - timedelta(seconds=2)) == 0  # nothing runs early
 
-    second = stored.next_attempt_at
+    second = job.run_at
     run_at(second)
-    stored.refresh_from_db()
-    assert (stored.status, stored.attempts) == ("failed", 2)
-    assert within_jitter(stored.next_attempt_at - second, seconds=120)
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("retrying", 2)
+    assert within_jitter(job.run_at - second, seconds=120)
 
     django_user_model.objects.create_user(id=4242, username="late", email="late@example.com")
-    run_at(stored.next_attempt_at)
+    run_at(job.run_at)
     stored.refresh_from_db()
-    assert (stored.status, stored.attempts, stored.last_error) == ("processed", 3, "")
-    assert stored.next_attempt_at is None
+    job.refresh_from_db()
+    assert (stored.status, job.status, job.attempts, job.last_error) == (
+        "processed",
+        "succeeded",
+        3,
+        "",
+    )
     assert Customer.objects.get().user.username == "late"
 
 
@@ -112,12 +117,12 @@ def test_handler_that_always_fails_goes_dead_after_five_attempts(client, custome
     moment = T0
     for _ in range(5):
         run_at(moment)
-        stored.refresh_from_db()
-        moment = stored.next_attempt_at or moment
+        moment = Job.objects.get().run_at
 
-    assert (stored.status, stored.attempts, stored.next_attempt_at) == ("dead", 5, None)
-    assert "DoesNotExist" in stored.last_error
-    assert Job.objects.get().status == "dead"
+    stored.refresh_from_db()
+    job = stored.job
+    assert (stored.status, job.status, job.attempts) == ("dead", "dead", 5)
+    assert "DoesNotExist" in job.last_error
     assert run_at(T0 + timedelta(days=1)) == 0
 
 
@@ -139,7 +144,7 @@ def test_replayed_dead_event_is_processed_again(client, customer_event, django_u
         run_due_jobs()
 
     stored.refresh_from_db()
-    assert (stored.status, stored.attempts) == ("processed", 2)
+    assert (stored.status, stored.job.attempts) == ("processed", 2)
     assert Customer.objects.get().user.username == "late"
 
 
@@ -147,7 +152,7 @@ def test_retention_prunes_old_processed_events_and_keeps_dead_ones(client, custo
     processed = deliver_at(client, customer_event("cus_A"))
     dead = deliver_at(client, customer_event("cus_B", metadata={}))
     run_at(T0)
-    StripeEvent.objects.filter(pk=dead.pk).update(status="dead", processed_at=T0)
+    StripeEvent.objects.filter(pk=dead.pk).update(status="dead")
 
     with time_machine.travel(T0 + timedelta(days=29), tick=False):
         assert prune_events() == 0
@@ -182,3 +187,24 @@ def test_deletion_in_the_same_second_as_an_update_wins(client, customer_event):
     run_at(T0)
 
     assert Customer.objects.get().deleted is True
+
+
+@pytest.mark.parametrize(
+    ("act", "event_status", "job_status"),
+    [(resolve, "resolved", "resolved"), (discard, "ignored", "discarded")],
+    ids=["resolve", "discard"],
+)
+def test_settling_the_dead_job_from_the_jobs_console_settles_its_event(
+    client, customer_event, act, event_status, job_status
+):
+    event = customer_event("cus_A")
+    event["data"]["object"]["metadata"] = {"user_id": "4242"}  # a user that never exists
+    stored = deliver_at(client, event)
+    with time_machine.travel(T0, tick=False):
+        Job.objects.update(max_attempts=1)
+        run_due_jobs()
+
+    assert act(stored.job_id, actor="test").done  # the jobs layer's own action, not billing's
+
+    stored.refresh_from_db()
+    assert (stored.status, stored.job.status) == (event_status, job_status)

@@ -35,6 +35,7 @@ def test_new_event_is_stored_and_its_processing_enqueued(client, customer_event)
     )
     assert stored.payload == event
     job = Job.objects.get()
+    assert stored.job == job
     assert (job.name, job.kwargs, job.target) == (
         "billing.process_event",
         {"event_id": stored.pk},

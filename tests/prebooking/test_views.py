@@ -223,13 +223,18 @@ def test_staff_cancel_action_cancels_pending_ones_only(client, make_prebooking, 
 
     response = client.post(
         "/admin/prebooking/prebooking/",
-        {"action": "cancel_selected", "index": 0, "_selected_action": [pending.pk, done.pk]},
+        {
+            "action": "cancel",
+            "index": 0,
+            "_selected_action": [pending.pk, done.pk],
+            "confirmed": "yes",
+        },
         follow=True,
     )
 
     pending.refresh_from_db()
     assert pending.status == "cancelled"
-    assert "1 cancelled, 1 skipped: not pending." in [str(m) for m in response.context["messages"]]
+    assert "1 cancelled, 1 skipped: not pending" in [str(m) for m in response.context["messages"]]
 
 
 def test_staff_rerun_action_schedules_a_cancelled_prebooking_again(
@@ -242,7 +247,7 @@ def test_staff_rerun_action_schedules_a_cancelled_prebooking_again(
 
     response = client.post(
         "/admin/prebooking/prebooking/",
-        {"action": "rerun_selected", "index": 0, "_selected_action": [prebooking.pk]},
+        {"action": "rerun", "index": 0, "_selected_action": [prebooking.pk]},
         follow=True,
     )
 
@@ -250,4 +255,4 @@ def test_staff_rerun_action_schedules_a_cancelled_prebooking_again(
     assert prebooking.status == "pending"
     assert armed(prebooking)
     messages = [str(m) for m in response.context["messages"]]
-    assert messages == ["1 scheduled again, 0 skipped: still active, or booking window closed."]
+    assert messages == ["1 scheduled again"]
