@@ -59,6 +59,7 @@ def use_stack_settings() -> None:
             "LOG_LEVEL",
             "STRIPE_WEBHOOK_SECRET",
             "PREBOOKING_CREDENTIALS_KEY",  # production settings refuse to start without one
+            "METRICS_TOKEN",
         }:
             os.environ[key] = value
 
@@ -130,6 +131,7 @@ class Stack:
             "SECURE_SSL_REDIRECT": "0",
             # Production requires a credentials key; a bench-only one.
             "PREBOOKING_CREDENTIALS_KEY": "Itr_s9RU2eJAjCnNHo9z-AqJ2E-Uht1eS-qM-SJGGK8=",
+            "METRICS_TOKEN": "bench-metrics-token",
             "PREBOOKING_DEMO_GYM_PORT": str(self.gym_port),
             "PREBOOKING_DEMO_GYM_ENABLED": "1",
             # Mail goes to the process's log; the Email table records what was sent.

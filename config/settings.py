@@ -42,6 +42,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -128,8 +138,9 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if not DATABASE_URL:
     raise ImproperlyConfigured(
-        "DATABASE_URL is not set. `make run` and `make test` start an embedded PostgreSQL; "
-        "or set DATABASE_URL=postgres://user:password@host:5432/dbname."
+        "DATABASE_URL is not set and no `make run` is up (manage.py uses its embedded "
+        "PostgreSQL under DATA_DIR). Start `make run`, or run the command as "
+        '`make manage ARGS="..."`, or set DATABASE_URL=postgres://user:password@host:5432/dbname.'
     )
 # Persistent connections. Health checks are off by default: they cost a `SELECT 1` round trip
 # at the start of every request (a third of the webhook's database work, bench/cost.py). A
@@ -233,25 +244,6 @@ CACHES = {
     }
 }
 
-# django-q2 on the ORM broker, in the default database (so enqueue joins our transactions).
-# `retry` is the visibility timeout: a job claimed by a worker that died comes back after it.
-# It must exceed `timeout`, the longest a job may run.
-Q_CLUSTER = {
-    "name": "default",
-    "orm": "default",
-    "workers": env_int("Q_WORKERS", 2),
-    "timeout": env_int("Q_TIMEOUT", 120),
-    # django-q2 wants retry > timeout; our broker has no visibility timeout (a crashed attempt
-    # is found by its job's lease), so this is only kept consistent.
-    "retry": env_int("Q_RETRY", 150),
-    "max_attempts": 0,
-    "ack_failures": False,
-    "save_limit": env_int("Q_SAVE_LIMIT", 1000),
-    "poll": 0.2,
-    "catch_up": False,
-    "label": "Task queue",
-}
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -283,6 +275,9 @@ CONSOLE_BULK_CAP = env_int("CONSOLE_BULK_CAP", 1000)
 # /readyz fails for a queue whose work has been due this long with no cluster heartbeat as long.
 READY_WORKER_STALE_SECONDS = env_int("READY_WORKER_STALE_SECONDS", 5)
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer ..."
+# /metrics shows queue depths, event counts and failure rates: in production it needs a token
+# unless the deployment says out loud that it is public (e.g. only reachable on a private network).
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook
 ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 300)  # one summary per window
 JOBS_RETENTION_SUCCEEDED_HOURS = env_int("JOBS_RETENTION_SUCCEEDED_HOURS", 24)
@@ -404,18 +399,6 @@ if SENTRY_DSN:
         traces_sample_rate=0.0,
     )
 
-# One queue (docs/queue.md): django-q2 runs the workers, and its broker is ours, claiming
-# jobs.Job rows directly (jobs/broker.py): there is no other delivery record. `poll` is the
-# backstop of the LISTEN sleep (a NOTIFY or the earliest run_at ahead wakes it first) and bounds
-# how long a stopping cluster waits for its pusher. bulk: jobs claimed per statement.
-Q_CLUSTER["broker_class"] = "jobs.broker.JobsBroker"
-Q_CLUSTER["poll"] = float(env_str("Q_POLL", "1.0"))
-# Attempts are recorded by the jobs layer (jobs.JobAttempt); the runner never raises, so
-# django-q2 saves nothing per task.
-Q_CLUSTER["save_limit"] = -1
-Q_CLUSTER["bulk"] = env_int("Q_BULK", 4)
-Q_CLUSTER["recycle"] = env_int("Q_RECYCLE", 500)  # django-q2's default
-
 # Billing (Stripe webhooks, emails, dunning). Dunning days count from the first failed payment.
 BILLING_DUNNING_REMINDER_DAYS = [
     int(day) for day in env_list("BILLING_DUNNING_REMINDER_DAYS", "3,7") if day.isdigit()
@@ -430,12 +413,17 @@ if STRIPE_REFETCH_OBJECTS and not STRIPE_API_KEY:
     raise ImproperlyConfigured(
         "STRIPE_REFETCH_OBJECTS=1 needs STRIPE_API_KEY: without it no event could be applied."
     )
-# Links in e-mails. In development, the address `make run` serves on (BIND_HOST, PORT).
+# The web's port, which every process derives its defaults from: honcho gives each Procfile line
+# a PORT of its own (the web's + 100 per line), so a worker's PORT says nothing about the web.
+# scripts/serve.sh (`make run`) sets WEB_PORT before honcho starts; a lone process uses its PORT.
+WEB_PORT = env_int("WEB_PORT", env_int("PORT", 8000))
+# Links in e-mails, rendered by whichever process sends them. In development, the address
+# `make run` serves on (BIND_HOST, WEB_PORT).
 _DEV_HOST = env_str("BIND_HOST", "localhost")
 SITE_URL = env_str(
     "SITE_URL",
     f"http://{'localhost' if _DEV_HOST in ('', '0.0.0.0', '::') else _DEV_HOST}"  # noqa: S104
-    f":{env_int('PORT', 8000)}",
+    f":{WEB_PORT}",
 )
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 # Plans offered on /billing/: name -> Stripe price id (the account's own, so no default).
@@ -480,7 +468,10 @@ PREBOOKING_CLASS_WITHIN_DAYS = env_int("PREBOOKING_CLASS_WITHIN_DAYS", 14)
 PREBOOKING_HTTP_TIMEOUT = env_int("PREBOOKING_HTTP_TIMEOUT", 10)
 PREBOOKING_STUCK_SECONDS = env_int("PREBOOKING_STUCK_SECONDS", 30)
 # Providers: name -> (label, base URL, token). "demo" is the bundled demo gym (make run starts it).
-PREBOOKING_DEMO_GYM_PORT = env_int("PREBOOKING_DEMO_GYM_PORT", 8765)
+# The development gyms listen at offsets from the web's port (8765 and 9766 beside 8000), so two
+# stacks on two PORTs do not collide; the offsets differ by 1001 so that neither do PORTs 1 or
+# 100 apart.
+PREBOOKING_DEMO_GYM_PORT = env_int("PREBOOKING_DEMO_GYM_PORT", WEB_PORT + 765)
 PREBOOKING_PROVIDERS = {
     "demo": {
         "label": "Demo gym",
@@ -500,26 +491,61 @@ if not PREBOOKING_DEMO_GYM_ENABLED:
 # An armer holds a timing worker from LEAD before its instant until the retry window closes;
 # each instant has a primary and a hot standby (docs/prebooking.md), so a worker per armer.
 PREBOOKING_ARM_SECONDS = PREBOOKING_LEAD_SECONDS + PREBOOKING_RETRY_WINDOW + 60
-Q_CLUSTER["ALT_CLUSTERS"] = {
-    PREBOOKING_QUEUE: {
-        # 12: six instants armed at once per cluster. Workers are forked (about 9 MB PSS each
-        # when idle); 6 ran out when a 100-request instant took 2 s to answer
-        # (docs/prebooking.md, "Known limits").
-        "workers": env_int("Q_TIMING_WORKERS", 12),
-        "timeout": PREBOOKING_ARM_SECONDS + 30,
-        "retry": PREBOOKING_ARM_SECONDS + 31,
-        # One job at a time per claim: the two armers of an instant go to two workers, often
-        # of two clusters, rather than both to the first cluster that woke.
-        "bulk": 1,
-    }
+
+# One queue (docs/queue.md): django-q2 runs the workers, and its broker is ours, claiming
+# jobs.Job rows directly (jobs/broker.py): there is no other delivery record, and so no
+# visibility timeout. `poll` is the backstop of the LISTEN sleep (a NOTIFY or the earliest run_at
+# ahead wakes it first) and bounds how long a stopping cluster waits for its pusher. bulk: jobs
+# claimed per statement.
+Q_CLUSTER = {
+    "name": "default",
+    "orm": "default",
+    "broker_class": "jobs.broker.JobsBroker",
+    "workers": env_int("Q_WORKERS", 2),
+    "timeout": env_int("Q_TIMEOUT", 120),
+    # django-q2 wants retry > timeout; our broker has no visibility timeout (a crashed attempt
+    # is found by its job's lease), so this is only kept consistent.
+    "retry": env_int("Q_RETRY", 150),
+    "max_attempts": 0,
+    "ack_failures": False,
+    # Attempts are recorded by the jobs layer (jobs.JobAttempt); the runner never raises, so
+    # django-q2 saves nothing per task.
+    "save_limit": -1,
+    "poll": env_float("Q_POLL", 1.0),
+    "bulk": env_int("Q_BULK", 4),
+    "recycle": env_int("Q_RECYCLE", 500),  # django-q2's default
+    "catch_up": False,
+    "label": "Task queue",
+    "ALT_CLUSTERS": {
+        PREBOOKING_QUEUE: {
+            # Six instants armed at once per cluster, a primary and a standby each. Workers are
+            # forked; fewer ran out when a 100-request instant was slow to answer
+            # (docs/prebooking.md, "Known limits").
+            "workers": env_int("Q_TIMING_WORKERS", 12),
+            "timeout": PREBOOKING_ARM_SECONDS + 30,
+            "retry": PREBOOKING_ARM_SECONDS + 31,
+            # One job at a time per claim: the two armers of an instant go to two workers,
+            # often of two clusters, rather than both to the first cluster that woke.
+            "bulk": 1,
+        }
+    },
 }
+# A running attempt's lease is its timeout plus this margin; past it, the attempt counts as
+# crashed and the job is claimed again.
+JOBS_LEASE_MARGIN = env_float("JOBS_LEASE_MARGIN", 15)
+# A claim of several jobs runs them in one worker, one after the other; it takes no more than
+# fit in this many seconds of timeouts, so a dead worker's batch is claimed again that soon.
+JOBS_BATCH_SECONDS = env_float("JOBS_BATCH_SECONDS", 120)
+# Modules of job types beyond the apps' tasks.py (tests and benchmarks start real workers that
+# must know theirs).
+JOBS_EXTRA_MODULES = env_list("JOBS_EXTRA_MODULES")
 
 # AimHarder (issue 16): a real gym platform. Every account-level call (login, session check) goes
 # to AIMHARDER_LOGIN_URL; box calls to AIMHARDER_BOX_URL with {box} = the box's slug, so a local
 # fake can serve http://127.0.0.1:PORT/{box}. Development points both at the fake AimHarder
 # (`manage.py fake_aimharder`, the Procfile's `aimharder:` line); no default reaches aimharder.com
 # unless DEBUG is off.
-AIMHARDER_FAKE_PORT = env_int("AIMHARDER_FAKE_PORT", 8766)
+AIMHARDER_FAKE_PORT = env_int("AIMHARDER_FAKE_PORT", WEB_PORT + 1766)
 _AIMHARDER_FAKE = f"http://127.0.0.1:{AIMHARDER_FAKE_PORT}"
 AIMHARDER_LOGIN_URL = env_str(
     "AIMHARDER_LOGIN_URL", _AIMHARDER_FAKE if DEBUG else "https://login.aimharder.com"
@@ -553,22 +579,18 @@ PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS = env_int("PREBOOKING_NOT_OPEN_RETRY_INTER
 # (prebooking/providers/credentials.py).
 # PREBOOKING_CREDENTIALS_KEY: one or more comma-separated Fernet keys, newest first; every key
 # decrypts, the first encrypts (rotation: docs/prebooking.md). Production refuses to start
-# without one; development derives a key from SECRET_KEY (never valid in production).
+# without one; development derives a key from SECRET_KEY (never valid in production), and a
+# system check (prebooking.checks) refuses a malformed one.
 PREBOOKING_CREDENTIALS_KEYS = env_list("PREBOOKING_CREDENTIALS_KEY")
-if not PREBOOKING_CREDENTIALS_KEYS:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "PREBOOKING_CREDENTIALS_KEY must be set when DEBUG is off (it encrypts linked gym "
-            "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
-            "import Fernet; print(Fernet.generate_key().decode())'"
-        )
-    from prebooking.providers.credentials import derive_development_key
+if not PREBOOKING_CREDENTIALS_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "PREBOOKING_CREDENTIALS_KEY must be set when DEBUG is off (it encrypts linked gym "
+        "accounts' passwords). Generate one with: python -c 'from cryptography.fernet "
+        "import Fernet; print(Fernet.generate_key().decode())'"
+    )
 
-    PREBOOKING_CREDENTIALS_KEYS = [derive_development_key(SECRET_KEY)]
-else:
-    from prebooking.providers.credentials import validate_keys
-
-    try:
-        validate_keys(PREBOOKING_CREDENTIALS_KEYS)
-    except ValueError as exc:
-        raise ImproperlyConfigured(str(exc)) from None
+if not DEBUG and not METRICS_TOKEN and not METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is off (Prometheus sends it as "
+        "'Authorization: Bearer <token>'), or METRICS_PUBLIC=1 to serve /metrics to anyone."
+    )

@@ -2,6 +2,7 @@ import os
 from importlib import import_module
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -13,8 +14,8 @@ class JobsConfig(AppConfig):
         # Every app declares its job types in tasks.py; workers must know them all.
         autodiscover_modules("tasks")
         # Extra job modules (tests start real workers that must know their job types).
-        for module in filter(None, os.environ.get("JOBS_EXTRA_MODULES", "").split(",")):
-            import_module(module.strip())
+        for module in settings.JOBS_EXTRA_MODULES:
+            import_module(module)
         from django.db.models.signals import post_migrate
 
         from jobs import alerts  # noqa: F401 - connects the dead-job alert

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -41,11 +42,6 @@ from jobs.registry import JobType, get_job_type
 from jobs.sql import QUERIES
 
 logger = logging.getLogger(__name__)
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
-LEASE_MARGIN = timedelta(seconds=float(os.environ.get("JOBS_LEASE_MARGIN", "15")))
-# A claim of several jobs runs them in one worker, one after the other; it takes no more than
-# fit in this many seconds of timeouts, so a dead worker's batch is claimed again that soon.
-BATCH_SECONDS = float(os.environ.get("JOBS_BATCH_SECONDS", "120"))
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
 
@@ -161,8 +157,8 @@ def claim(
             "queue": queue,
             "limit": limit,
             "now": now or timezone.now(),
-            "lease_margin": LEASE_MARGIN.total_seconds(),
-            "batch_seconds": BATCH_SECONDS,
+            "lease_margin": settings.JOBS_LEASE_MARGIN,
+            "batch_seconds": settings.JOBS_BATCH_SECONDS,
             "worker": worker,
         },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,17 @@ from billing.entitlements import pending_prebooking_limit
 from prebooking.models import Prebooking
 from prebooking.providers import provider_choices
 from prebooking.services import PendingLimitReached
+
+# Line breaks and other control characters: an id with one would end up in an e-mail subject,
+# a log line or an alert, where it can forge a header or a line.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def refuse_control_characters(value: str) -> None:
+    """Validator: text that goes into headers, logs or alerts is one plain line."""
+    if CONTROL_CHARACTERS.search(value):
+        raise forms.ValidationError("Remove the line breaks and other control characters.")
+
 
 LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
 
@@ -27,7 +39,10 @@ class LocalDateTimeInput(forms.DateTimeInput):
 class PrebookingForm(forms.Form):
     provider = forms.ChoiceField(label="Gym", choices=provider_choices)
     class_id = forms.CharField(
-        label="Class or session id", max_length=80, help_text="As the gym's booking page shows it."
+        label="Class or session id",
+        max_length=80,
+        validators=[refuse_control_characters],
+        help_text="As the gym's booking page shows it.",
     )
     class_starts_at = forms.DateTimeField(
         label="Class date and time", widget=LocalDateTimeInput(), input_formats=LOCAL_INPUT_FORMATS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -239,6 +240,14 @@ class AimHarderAccount(models.Model):
         return f"{self.email} ({self.owner})"
 
 
+# A box's slug is the first label of its host name (<slug>.aimharder.com), formatted into every
+# URL we call for it: nothing else may get in, whoever supplies it (AimHarder, a form, a command).
+BOX_SLUG_PATTERN = r"^[a-z0-9-]+$"
+box_slug_validator = RegexValidator(
+    BOX_SLUG_PATTERN, "A box slug is lowercase letters, digits and hyphens only."
+)
+
+
 class AimHarderBox(models.Model):
     """A box the linked account belongs to, with the member's rule for when booking opens.
 
@@ -252,7 +261,11 @@ class AimHarderBox(models.Model):
 
     account = models.ForeignKey(AimHarderAccount, on_delete=models.CASCADE, related_name="boxes")
     boid = models.CharField(max_length=20, help_text="AimHarder's box id.")
-    slug = models.SlugField(max_length=80, help_text="The box's host name: <slug>.aimharder.com")
+    slug = models.CharField(
+        max_length=80,
+        validators=[box_slug_validator],
+        help_text="The box's host name: <slug>.aimharder.com",
+    )
     name = models.CharField(max_length=150, blank=True, default="")
     rule = models.CharField(max_length=20, choices=Rule.choices, default=Rule.HOURS_BEFORE)
     hours_before = models.PositiveIntegerField(null=True, blank=True, default=72)
@@ -270,6 +283,9 @@ class AimHarderBox(models.Model):
                     | Q(rule="days_before_at", days_before__isnull=False, at_time__isnull=False)
                 ),
                 name="aimharder_box_rule_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(slug__regex=BOX_SLUG_PATTERN), name="aimharder_box_slug_host_label"
             ),
         ]
 

@@ -16,7 +16,15 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "PREBOOKING_CREDENTIALS_KEY"}
+        if key
+        not in {
+            "DEBUG",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "PREBOOKING_CREDENTIALS_KEY",
+            "METRICS_TOKEN",
+            "METRICS_PUBLIC",
+        }
     }
     environment.update(env)
     return subprocess.run(
@@ -58,6 +66,7 @@ def test_production_settings_pass_the_deploy_check():
         SECRET_KEY=GOOD_KEY,
         ALLOWED_HOSTS="example.com",
         PREBOOKING_CREDENTIALS_KEY=CREDENTIALS_KEY,
+        METRICS_TOKEN="metrics-token",
     )
 
     assert result.returncode == 0, result.stderr + result.stdout
@@ -83,8 +92,33 @@ def test_a_malformed_credentials_key_is_refused_without_echoing_it():
         SECRET_KEY=GOOD_KEY,
         ALLOWED_HOSTS="example.com",
         PREBOOKING_CREDENTIALS_KEY=f"{CREDENTIALS_KEY},not-a-fernet-key",
+        METRICS_TOKEN="metrics-token",
     )
 
     assert result.returncode != 0
     assert "key 2 is not a Fernet key" in result.stderr
     assert "not-a-fernet-key" not in result.stderr
+
+
+def test_production_refuses_to_start_without_a_metrics_token():
+    result = load_settings(
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="example.com",
+        PREBOOKING_CREDENTIALS_KEY=CREDENTIALS_KEY,
+    )
+
+    assert result.returncode != 0
+    assert "METRICS_TOKEN must be set" in result.stderr
+
+
+def test_production_serves_public_metrics_only_when_told_so():
+    result = load_settings(
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="example.com",
+        PREBOOKING_CREDENTIALS_KEY=CREDENTIALS_KEY,
+        METRICS_PUBLIC="1",
+    )
+
+    assert result.returncode == 0, result.stderr + result.stdout

@@ -45,10 +45,16 @@ def validate_keys(keys: list[str]) -> list[Fernet]:
     return fernets
 
 
-def _cipher() -> MultiFernet:
+def configured_keys() -> list[str]:
+    """PREBOOKING_CREDENTIALS_KEYS, or in development (none set) a key derived from SECRET_KEY;
+    settings refuse to start without keys when DEBUG is off."""
     from django.conf import settings
 
-    return MultiFernet(validate_keys(settings.PREBOOKING_CREDENTIALS_KEYS))
+    return settings.PREBOOKING_CREDENTIALS_KEYS or [derive_development_key(settings.SECRET_KEY)]
+
+
+def _cipher() -> MultiFernet:
+    return MultiFernet(validate_keys(configured_keys()))
 
 
 def encrypt(secret: str) -> str:

@@ -120,10 +120,8 @@ def test_a_bulk_claim_is_one_task_that_runs_its_jobs_in_order(broker):
     )
 
 
-def test_a_batch_stops_where_its_leases_would_pass_the_batch_limit(broker, monkeypatch):
-    from jobs import services
-
-    monkeypatch.setattr(services, "BATCH_SECONDS", 25)
+def test_a_batch_stops_where_its_leases_would_pass_the_batch_limit(broker, settings):
+    settings.JOBS_BATCH_SECONDS = 25
     enqueued = [add(n) for n in range(4)]  # 10 s each
     broker.bulk = 4
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_rotation_re_encrypts_under_the_new_key_so_the_old_one_can_go(settings, linked_account):
-    old = settings.PREBOOKING_CREDENTIALS_KEYS[0]
+    old = credentials.configured_keys()[0]
     new = Fernet.generate_key().decode()
     settings.PREBOOKING_CREDENTIALS_KEYS = [new, old]
 

@@ -42,6 +42,7 @@ def production(django_db_setup, django_db_blocker, tmp_path_factory) -> dict:
         DATABASE_URL=database_url,
         # Production requires a credentials key; a test-only one.
         PREBOOKING_CREDENTIALS_KEY="Itr_s9RU2eJAjCnNHo9z-AqJ2E-Uht1eS-qM-SJGGK8=",
+        METRICS_TOKEN="test-metrics-token",
     )
     result = subprocess.run(
         [sys.executable, "-m", "tests.security.production_probe", str(output)],

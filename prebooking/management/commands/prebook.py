@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from billing.entitlements import pending_prebooking_limit
 from prebooking import services
+from prebooking.aimharder import services as aimharder_services
+from prebooking.forms import CONTROL_CHARACTERS
 from prebooking.models import AimHarderBox, Prebooking
-from prebooking.providers.aimharder import services as aimharder_services
+from prebooking.providers.aimharder import client as aimharder
 from prebooking.providers.aimharder.client import AimHarderError
 
 
@@ -49,10 +51,14 @@ class Command(BaseCommand):
         owner = get_user_model().objects.filter(username=options["user"]).first()
         if owner is None:
             raise CommandError(f"No user {options['user']!r}.")
+        if CONTROL_CHARACTERS.search(options["session_id"]):
+            raise CommandError("--session-id must not contain line breaks or control characters.")
         try:
             prebooking = self._prebook(owner, options)
         except services.PendingLimitReached as refused:
             raise CommandError(f"{owner}: {refused}") from None
+        except AimHarderError as exc:
+            raise CommandError(exc.reason) from None
         self.stdout.write(str(prebooking.pk))
 
     def _prebook(self, owner, options) -> Prebooking:
@@ -70,6 +76,8 @@ class Command(BaseCommand):
     def _aimharder(self, owner, options) -> Prebooking:
         if not options["box"] or not options["day"]:
             raise CommandError("--box and --day are needed for AimHarder.")
+        if not aimharder.valid_box_slug(options["box"]):
+            raise CommandError("--box must be a box slug: lowercase letters, digits, hyphens.")
         box = (
             AimHarderBox.objects.filter(account__owner=owner, slug=options["box"])
             .order_by("id")

@@ -24,6 +24,7 @@ import httpx
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from prebooking.models import BOX_SLUG_PATTERN
 from prebooking.providers.base import BOOKED, NOT_OPEN, REJECTED, RETRY, WAITLISTED, BookingResult
 
 SESSION_COOKIE = "amhrdrauth"
@@ -118,7 +119,14 @@ def new_fingerprint() -> str:
     return "".join(secrets.choice(FINGERPRINT_ALPHABET) for _ in range(50))
 
 
+def valid_box_slug(slug: str) -> bool:
+    """Whether `slug` may be formatted into a box URL (a host name label, nothing more)."""
+    return re.fullmatch(BOX_SLUG_PATTERN, slug) is not None
+
+
 def box_url(slug: str) -> str:
+    if not valid_box_slug(slug):
+        raise AimHarderError(f"Not a box slug: {slug!r}")
     return settings.AIMHARDER_BOX_URL.format(box=slug).rstrip("/")
 
 
@@ -224,7 +232,9 @@ def _box_from_role(role: dict) -> Box | None:
     if not boid or not url:
         return None
     host = urlsplit(url if "//" in url else f"//{url}").hostname or url
-    slug = host.split(".")[0] if "aimharder" in host else host
+    slug = (host.split(".")[0] if "aimharder" in host else host).lower()
+    if not valid_box_slug(slug):
+        return None  # not a box we can address: never stored, never put in a URL
     name = str(role.get("name") or role.get("centre_name") or role.get("box_name") or slug)
     return Box(str(boid), slug, name)
 

@@ -84,14 +84,6 @@ def unlink_account(owner, account_id: int) -> int:
     return cancelled
 
 
-@sensitive_variables("password")
-def account_credentials(account_id: int) -> tuple[str, str, str]:
-    """(e-mail, password, fingerprint) of a linked account, decrypted."""
-    account = AimHarderAccount.objects.get(pk=account_id)
-    password = credentials.decrypt(account.password_token)
-    return account.email, password, account.fingerprint
-
-
 def _with_session(account_id: int, call):
     provider = _provider()
     try:
@@ -119,9 +111,15 @@ def day_classes(box: AimHarderBox, day: date) -> list[GymClass]:
 
 
 def class_starts_at(box: AimHarderBox, day: date, gym_class: GymClass) -> datetime:
-    """When the class starts (aware), from its "HH:MM - HH:MM" in the box's time zone."""
-    hours, minutes = (int(part) for part in gym_class.starts.split(":"))
-    return local_time(datetime.combine(day, time(hours, minutes)), box.time_zone)
+    """When the class starts (aware), from its "HH:MM - HH:MM" in the box's time zone.
+
+    Raises AimHarderError when the class's time or the box's stored zone cannot be read.
+    """
+    try:
+        hours, minutes = (int(part) for part in gym_class.starts.split(":"))
+        return local_time(datetime.combine(day, time(hours, minutes)), box.time_zone)
+    except (OverflowError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise _unusable_rule(box) from None
 
 
 def local_time(wall_clock: datetime, zone_name: str) -> datetime:
@@ -137,14 +135,27 @@ def opening_instant(box: AimHarderBox, starts_at: datetime) -> datetime:
 
     "N hours before" counts elapsed hours (across a DST change the wall clock moves by one
     more or less); "D days before at HH:MM" is that wall-clock time in the box's zone.
+
+    Raises AimHarderError when a stored rule reaches outside the calendar (the form bounds the
+    numbers; a row written another way must still not break the pages).
     """
-    if box.rule == AimHarderBox.Rule.HOURS_BEFORE:
-        return (starts_at.astimezone(UTC) - timedelta(hours=box.hours_before)).astimezone(
-            zoneinfo.ZoneInfo(box.time_zone)
-        )
-    local_day = starts_at.astimezone(zoneinfo.ZoneInfo(box.time_zone)).date()
-    opening_day = local_day - timedelta(days=box.days_before)
-    return local_time(datetime.combine(opening_day, box.at_time), box.time_zone)
+    try:
+        if box.rule == AimHarderBox.Rule.HOURS_BEFORE:
+            return (starts_at.astimezone(UTC) - timedelta(hours=box.hours_before)).astimezone(
+                zoneinfo.ZoneInfo(box.time_zone)
+            )
+        local_day = starts_at.astimezone(zoneinfo.ZoneInfo(box.time_zone)).date()
+        opening_day = local_day - timedelta(days=box.days_before)
+        return local_time(datetime.combine(opening_day, box.at_time), box.time_zone)
+    except (OverflowError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise _unusable_rule(box) from None
+
+
+def _unusable_rule(box: AimHarderBox) -> AimHarderError:
+    return AimHarderError(
+        f"The booking rule of {box.name or box.slug} gives no opening time: "
+        "change it on the AimHarder accounts page."
+    )
 
 
 def prebooking_payload(

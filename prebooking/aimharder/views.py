@@ -1,6 +1,6 @@
 """The AimHarder pages: linked accounts and box rules, the class picker, cancelling at the gym.
 
-Thin views: parse, call one service of prebooking.providers.aimharder.services, render. Every
+Thin views: parse, call one service of prebooking.aimharder.services, render. Every
 query is scoped to the signed-in member: another member's account or prebooking is a 404.
 """
 
@@ -15,15 +15,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit import ALL
 
 from core.security import rate_limit
-from prebooking.models import AimHarderAccount, AimHarderBox, Prebooking
-from prebooking.providers.aimharder import services as aimharder_services
-from prebooking.providers.aimharder.client import AimHarderError
-from prebooking.providers.aimharder.forms import (
+from prebooking.aimharder import services as aimharder_services
+from prebooking.aimharder.forms import (
     BoxRuleForm,
     ClassDayForm,
     LinkAccountForm,
     PickForm,
 )
+from prebooking.models import AimHarderAccount, AimHarderBox, Prebooking
+from prebooking.providers.aimharder.client import AimHarderError
 from prebooking.services import PendingLimitReached
 
 
@@ -97,14 +97,13 @@ def box_rule(request: HttpRequest, box_id: int) -> HttpResponse:
 
 def _listing(request: HttpRequest, form: ClassDayForm) -> tuple[list, str]:
     box, day = form.cleaned_data["box"], form.cleaned_data["day"]
+    rows = []
     try:
-        classes = aimharder_services.day_classes(box, day)
+        for gym_class in aimharder_services.day_classes(box, day):
+            starts = aimharder_services.class_starts_at(box, day, gym_class)
+            rows.append((gym_class, starts, aimharder_services.opening_instant(box, starts)))
     except AimHarderError as exc:
         return [], exc.reason
-    rows = []
-    for gym_class in classes:
-        starts = aimharder_services.class_starts_at(box, day, gym_class)
-        rows.append((gym_class, starts, aimharder_services.opening_instant(box, starts)))
     return rows, ""
 
 
@@ -148,8 +147,12 @@ def pick(request: HttpRequest) -> HttpResponse:
     if gym_class is None:
         form.add_error(None, "AimHarder does not list this class that day any more.")
         return render(request, "prebooking/aimharder/pick.html", {"form": form}, status=400)
-    starts = aimharder_services.class_starts_at(box, day, gym_class)
-    by_rule = aimharder_services.opening_instant(box, starts)
+    try:
+        starts = aimharder_services.class_starts_at(box, day, gym_class)
+        by_rule = aimharder_services.opening_instant(box, starts)
+    except AimHarderError as exc:
+        form.add_error(None, exc.reason)
+        return render(request, "prebooking/aimharder/pick.html", {"form": form}, status=400)
     context = {
         "form": form,
         "box": box,

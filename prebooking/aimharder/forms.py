@@ -7,10 +7,11 @@ from datetime import date, datetime, timedelta
 
 from django import forms
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.utils import timezone
 
 from billing.entitlements import pending_prebooking_limit
-from prebooking.forms import LOCAL_INPUT_FORMATS, LocalDateTimeInput
+from prebooking.forms import LOCAL_INPUT_FORMATS, LocalDateTimeInput, refuse_control_characters
 from prebooking.models import AimHarderBox, Prebooking
 from prebooking.services import PendingLimitReached, pending_count
 
@@ -25,6 +26,11 @@ class LinkAccountForm(forms.Form):
     )
 
 
+# A gym opens booking days, not months, ahead; larger values only overflow date arithmetic.
+HOURS_BEFORE_MAX = 24 * 60
+DAYS_BEFORE_MAX = 60
+
+
 class BoxRuleForm(forms.ModelForm):
     class Meta:
         model = AimHarderBox
@@ -37,6 +43,14 @@ class BoxRuleForm(forms.ModelForm):
             "at_time": "At (box time)",
             "time_zone": "Box time zone",
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, highest in (("hours_before", HOURS_BEFORE_MAX), ("days_before", DAYS_BEFORE_MAX)):
+            field = self.fields[name]
+            field.max_value = highest
+            field.validators.append(MaxValueValidator(highest))
+            field.widget.attrs["max"] = highest
 
     def clean_time_zone(self) -> str:
         name = self.cleaned_data["time_zone"]
@@ -91,7 +105,9 @@ class ClassDayForm(forms.Form):
 class PickForm(ClassDayForm):
     """The class picked, its opening (override optional) and the waiting-list choice (POST)."""
 
-    session_id = forms.CharField(max_length=40, widget=forms.HiddenInput())
+    session_id = forms.CharField(
+        max_length=40, widget=forms.HiddenInput(), validators=[refuse_control_characters]
+    )
     opens_at = forms.DateTimeField(
         label="Booking opens at (box time)",
         required=False,
@@ -115,9 +131,12 @@ class PickForm(ClassDayForm):
         # Entered as the box's wall-clock time, whatever zone the server reads it in.
         if timezone.is_aware(value):
             value = timezone.make_naive(value, timezone.get_current_timezone())
-        from prebooking.providers.aimharder.services import local_time
+        from prebooking.aimharder.services import local_time
 
-        return local_time(value, box.time_zone)
+        try:
+            return local_time(value, box.time_zone)
+        except OverflowError:
+            raise forms.ValidationError("Enter a date between the years 2 and 9998.") from None
 
     def check_opening(self, opens_at: datetime, starts_at: datetime) -> bool:
         """Add the form errors the opening instant deserves; True when it can be used."""
