@@ -381,6 +381,39 @@ BAD_REQUESTS = [
     ("created past year 9999", "sign", _with("1").replace('"created": ', '"created": 9')),
 ]
 
+THIN_PATH = "/billing/webhooks/stripe/thin/"
+THIN_SECRET = "whsec_faults_thin"
+
+
+def _thin(url: str = "/v1/customers/cus_thin", extra: str = "") -> str:
+    """A thin event notification (v2 event) naming a customer, `extra` spliced into its top."""
+    body = json.dumps(
+        {
+            "id": "evt_thin_" + uuid.uuid4().hex,
+            "object": "v2.core.event",
+            "type": "v1.customer.updated",
+            "livemode": False,
+            "created": "2026-12-01T09:00:00.000Z",
+            "related_object": {"id": "cus_thin", "type": "customer", "url": url},
+        }
+    )
+    return body[:-1] + (f", {extra}" if extra else "") + "}"
+
+
+# The thin endpoint: the same parsing limits, and a related object only on Stripe's API.
+BAD_THIN_REQUESTS = [
+    ("thin: no signature", None, _thin()),
+    ("thin: wrong secret", "sign:whsec_wrong", _thin()),
+    ("thin: not json", "sign", "this is not json"),
+    ("thin: snapshot event", "sign", _with("1")),
+    ("thin: nested 2,000 deep", "sign", _thin(extra='"d": ' + "[" * 2000 + "]" * 2000)),
+    ("thin: 5,000-digit integer", "sign", _thin(extra='"n": 1' + "0" * 5000)),
+    ("thin: NaN", "sign", _thin(extra='"n": NaN')),
+    ("thin: url on another host", "sign", _thin("https://attacker.example/v1/customers/x")),
+    ("thin: url leaving the API", "sign", _thin("/v1/../admin")),
+    ("thin: url with a query", "sign", _thin("/v1/customers/cus_thin?expand[]=sources")),
+]
+
 # Signed events that are storable but can never be applied: accepted (Stripe must stop
 # retrying), then dead after one attempt with a message naming the field.
 MALFORMED = [
@@ -502,9 +535,10 @@ def _typed_input_checks() -> dict:
 
 @scenario
 def bad_input() -> dict:
-    """Every kind of bad request gets a 4xx and stores nothing; signed events that can never apply
-    are taken and die at once naming the field; every stored event's admin page opens fast and
-    bounded; absurd dates and lock abuse are refused. No 5xx anywhere."""
+    """Every kind of bad request (to the snapshot and the thin endpoint) gets a 4xx and stores
+    nothing; signed events that can never apply are taken and die at once naming the field;
+    every stored event's admin page opens fast and bounded; absurd dates and lock abuse are
+    refused. No 5xx anywhere."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -514,7 +548,7 @@ def bad_input() -> dict:
     before = StripeEvent.objects.count()
     answers = {}
     good_body = customer_event(1, uuid.uuid4().hex[:8], pad=10)
-    with Stack() as stack:
+    with Stack(env={"STRIPE_THIN_WEBHOOK_SECRET": THIN_SECRET}) as stack:
         host, port = "127.0.0.1", stack.port
         for name, how, body in BAD_REQUESTS:
             body = body or good_body
@@ -534,6 +568,10 @@ def bad_input() -> dict:
             else:
                 header = how
             answers[name] = post(host, port, body, header)
+        for name, how, body in BAD_THIN_REQUESTS:
+            secret = how.removeprefix("sign:") if how and how.startswith("sign:") else THIN_SECRET
+            header = signature(body, secret) if how else None
+            answers[name] = post(host, port, body, header, path=THIN_PATH)
         answers["oversized body"] = post_oversized(host, port, 2 * 1024 * 1024)
         answers["GET"] = get_status(stack.url + "/billing/webhooks/stripe/")
         answers["signup with mismatched passwords"] = post_form(

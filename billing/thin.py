@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +23,14 @@ from django.views.decorators.csrf import csrf_exempt
 
 from billing.models import StripeEvent
 from billing.services import store_event
-from billing.views import webhook_body
+from billing.views import BodyProblem, parse_body, webhook_body
 
 logger = logging.getLogger(__name__)
+
+
+# related_object.url as Stripe sends it: /v1/... or /v2/... segments of ids and names, no
+# host, query, "." or ".." (docs.stripe.com/api/v2/core/events/object).
+STRIPE_API_PATH = re.compile(r"/v[12](?:/(?!\.\.?(?:/|$))[A-Za-z0-9_.\-]+)+")
 
 
 class NotThin(ValueError):
@@ -61,12 +67,20 @@ def parse_notification(body: bytes, header: str | None) -> dict[str, Any]:
     parser, tolerance = _parser(), settings.STRIPE_WEBHOOK_TOLERANCE
     for secret in thin_secrets():
         try:
-            notification = parser.parse_event_notification(payload, header, secret, tolerance)
+            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=tolerance)
         except stripe.SignatureVerificationError:
             continue
-        except (ValueError, KeyError, TypeError) as exc:
+        # Signed: now the snapshot endpoint's parsing limits (depth, digits, NaN), before the
+        # stripe library parses it again without them.
+        try:
+            data = parse_body(body)
+        except BodyProblem as exc:
+            raise NotThin(f"not a thin event notification: {exc}") from None
+        try:
+            notification = parser.parse_event_notification(payload, header, secret, tolerance)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise NotThin(f"not a thin event notification: {exc}") from exc
-        return _checked(notification, payload)
+        return _checked(notification, data)
     for secret in thin_secrets():
         # Tell a replay (a good signature on an old timestamp) from a wrong signature.
         try:
@@ -79,9 +93,10 @@ def parse_notification(body: bytes, header: str | None) -> dict[str, Any]:
     raise stripe.SignatureVerificationError("invalid signature", header, body)
 
 
-def _checked(notification: Any, payload: str) -> dict[str, Any]:
+def _checked(notification: Any, data: Any) -> dict[str, Any]:
     """What we store, once the fields we rely on have the shape Stripe documents."""
-    data = json.loads(payload)
+    if not isinstance(data, dict):
+        raise NotThin("not a thin event notification")
     stripe_id, event_type = notification.id, notification.type
     if not isinstance(stripe_id, str) or not stripe_id.startswith("evt_") or len(stripe_id) > 255:
         raise NotThin("not a thin event notification: bad id")
@@ -98,6 +113,9 @@ def _checked(notification: Any, payload: str) -> dict[str, Any]:
         isinstance(related, dict) and all(isinstance(related.get(k), str) for k in ("id", "url"))
     ):
         raise NotThin("not a thin event notification: bad related_object")
+    if related is not None and not STRIPE_API_PATH.fullmatch(related["url"]):
+        # The job fetches this URL with our API key: only a path of Stripe's API, nothing else.
+        raise NotThin("not a thin event notification: related_object.url is no Stripe API path")
     return {"data": data, "created": created, "livemode": bool(notification.livemode)}
 
 

@@ -22,6 +22,7 @@ from jobs.models import Job
 from jobs.sql import load
 from prebooking.models import Prebooking
 from prebooking.providers.base import BOOKED, BookingResult
+from prebooking.signals import prebooking_created
 
 log = logging.getLogger(__name__)
 QUERIES = load(Path(__file__).with_name("sql") / "queries.sql")
@@ -113,10 +114,7 @@ def create_prebooking(owner, provider: str, payload: dict, opens_at: datetime) -
     prebooking = Prebooking.objects.create(
         owner=owner, provider=provider, payload=payload, opens_at=opens_at
     )
-    if provider == "demo":
-        from devgyms.demo_gym import register_class
-
-        register_class(payload["class_id"], opens_at, payload.get("class_starts_at"))
+    prebooking_created.send(sender=Prebooking, prebooking=prebooking)
     schedule_armers(prebooking.opens_at)
     return prebooking
 

@@ -156,15 +156,21 @@ VALUES (%(name)s, %(queue)s, %(host)s, %(pid)s, %(workers)s, %(now)s, %(now)s)
        seen_at = excluded.seen_at;
 
 -- name: queues_without_workers
--- Queues with work due for more than %(stale_seconds)s and no cluster seen in that time.
-SELECT queue.name
+-- Queues with work due for more than %(stale_seconds)s and no cluster seen in that time, with
+-- when their oldest such work fell due and when a cluster of theirs was last seen (NULL: never
+-- since the pruning of day-old clusters): the later of the two is since when nobody attends.
+SELECT queue.name, due.oldest, seen.last_seen
   FROM unnest(%(queues)s::text[]) AS queue(name)
- WHERE EXISTS (
-           SELECT FROM jobs_job
+ CROSS JOIN LATERAL (
+           SELECT min(run_at) AS oldest
+             FROM jobs_job
             WHERE jobs_job.queue = queue.name
               AND status IN ('queued', 'retrying', 'running')
-              AND run_at <= %(now)s - make_interval(secs => %(stale_seconds)s))
-   AND NOT EXISTS (
-           SELECT FROM jobs_workercluster
-            WHERE jobs_workercluster.queue = queue.name
-              AND seen_at > %(now)s - make_interval(secs => %(stale_seconds)s));
+              AND run_at <= %(now)s - make_interval(secs => %(stale_seconds)s)) AS due
+ CROSS JOIN LATERAL (
+           SELECT max(seen_at) AS last_seen
+             FROM jobs_workercluster
+            WHERE jobs_workercluster.queue = queue.name) AS seen
+ WHERE due.oldest IS NOT NULL
+   AND (seen.last_seen IS NULL
+        OR seen.last_seen <= %(now)s - make_interval(secs => %(stale_seconds)s));

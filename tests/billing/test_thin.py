@@ -228,3 +228,54 @@ def test_a_thin_delivery_over_the_size_limit_is_refused_unread(client, settings)
 
     assert (response.status_code, response.json()) == (413, {"error": "body over 200 bytes"})
     assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ('"deep": ' + "[" * 2000 + "]" * 2000, "nests more than 32 levels deep"),
+        ('"big": 1' + "0" * 200, "more than 100 digits"),
+        ('"nan": NaN', "NaN, which JSON does not allow"),
+        ('"huge": 1e400', "out of range"),
+    ],
+)
+def test_a_signed_thin_body_past_the_parsing_limits_is_refused_with_a_reason(client, extra, reason):
+    thin = json.dumps(notification("v1.customer.updated", "cus_x", "customer", "customers"))
+    raw = thin[:-1] + ", " + extra + "}"
+
+    response = post_thin(client, raw)
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://attacker.example/v1/customers/cus_x",
+        "//attacker.example/v1/customers/cus_x",
+        "/v1/../admin",
+        "/v1/customers/cus_x?expand[]=sources",
+        "/v3/customers/cus_x",
+        "/internal/customers/cus_x",
+        "",
+    ],
+)
+def test_a_related_object_url_that_is_no_stripe_api_path_is_refused_at_the_door(client, url):
+    thin = notification("v1.customer.updated", "cus_x", "customer", "customers")
+    thin["related_object"]["url"] = url
+
+    response = post_thin(client, thin)
+
+    assert response.status_code == 400
+    assert "related_object.url is no Stripe API path" in response.json()["error"]
+    assert not StripeEvent.objects.exists()
+    assert not Job.objects.exists()
+
+
+def test_a_v2_related_object_path_is_accepted(client):
+    thin = notification("v2.core.account.updated", "acct_x", "v2.core.account", "core/accounts")
+    thin["related_object"]["url"] = "/v2/core/accounts/acct_x"
+
+    assert post_thin(client, thin).status_code == 200
