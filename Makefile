@@ -10,7 +10,7 @@ export PORT DATA_DIR
 export PATH := $(BIN):$(PATH)
 
 .PHONY: install run test lint audit format migrate bench bench-prebooking faults browser clean \
-	createsuperuser screenshots bench-tools
+	createsuperuser manage screenshots bench-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,7 @@ test: install browser
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python scripts/audit.py
 
 # Known vulnerabilities in the pinned runtime requirements (part of lint). Fails on a finding;
@@ -65,8 +66,16 @@ bench-tools:
 clean:
 	rm -rf $(VENV) .pytest_cache
 
+# Asks in a terminal; with DJANGO_SUPERUSER_USERNAME (and _EMAIL, _PASSWORD) set it asks nothing,
+# so it also works without a TTY.
 createsuperuser: install
-	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py createsuperuser
+	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py createsuperuser \
+		$(if $(DJANGO_SUPERUSER_USERNAME),--noinput)
+
+# Any manage.py command against the development database (the running `make run`'s, or started
+# for the command): make manage ARGS="prebooking_demo --count 100 --in 60"
+manage: install
+	$(BIN)/python scripts/withdb.py --name dev -- $(BIN)/python manage.py $(ARGS)
 
 faults: install
 	$(BIN)/python scripts/withdb.py --name faults -- $(BIN)/python -m bench.faults $(FAULTS)

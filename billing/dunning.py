@@ -25,6 +25,7 @@ from billing.entitlements import invalidate_entitlements
 from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
 from billing.stripe_api import client, is_missing, retrieve
+from jobs.backend import task_named
 from jobs.models import Job
 from jobs.services import discard
 
@@ -86,8 +87,8 @@ def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
     )
     steps = [("remind", day) for day in settings.BILLING_DUNNING_REMINDER_DAYS]
     steps.append(("cancel", settings.BILLING_DUNNING_CANCEL_DAY))
-    from billing.tasks import dunning_step
-
+    # By name: billing.tasks imports this module.
+    dunning_step = task_named(DUNNING_STEP_JOB)
     for step, day in steps:
         dunning_step.using(
             run_after=now + timedelta(days=day),

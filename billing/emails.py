@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing.models import Customer, DunningCase, Email, Invoice
+from jobs.backend import task_named
 from jobs.errors import PermanentError
 
 logger = logging.getLogger(__name__)
@@ -72,9 +73,10 @@ def queue_email(
         defaults={"template": template, "customer": customer, "to": to, "context": context or {}},
     )
     if created:
-        from billing.tasks import send_email
-
-        send_email.using(target=f"billing.email:{email.pk}").enqueue(email_id=email.pk)
+        # By name: billing.tasks imports this module.
+        task_named(SEND_EMAIL_JOB).using(target=f"billing.email:{email.pk}").enqueue(
+            email_id=email.pk
+        )
     return email
 
 

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.models import StripeEvent
+from jobs.backend import JobTask, task_named
 from jobs.models import Job, JobAction
 from jobs.services import ActionResult, discard, enqueue_params, replay, resolve
 from jobs.sql import load
@@ -24,11 +25,9 @@ PROCESS_EVENT_JOB = "billing.tasks.process_event"
 QUERIES = load(Path(__file__).with_name("sql") / "queries.sql")
 
 
-def process_event_task():
-    """billing.tasks.process_event (imported late: billing.tasks imports this module)."""
-    from billing.tasks import process_event
-
-    return process_event
+def process_event_task() -> JobTask:
+    """billing.tasks.process_event, by name: billing.tasks imports this module."""
+    return task_named(PROCESS_EVENT_JOB)
 
 
 def ingest_event(event: dict[str, Any], raw: str | None = None) -> int | None:

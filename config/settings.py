@@ -139,8 +139,9 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if not DATABASE_URL:
     raise ImproperlyConfigured(
-        "DATABASE_URL is not set. `make run` and `make test` start an embedded PostgreSQL; "
-        "or set DATABASE_URL=postgres://user:password@host:5432/dbname."
+        "DATABASE_URL is not set and no `make run` is up (manage.py uses its embedded "
+        "PostgreSQL under DATA_DIR). Start `make run`, or run the command as "
+        '`make manage ARGS="..."`, or set DATABASE_URL=postgres://user:password@host:5432/dbname.'
     )
 # Persistent connections. Health checks are off by default: they cost a `SELECT 1` round trip
 # at the start of every request (a third of the webhook's database work, bench/cost.py). A
@@ -370,7 +371,11 @@ for _handler in LOGGING["handlers"].values():
 LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
 # A refused webhook is logged once, by billing.views with its reason, not again by Django.
 LOGGING["filters"]["quiet_webhook_refusals"] = {"()": "billing.middleware.QuietWebhookRefusals"}
-LOGGING["loggers"]["django.request"] = {"filters": ["quiet_webhook_refusals"]}
+# A degraded /readyz is logged once per change, by ops.views with its reasons, not per probe.
+LOGGING["filters"]["quiet_readiness_probes"] = {"()": "ops.health.QuietReadinessProbes"}
+LOGGING["loggers"]["django.request"] = {
+    "filters": ["quiet_webhook_refusals", "quiet_readiness_probes"]
+}
 # axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
 # The jobs layer logs each attempt's outcome (jobs.services); django-tasks' own receivers of
 # its signals would log every task twice more (started, finished), a failure with its traceback.
@@ -412,12 +417,17 @@ if STRIPE_REFETCH_OBJECTS and not STRIPE_API_KEY:
     raise ImproperlyConfigured(
         "STRIPE_REFETCH_OBJECTS=1 needs STRIPE_API_KEY: without it no event could be applied."
     )
-# Links in e-mails. In development, the address `make run` serves on (BIND_HOST, PORT).
+# The web's port, which every process derives its defaults from: honcho gives each Procfile line
+# a PORT of its own (the web's + 100 per line), so a worker's PORT says nothing about the web.
+# scripts/serve.sh (`make run`) sets WEB_PORT before honcho starts; a lone process uses its PORT.
+WEB_PORT = env_int("WEB_PORT", env_int("PORT", 8000))
+# Links in e-mails, rendered by whichever process sends them. In development, the address
+# `make run` serves on (BIND_HOST, WEB_PORT).
 _DEV_HOST = env_str("BIND_HOST", "localhost")
 SITE_URL = env_str(
     "SITE_URL",
     f"http://{'localhost' if _DEV_HOST in ('', '0.0.0.0', '::') else _DEV_HOST}"  # noqa: S104
-    f":{env_int('PORT', 8000)}",
+    f":{WEB_PORT}",
 )
 STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 # Plans offered on /billing/: name -> Stripe price id (the account's own, so no default).
@@ -471,7 +481,10 @@ PREBOOKING_CLASS_WITHIN_DAYS = env_int("PREBOOKING_CLASS_WITHIN_DAYS", 14)
 PREBOOKING_HTTP_TIMEOUT = env_int("PREBOOKING_HTTP_TIMEOUT", 10)
 PREBOOKING_STUCK_SECONDS = env_int("PREBOOKING_STUCK_SECONDS", 30)
 # Providers: name -> (label, base URL, token). "demo" is the bundled demo gym (make run starts it).
-PREBOOKING_DEMO_GYM_PORT = env_int("PREBOOKING_DEMO_GYM_PORT", 8765)
+# The development gyms listen at offsets from the web's port (8765 and 9766 beside 8000), so two
+# stacks on two PORTs do not collide; the offsets differ by 1001 so that neither do PORTs 1 or
+# 100 apart.
+PREBOOKING_DEMO_GYM_PORT = env_int("PREBOOKING_DEMO_GYM_PORT", WEB_PORT + 765)
 PREBOOKING_PROVIDERS = {
     "demo": {
         "label": "Demo gym",
@@ -546,7 +559,7 @@ JOBS_EXTRA_MODULES = env_list("JOBS_EXTRA_MODULES")
 # fake can serve http://127.0.0.1:PORT/{box}. Development points both at the fake AimHarder
 # (`manage.py fake_aimharder`, the Procfile's `aimharder:` line); no default reaches aimharder.com
 # unless DEBUG is off.
-AIMHARDER_FAKE_PORT = env_int("AIMHARDER_FAKE_PORT", 8766)
+AIMHARDER_FAKE_PORT = env_int("AIMHARDER_FAKE_PORT", WEB_PORT + 1766)
 _AIMHARDER_FAKE = f"http://127.0.0.1:{AIMHARDER_FAKE_PORT}"
 AIMHARDER_LOGIN_URL = env_str(
     "AIMHARDER_LOGIN_URL", _AIMHARDER_FAKE if DEBUG else "https://login.aimharder.com"

@@ -19,6 +19,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from jobs import signals
+from jobs.backend import task_named
 from jobs.models import AlertWindow, Job
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ def on_job_dead(sender: str, job: Job, **kwargs: object) -> None:
         window.ends_at = now + timedelta(seconds=settings.ALERT_WINDOW_SECONDS)
         window.first_job = job
         window.save()
-        from jobs.tasks import alert_dead_job, alert_summary
-
+        # By name: jobs.tasks imports this module.
+        alert_dead_job, alert_summary = (task_named(name) for name in ALERT_JOBS)
         alert_dead_job.using(target=f"jobs.job:{job.pk}").enqueue(job_id=job.pk)
         alert_summary.using(
             run_after=window.ends_at,

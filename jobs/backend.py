@@ -9,6 +9,7 @@ and, through ``using()``, what our enqueue has beyond the standard (``unique_key
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable, Iterable
@@ -18,7 +19,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
-from django.db import connections
+from django.db import connection, connections
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.version import PY311
 from django_tasks import TaskResult, TaskResultStatus
@@ -27,6 +29,8 @@ from django_tasks.base import Task, TaskError
 from django_tasks.exceptions import InvalidTaskError, TaskResultDoesNotExist
 from django_tasks.signals import task_enqueued
 from django_tasks.utils import normalize_json
+
+from jobs.sql import QUERIES
 
 QUEUE_NAME = re.compile(r"^[a-z0-9_-]{1,50}$")
 
@@ -165,6 +169,56 @@ def result_of(job: Any, task: JobTask | None = None, attempts: Iterable[Any] | N
 FAILED = ("dead", "resolved", "discarded")
 
 
+def insert_job(task: JobTask, *, args: list, kwargs: dict) -> Any:
+    """Create the job of ``task.enqueue(*args, **kwargs)`` in the caller's transaction, due at
+    the task's ``run_after`` (now by default); what :class:`jobs.backend.JobsBackend` calls.
+
+    One statement: the row, and a NOTIFY that wakes the queue's workers when the transaction
+    commits (a rolled-back enqueue neither runs nor wakes anyone). With the task's
+    ``unique_key``, a second enqueue of the same key returns the existing job instead of
+    creating another: the guard for side effects that must happen once.
+    """
+    now = timezone.now()
+    from jobs.models import Job
+
+    run_at = task.run_after or now
+    name = task.module_path
+    with connection.cursor() as cursor:
+        cursor.execute(
+            QUERIES["enqueue"],
+            {
+                "name": name,
+                "queue": task.queue_name,
+                "args": json.dumps(args),
+                "kwargs": json.dumps(kwargs),
+                "target": task.target,
+                "unique_key": task.unique_key,
+                "max_attempts": task.max_attempts,
+                "timeout": task.timeout,
+                "run_at": run_at,
+                "now": now,
+            },
+        )
+        job_id = cursor.fetchone()[0]
+    if job_id is None:
+        return Job.objects.get(unique_key=task.unique_key)
+    job = Job(
+        pk=job_id,
+        name=name,
+        args=args,
+        kwargs=kwargs,
+        target=task.target,
+        queue=task.queue_name,
+        unique_key=task.unique_key,
+        max_attempts=task.max_attempts,
+        timeout=task.timeout,
+        run_at=run_at,
+        created_at=now,
+    )
+    job._state.adding, job._state.db = False, connection.alias
+    return job
+
+
 class JobsBackend(BaseTaskBackend):
     """The jobs layer as a Tasks backend: enqueue writes a ``jobs.Job`` row in the caller's
     transaction; our workers (``manage.py jobs_worker``) run it with retries and dead letters.
@@ -192,11 +246,9 @@ class JobsBackend(BaseTaskBackend):
             raise InvalidTaskError("heartbeat must be a positive number of seconds.")
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
-        from jobs import services
-
         self.validate_task(task)
         args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
-        job = services.enqueue(task, args=args, kwargs=kwargs)
+        job = insert_job(task, args=args, kwargs=kwargs)
         result = result_of(job, task, attempts=[])
         task_enqueued.send(type(self), task_result=result)
         return result

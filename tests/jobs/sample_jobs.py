@@ -52,3 +52,9 @@ def write_marker(path: str, text: str) -> str:
 def slow(seconds: float) -> None:
     """Takes its time on every attempt."""
     time.sleep(seconds)
+
+
+@task(max_attempts=1, backoff=NO_JITTER)
+def missing_row(row: int) -> None:
+    """Dies at once naming its row: letters of one cause whose messages differ by ids."""
+    raise LookupError(f"row {row} of table 'accounts' has gone (checked at 0x{row:08x})")

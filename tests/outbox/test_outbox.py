@@ -77,7 +77,11 @@ def setting(name: str, **env: str) -> str:
         [sys.executable, "-c", code],
         cwd=ROOT,
         env={
-            **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "PORT", "BIND_HOST"}},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k not in {"DEBUG", "PORT", "WEB_PORT", "BIND_HOST", "SITE_URL"}
+            },
             "DJANGO_SETTINGS_MODULE": "config.settings",
             **env,
         },
@@ -92,4 +96,23 @@ def setting(name: str, **env: str) -> str:
 def test_development_mail_goes_to_the_outbox_and_links_use_the_served_port():
     assert setting("EMAIL_BACKEND") == "outbox.backends.EmailBackend"
     assert setting("SITE_URL", PORT="8123") == "http://localhost:8123"
-    assert setting("SITE_URL", PORT="8123", BIND_HOST="0.0.0.0")  # noqa: S104 == "http://localhost:8123"
+    any_address = "0.0.0.0"  # noqa: S104
+    assert setting("SITE_URL", PORT="8123", BIND_HOST=any_address) == "http://localhost:8123"
+
+
+def test_every_process_of_make_run_links_to_the_webs_port():
+    # honcho: the web gets PORT, the next Procfile line PORT + 100, ...; make run sets WEB_PORT.
+    assert setting("SITE_URL", PORT="8223", WEB_PORT="8123") == "http://localhost:8123"
+    assert setting("SITE_URL", PORT="8223", SITE_URL="https://prebook.example") == (
+        "https://prebook.example"
+    )
+
+
+def test_the_development_gyms_listen_beside_the_webs_port():
+    def ports(**env: str) -> tuple[str, str]:
+        return setting("PREBOOKING_DEMO_GYM_PORT", **env), setting("AIMHARDER_FAKE_PORT", **env)
+
+    assert ports() == ("8765", "9766")
+    assert ports(PORT="8223", WEB_PORT="8001") == ("8766", "9767")
+    assert ports(PORT="9000") == ("9765", "10766")  # none of the stack's on 8000
+    assert setting("AIMHARDER_LOGIN_URL", PORT="9000") == "http://127.0.0.1:10766"

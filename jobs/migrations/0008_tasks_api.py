@@ -9,10 +9,10 @@ from django.db.models import Value
 ENQUEUE_10 = (
     "jobs_enqueue(text, text, jsonb, text, text, integer, integer, timestamptz, timestamptz, bigint)"
 )
-PREVIOUS = "jobs.migrations.0005_enqueue_clock_and_id"
+PREVIOUS = "jobs.migrations.0007_one_notify"
 ENQUEUE_11 = ENQUEUE_10.replace("bigint)", "bigint, jsonb)")
 
-# As jobs.0005's, with the task's positional arguments last (statements that pass ten
+# As jobs.0007's, with the task's positional arguments last (statements that pass ten
 # arguments, such as billing's ingest_event, get an empty list).
 CREATE_ENQUEUE = """
 CREATE FUNCTION jobs_enqueue(
@@ -31,10 +31,7 @@ BEGIN
     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING id INTO new_id;
     IF new_id IS NOT NULL THEN
-        PERFORM pg_notify(
-            'jobs:' || p_queue,
-            CASE WHEN p_run_at > p_now THEN extract(epoch FROM p_run_at)::text ELSE '' END
-        );
+        PERFORM jobs_notify(p_queue, p_run_at, p_now);
     END IF;
     RETURN new_id;
 END
@@ -70,7 +67,7 @@ def rename_back(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("jobs", "0006_console_search_groups_bulk")]
+    dependencies = [("jobs", "0007_one_notify")]
 
     operations = [
         migrations.AlterField(
@@ -109,7 +106,7 @@ class Migration(migrations.Migration):
         ),
         migrations.RunSQL(
             [f"DROP FUNCTION {ENQUEUE_10}", CREATE_ENQUEUE],
-            [f"DROP FUNCTION {ENQUEUE_11}", import_module(PREVIOUS).CREATE_ENQUEUE],
+            [f"DROP FUNCTION {ENQUEUE_11}", import_module(PREVIOUS).ENQUEUE_BODY],
         ),
         migrations.RunPython(rename, rename_back),
     ]
