@@ -159,7 +159,9 @@ def jobs_of_events(term: str) -> Q | None:
     if not ("@" in term or re.fullmatch(r"[a-z]{2,10}_\w+", term)):
         return None
     ids = matching_events(StripeEvent.objects.all(), term)
-    job_ids = StripeEvent.objects.filter(pk__in=ids, job__isnull=False).values_list("job_id")
+    job_ids = StripeEvent.objects.filter(pk__in=ids, job__isnull=False).values_list(
+        "job_id", flat=True
+    )
     return Q(pk__in=list(job_ids))
 
 

@@ -6,8 +6,9 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing import dunning
@@ -18,11 +19,27 @@ from billing.models import StripeEvent
 from billing.services import PROCESS_EVENT_JOB, QUERIES, record_outcome
 from jobs import job
 from jobs.alerts import send_alert
+from jobs.errors import PermanentError
 from jobs.models import Job
 from jobs.periodic import periodic
 from jobs.tasks import delete_in_batches
 
 logger = logging.getLogger(__name__)
+
+
+# Rules the event's own data breaks, the same on every attempt: a CHECK (a negative amount)
+# or a NOT NULL. Unique and foreign key violations can be races between events and are retried.
+DATA_VIOLATIONS = (psycopg.errors.CheckViolation, psycopg.errors.NotNullViolation)
+
+
+def broken_rule(error: IntegrityError) -> str | None:
+    """What an event's data broke, naming the constraint; None when retrying may succeed."""
+    cause = error.__cause__
+    if not isinstance(cause, DATA_VIOLATIONS):
+        return None
+    diag = cause.diag
+    name = diag.constraint_name or (f"{diag.table_name}.{diag.column_name} NOT NULL")
+    return f"the event's data breaks the database constraint {name}: {diag.message_primary}"
 
 
 @job(
@@ -65,7 +82,13 @@ def process_event(event_id: int) -> None:
             # the API now; nothing to apply when Stripe no longer has it.
             state = refetch.applied(event)
             if state is not None:
-                handler(state)
+                try:
+                    handler(state)
+                except IntegrityError as exc:
+                    permanent = broken_rule(exc)
+                    if permanent is None:
+                        raise  # a unique or foreign key race: the next attempt sees the winner
+                    raise PermanentError(permanent) from exc
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
 
 

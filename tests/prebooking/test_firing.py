@@ -167,10 +167,7 @@ def test_a_standby_armer_fires_on_time_when_the_owner_of_the_instant_dies(
 
     prebooking = make_prebooking(opens_in=2, capacity=5)
     owner = psycopg.connect(**listen_connection_params("default"))  # the primary's session
-    owner.execute(
-        "SELECT pg_advisory_lock(%s, %s)",
-        [services.ARMING_LOCK_SPACE, services._instant_key(prebooking.opens_at)],
-    )
+    owner.execute(services.QUERIES["lock_instant"], services.instant_lock(prebooking.opens_at))
     fired = []
 
     def standby() -> None:
