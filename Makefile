@@ -31,6 +31,7 @@ test: install browser
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python scripts/audit.py
 
 # Known vulnerabilities in the pinned runtime requirements (part of lint). Fails on a finding;

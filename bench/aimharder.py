@@ -87,8 +87,8 @@ def run_scenario(fake: Fake, accounts: list, skew_ms: int, targeted: bool) -> di
     from django.test import override_settings
 
     from prebooking import firing
+    from prebooking.aimharder import services as aimharder_services
     from prebooking.providers import clock
-    from prebooking.providers.aimharder import services as aimharder_services
     from prebooking.providers.aimharder.client import GymClass
 
     clock.forget()
@@ -181,7 +181,7 @@ def main() -> int:
         from django.contrib.auth import get_user_model
         from django.core.management import call_command
 
-        from prebooking.providers.aimharder import services as aimharder_services
+        from prebooking.aimharder import services as aimharder_services
 
         call_command("migrate", verbosity=0)
         fake.call(

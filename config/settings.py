@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "accounts",
     "outbox",
     "jobs",
+    "mail",
     "billing",
     "prebooking",
     "devgyms",
@@ -370,7 +371,11 @@ for _handler in LOGGING["handlers"].values():
 LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
 # A refused webhook is logged once, by billing.views with its reason, not again by Django.
 LOGGING["filters"]["quiet_webhook_refusals"] = {"()": "billing.middleware.QuietWebhookRefusals"}
-LOGGING["loggers"]["django.request"] = {"filters": ["quiet_webhook_refusals"]}
+# A degraded /readyz is logged once per change, by ops.views with its reasons, not per probe.
+LOGGING["filters"]["quiet_readiness_probes"] = {"()": "ops.health.QuietReadinessProbes"}
+LOGGING["loggers"]["django.request"] = {
+    "filters": ["quiet_webhook_refusals", "quiet_readiness_probes"]
+}
 # axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
 LOGGING["loggers"]["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
 

@@ -7,3 +7,9 @@ class DevGymsConfig(AppConfig):
 
     name = "devgyms"
     verbose_name = "Development gyms"
+
+    def ready(self) -> None:
+        from devgyms.demo_gym import register_prebooked_class
+        from prebooking.signals import prebooking_created
+
+        prebooking_created.connect(register_prebooked_class, dispatch_uid="devgyms.demo_gym")

@@ -47,6 +47,13 @@ def register_class(
     return gym_class
 
 
+def register_prebooked_class(sender, prebooking, **kwargs) -> None:
+    """A prebooking for the demo gym was created: the gym opens its class at that instant."""
+    if prebooking.provider == "demo":
+        payload = prebooking.payload
+        register_class(payload["class_id"], prebooking.opens_at, payload.get("class_starts_at"))
+
+
 def book(class_id: str, member: str, key: str, arrived_at: datetime) -> tuple[int, dict]:
     """Decide one booking request and log it; returns (HTTP status, JSON answer)."""
     with transaction.atomic():

@@ -301,13 +301,11 @@ class DeadLetterAdmin(JobAdmin):
         if "fingerprint" not in request.GET:
             groups = error_groups(ErrorGroupFilter.LIMIT)
             if self.has_act_permission(request):
-                base = reverse("admin:jobs_deadletter_changelist")
                 for group in groups:
                     query = urlencode({"fingerprint": group["fingerprint"]})
-                    group["list_url"] = f"{base}?{query}"
                     group["bulk"] = [
                         (
-                            action.label,
+                            action.bulk_label,
                             reverse("admin:jobs_deadletter_act_all", args=[action.name])
                             + f"?{query}",
                         )

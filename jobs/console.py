@@ -59,6 +59,11 @@ class ConsoleAction:
     def list_description(self) -> str:
         return self.description or f"{self.label} (selected)"
 
+    @property
+    def bulk_label(self) -> str:
+        """ "Replay all", "Discard all": the button over a list or a group."""
+        return f"{self.name.replace('_', ' ').capitalize()} all"
+
 
 def summary(done: int, skipped: dict[str, int], verb: str) -> str:
     """ "3 discarded, 2 skipped: succeeded" """

@@ -217,7 +217,9 @@ class BulkAction(models.Model):
     kind = models.CharField(max_length=30)
     model = models.CharField(max_length=100, help_text="The list it ran on, e.g. jobs.deadletter.")
     filter = models.TextField(help_text="The list's filter and search, as its query string.")
-    matched = models.PositiveIntegerField(help_text="Rows the filter matched when confirmed.")
+    matched = models.PositiveIntegerField(
+        help_text="Rows the filter matched, counted no further than the cap + 1."
+    )
     acted = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     actor = models.ForeignKey(

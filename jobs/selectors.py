@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -89,35 +90,64 @@ def queues() -> list[str]:
     return sorted(names)
 
 
-def clusters_alive(now: datetime | None = None) -> list[dict]:
-    """Worker clusters whose heartbeat is recent (READY_WORKER_STALE_SECONDS), by queue."""
+def worker_clusters(now: datetime | None = None) -> list[dict]:
+    """Every worker cluster seen in the last day, by queue; one whose heartbeat is older than
+    READY_WORKER_STALE_SECONDS is kept and marked stale, so staff see it stopped."""
     now = now or timezone.now()
-    stale = timedelta(seconds=settings.READY_WORKER_STALE_SECONDS)
-    return [
-        {
-            "cluster": cluster.name,
-            "queue": cluster.queue,
-            "host": cluster.host,
-            "pid": cluster.pid,
-            "workers": cluster.workers,
-            "uptime_s": int((now - cluster.started_at).total_seconds()),
-            "seen_s": round((now - cluster.seen_at).total_seconds(), 1),
-        }
-        for cluster in WorkerCluster.objects.filter(seen_at__gt=now - stale).order_by(
-            "queue", "name", "host", "pid"
+    stale_after = settings.READY_WORKER_STALE_SECONDS
+    clusters = []
+    for cluster in WorkerCluster.objects.order_by("queue", "name", "host", "pid"):
+        seen_s = (now - cluster.seen_at).total_seconds()
+        clusters.append(
+            {
+                "cluster": cluster.name,
+                "queue": cluster.queue,
+                "host": cluster.host,
+                "pid": cluster.pid,
+                "workers": cluster.workers,
+                "uptime_s": int((now - cluster.started_at).total_seconds()),
+                "seen_s": round(seen_s, 1),
+                "stale": seen_s > stale_after,
+            }
         )
-    ]
+    return clusters
 
 
-def queues_without_workers(now: datetime | None = None) -> list[str]:
+def clusters_alive(now: datetime | None = None) -> list[dict]:
+    """Worker clusters whose heartbeat is recent (READY_WORKER_STALE_SECONDS)."""
+    return [cluster for cluster in worker_clusters(now) if not cluster["stale"]]
+
+
+@dataclass(frozen=True)
+class Unattended:
+    """A queue with due work and no live worker: since when, and its last worker's heartbeat."""
+
+    queue: str
+    seconds: int  # how long nobody has attended it
+    last_seen_s: int | None  # None: no cluster of this queue seen in the last day
+
+
+def queues_without_workers(now: datetime | None = None) -> list[Unattended]:
     """Queues with work due for over READY_WORKER_STALE_SECONDS and no live cluster."""
+    now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             QUERIES["queues_without_workers"],
             {
                 "queues": queues(),
-                "now": now or timezone.now(),
+                "now": now,
                 "stale_seconds": settings.READY_WORKER_STALE_SECONDS,
             },
         )
-        return [row[0] for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    found = []
+    for name, oldest_due, last_seen in rows:
+        since = max(oldest_due, last_seen) if last_seen else oldest_due
+        found.append(
+            Unattended(
+                queue=name,
+                seconds=int((now - since).total_seconds()),
+                last_seen_s=int((now - last_seen).total_seconds()) if last_seen else None,
+            )
+        )
+    return found

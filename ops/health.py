@@ -39,3 +39,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
     """Browsers ask for /favicon.ico whatever the page says: send them to the static file."""
     return HttpResponsePermanentRedirect(static("favicon.ico"))
+
+
+class QuietReadinessProbes(logging.Filter):
+    """On ``django.request``: drop its "Service Unavailable" line for a degraded /readyz.
+
+    A probe every few seconds would log an ERROR each time; the view logs the change once, at
+    WARNING, with its reasons (ops.views.ReadinessLog).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        match = getattr(getattr(record, "request", None), "resolver_match", None)
+        probe = match is not None and match.url_name == "readyz"
+        return not (probe and getattr(record, "status_code", 500) == 503)

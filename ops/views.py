@@ -6,7 +6,9 @@ Stripe event backlog and prebooking lateness.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,24 +29,69 @@ from jobs import selectors
 from jobs.metrics import QueueCollector
 from ops.health import database_answers
 
+logger = logging.getLogger(__name__)
 HEARTBEAT_MAX_AGE_S = 30
 OLDEST_EVENT_BAD = timedelta(minutes=5)  # the webhook answers at once; a worker should follow
 
 
-def readiness_problems() -> list[str]:
-    """Why this deployment should not take traffic, or an empty list when it should."""
+def unattended_reason(unattended: selectors.Unattended) -> str:
+    """A queue nobody works, as /readyz and the dashboard say it: for how long, and why."""
+    if unattended.last_seen_s is None:
+        seen = "no worker of it seen in the last day"
+    else:
+        seen = f"its last worker was seen {unattended.last_seen_s} s ago"
+    return (
+        f"queue {unattended.queue!r} has had due work and no live worker for "
+        f"{unattended.seconds} s ({seen})"
+    )
+
+
+def _readiness() -> list[tuple[str, str]]:
+    """(what kind of problem, how to say it) for each reason not to take traffic."""
     problem = database_answers()
     if problem:
-        return [problem]
+        return [("database", problem)]
     problems = [
-        f"queue {queue!r} has due work and no live worker "
-        f"(none seen for {settings.READY_WORKER_STALE_SECONDS} s)"
-        for queue in selectors.queues_without_workers()
+        (f"unattended:{unattended.queue}", unattended_reason(unattended))
+        for unattended in selectors.queues_without_workers()
     ]
     backlog = selectors.backlog()
     if backlog >= settings.READY_MAX_BACKLOG:
-        problems.append(f"backlog of {backlog} due jobs (limit {settings.READY_MAX_BACKLOG})")
+        problems.append(
+            ("backlog", f"backlog of {backlog} due jobs (limit {settings.READY_MAX_BACKLOG})")
+        )
     return problems
+
+
+def readiness_problems() -> list[str]:
+    """Why this deployment should not take traffic, or an empty list when it should."""
+    return [text for _, text in _readiness()]
+
+
+class ReadinessLog:
+    """Logs a change of readiness once: a WARNING with the reasons when it goes degraded (or
+    the kinds of problem change), an INFO when it is ready again; not once per probe.
+
+    Per process: each web worker says it once, which is what a reader of the logs needs.
+    """
+
+    def __init__(self) -> None:
+        self.kinds: frozenset[str] = frozenset()
+        self.lock = threading.Lock()
+
+    def note(self, problems: list[tuple[str, str]]) -> None:
+        kinds = frozenset(kind for kind, _ in problems)
+        with self.lock:
+            if kinds == self.kinds:
+                return
+            self.kinds = kinds
+        if problems:
+            logger.warning("not ready: %s", "; ".join(text for _, text in problems))
+        else:
+            logger.info("ready again")
+
+
+READINESS_LOG = ReadinessLog()
 
 
 @never_cache
@@ -52,9 +99,12 @@ def readiness_problems() -> list[str]:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database answers, every queue with due work has a live worker, and the
     backlog is bounded."""
-    problems = readiness_problems()
+    problems = _readiness()
+    READINESS_LOG.note(problems)
     if problems:
-        return JsonResponse({"status": "degraded", "reasons": problems}, status=503)
+        return JsonResponse(
+            {"status": "degraded", "reasons": [text for _, text in problems]}, status=503
+        )
     return JsonResponse({"status": "ok", "backlog": selectors.backlog()})
 
 
@@ -201,6 +251,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     totals = {state: sum(queue[state] for queue in counts.values()) for state in selectors.STATES}
     oldest = selectors.oldest_due_age(now)
     event_cards, event_series = stripe_event_cards(now)
+    clusters = selectors.worker_clusters(now)
     context = {
         **admin.site.each_context(request),
         "is_nav_sidebar_enabled": False,  # the cards and charts need the width
@@ -225,7 +276,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 **bar_chart(selectors.attempts_per_hour(24, now)),
             },
         ],
-        "clusters": selectors.clusters_alive(),
+        "clusters": clusters,
+        "live_clusters": [cluster for cluster in clusters if not cluster["stale"]],
         "readiness": readiness_problems(),
         "event_cards": event_cards,
     }

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from prebooking import views
-from prebooking.providers.aimharder import views as aimharder_views
+from prebooking.aimharder import views as aimharder_views
 
 app_name = "prebooking"
 urlpatterns = [

@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
                 ('kind', models.CharField(max_length=30)),
                 ('model', models.CharField(help_text='The list it ran on, e.g. jobs.deadletter.', max_length=100)),
                 ('filter', models.TextField(help_text="The list's filter and search, as its query string.")),
-                ('matched', models.PositiveIntegerField(help_text='Rows the filter matched when confirmed.')),
+                ('matched', models.PositiveIntegerField(help_text='Rows the filter matched, counted no further than the cap + 1.')),
                 ('acted', models.PositiveIntegerField(default=0)),
                 ('skipped', models.PositiveIntegerField(default=0)),
                 ('actor_name', models.CharField(blank=True, help_text='Kept if the user goes.', max_length=150)),

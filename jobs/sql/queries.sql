@@ -9,8 +9,8 @@
 -- claim, the earliest next run_at and readiness.
 
 -- name: enqueue
--- One job (jobs_enqueue, created by migration jobs.0005: insert, and NOTIFY the queue on
--- commit). NULL when unique_key is taken: the caller reads the existing job.
+-- One job (jobs_enqueue, created by migration jobs.0007: insert, and wake the queue's workers
+-- on commit through jobs_notify, the one place a NOTIFY is sent from). NULL when unique_key is taken: the caller reads the existing job.
 SELECT jobs_enqueue(
     %(name)s, %(queue)s, %(kwargs)s::jsonb, %(target)s, %(unique_key)s,
     %(max_attempts)s, %(timeout)s, %(run_at)s, %(now)s
@@ -72,8 +72,8 @@ claimed AS (
                              ELSE job.last_error END
       FROM taken AS due
      WHERE job.id = due.id
- RETURNING job.id, job.name, job.kwargs, job.attempts, job.max_attempts, job.timeout,
-           due.crashed, due.crashed AND due.was_last AS exhausted,
+ RETURNING job.id, job.name, job.kwargs, job.attempts AS attempt, job.max_attempts,
+           job.timeout, due.crashed, due.crashed AND due.was_last AS exhausted,
            due.run_at AS due_at
 )
 SELECT claimed.*,
@@ -125,7 +125,7 @@ attempt AS (
 )
 SELECT id, run_at,
        CASE WHEN %(retry_at)s::timestamptz IS NOT NULL
-            THEN pg_notify('jobs:' || queue, extract(epoch FROM run_at)::text) END
+            THEN jobs_notify(queue, run_at, %(now)s) END
   FROM job;
 
 -- name: bury_exhausted
@@ -143,8 +143,8 @@ UPDATE jobs_job
  WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s;
 
 -- name: notify
--- Wake the workers of a queue when the current transaction commits (a replay, a new run_at).
-SELECT pg_notify('jobs:' || %(queue)s, '');
+-- Wake the workers of a queue when the current transaction commits (a replay: due now).
+SELECT jobs_notify(%(queue)s, NULL, NULL);
 
 -- name: heartbeat
 -- A worker cluster is alive: what /readyz and the dashboard read. One row per process.
@@ -156,15 +156,21 @@ VALUES (%(name)s, %(queue)s, %(host)s, %(pid)s, %(workers)s, %(now)s, %(now)s)
        seen_at = excluded.seen_at;
 
 -- name: queues_without_workers
--- Queues with work due for more than %(stale_seconds)s and no cluster seen in that time.
-SELECT queue.name
+-- Queues with work due for more than %(stale_seconds)s and no cluster seen in that time, with
+-- when their oldest such work fell due and when a cluster of theirs was last seen (NULL: never
+-- since the pruning of day-old clusters): the later of the two is since when nobody attends.
+SELECT queue.name, due.oldest, seen.last_seen
   FROM unnest(%(queues)s::text[]) AS queue(name)
- WHERE EXISTS (
-           SELECT FROM jobs_job
+ CROSS JOIN LATERAL (
+           SELECT min(run_at) AS oldest
+             FROM jobs_job
             WHERE jobs_job.queue = queue.name
               AND status IN ('queued', 'retrying', 'running')
-              AND run_at <= %(now)s - make_interval(secs => %(stale_seconds)s))
-   AND NOT EXISTS (
-           SELECT FROM jobs_workercluster
-            WHERE jobs_workercluster.queue = queue.name
-              AND seen_at > %(now)s - make_interval(secs => %(stale_seconds)s));
+              AND run_at <= %(now)s - make_interval(secs => %(stale_seconds)s)) AS due
+ CROSS JOIN LATERAL (
+           SELECT max(seen_at) AS last_seen
+             FROM jobs_workercluster
+            WHERE jobs_workercluster.queue = queue.name) AS seen
+ WHERE due.oldest IS NOT NULL
+   AND (seen.last_seen IS NULL
+        OR seen.last_seen <= %(now)s - make_interval(secs => %(stale_seconds)s));

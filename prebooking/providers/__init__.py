@@ -14,9 +14,10 @@ _providers_lock = threading.Lock()
 
 
 def _aimharder() -> Provider:
+    from prebooking.providers.aimharder.accounts import account_credentials
     from prebooking.providers.aimharder.provider import AimHarderProvider
 
-    return AimHarderProvider()
+    return AimHarderProvider(credentials=account_credentials)
 
 
 # Providers with a client of their own rather than the generic HTTP contract, by name. They are

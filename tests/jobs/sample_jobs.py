@@ -51,3 +51,9 @@ def write_marker(path: str, text: str) -> str:
 def slow(seconds: float) -> None:
     """Takes its time on every attempt."""
     time.sleep(seconds)
+
+
+@job("tests.missing_row", max_attempts=1, **NO_JITTER)
+def missing_row(row: int) -> None:
+    """Dies at once naming its row: letters of one cause whose messages differ by ids."""
+    raise LookupError(f"row {row} of table 'accounts' has gone (checked at 0x{row:08x})")

@@ -51,7 +51,38 @@ def test_readyz_names_the_queue_whose_due_work_has_no_live_worker(client):
     assert response.status_code == 503
     assert response.json()["status"] == "degraded"
     [reason] = response.json()["reasons"]
-    assert "queue 'default' has due work and no live worker" in reason
+    # Unattended since its last worker's heartbeat (30 s), later than the work fell due (10 s).
+    assert reason.startswith("queue 'default' has had due work and no live worker for 10 s")
+    assert "its last worker was seen 30 s ago" in reason
+
+
+def test_readyz_says_how_long_a_queue_without_any_worker_has_waited(client):
+    with time_machine.travel(timezone.now() - timedelta(seconds=95)):
+        enqueue("tests.flaky", fails=0)
+
+    [reason] = client.get("/readyz").json()["reasons"]
+
+    assert "no live worker for 95 s (no worker of it seen in the last day)" in reason
+
+
+def test_a_degraded_readyz_is_logged_once_at_warning_not_as_an_error_per_probe(client, caplog):
+    from ops.views import READINESS_LOG
+
+    READINESS_LOG.kinds = frozenset()  # another test's probe may have left this process degraded
+    with time_machine.travel(timezone.now() - timedelta(seconds=60)):
+        enqueue("tests.flaky", fails=0)
+
+    with caplog.at_level("INFO"):
+        statuses = [client.get("/readyz").status_code for _ in range(3)]
+
+    assert statuses == [503, 503, 503]
+    records = [r for r in caplog.records if r.name in ("ops.views", "django.request")]
+    assert [(r.levelname, r.name) for r in records] == [("WARNING", "ops.views")]
+    assert "queue 'default' has had due work and no live worker for 60 s" in records[0].getMessage()
+    heartbeat("default", 0)
+    with caplog.at_level("INFO"):
+        assert client.get("/readyz").status_code == 200
+    assert caplog.records[-1].getMessage() == "ready again"
 
 
 def test_readyz_gives_a_queue_a_few_seconds_before_it_counts(client):
@@ -77,6 +108,16 @@ def test_dashboard_lists_clusters_by_name_and_queue(admin_client, cluster_heartb
     assert b"<td>default</td><td>default</td><td>test-host (4242)</td><td>2</td>" in (
         response.content
     )
+
+
+def test_dashboard_shows_a_stale_cluster_as_stale_instead_of_dropping_it(admin_client):
+    heartbeat("default", 42)
+
+    body = admin_client.get("/admin/dashboard/").content.decode()
+
+    assert "test-host (4242)" in body
+    assert "<strong>stale</strong>: last seen 42 s ago" in body
+    assert "No worker cluster alive" in body
 
 
 def test_readyz_is_degraded_when_the_backlog_is_too_big(client, cluster_heartbeat, settings):

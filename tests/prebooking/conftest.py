@@ -104,7 +104,7 @@ def fake_aimharder(settings):
 @pytest.fixture
 def linked_account(fake_aimharder, user):
     """`user`'s AimHarder account, linked through the real service."""
-    from prebooking.providers.aimharder import services as aimharder_services
+    from prebooking.aimharder import services as aimharder_services
 
     return aimharder_services.link_account(user, AIMHARDER_EMAIL, AIMHARDER_PASSWORD)
 
@@ -131,7 +131,7 @@ def aimharder_prebooking(linked_account, user):
     """Prebook a fake class through the real services, opening `opens_in` s from now."""
     from datetime import UTC, datetime
 
-    from prebooking.providers.aimharder import services as aimharder_services
+    from prebooking.aimharder import services as aimharder_services
     from prebooking.providers.aimharder.client import GymClass
 
     def make(fake_class, early: float = 0.0, owner=None, account=None, insist=True):

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from prebooking.aimharder import services as aimharder_services
 from prebooking.models import AimHarderAccount, AimHarderBox, AimHarderCancellation, Prebooking
 from prebooking.providers import credentials
-from prebooking.providers.aimharder import services as aimharder_services
 from tests.prebooking.conftest import AIMHARDER_EMAIL, AIMHARDER_PASSWORD
 
 pytestmark = pytest.mark.django_db

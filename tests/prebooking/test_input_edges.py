@@ -14,9 +14,9 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from prebooking.aimharder import services as aimharder_services
 from prebooking.models import AimHarderAccount, AimHarderBox, Prebooking
 from prebooking.providers.aimharder import client as aimharder
-from prebooking.providers.aimharder import services as aimharder_services
 from prebooking.providers.aimharder.client import AimHarderError
 from tests.prebooking.conftest import AIMHARDER_EMAIL, AIMHARDER_PASSWORD
 from tests.prebooking.test_views import _form

@@ -5,8 +5,8 @@ from __future__ import annotations
 import zoneinfo
 from datetime import UTC, datetime, time
 
+from prebooking.aimharder.services import local_time, opening_instant
 from prebooking.models import AimHarderBox
-from prebooking.providers.aimharder.services import local_time, opening_instant
 
 MADRID = zoneinfo.ZoneInfo("Europe/Madrid")
 # Spain moves from CET (+1) to CEST (+2) at 02:00 on Sunday 29 March 2026.

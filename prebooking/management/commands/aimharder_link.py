@@ -7,7 +7,7 @@ import sys
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from prebooking.providers.aimharder import services as aimharder_services
+from prebooking.aimharder import services as aimharder_services
 from prebooking.providers.aimharder.client import AimHarderError
 
 

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from billing.entitlements import pending_prebooking_limit
 from prebooking import services
+from prebooking.aimharder import services as aimharder_services
 from prebooking.forms import CONTROL_CHARACTERS
 from prebooking.models import AimHarderBox, Prebooking
 from prebooking.providers.aimharder import client as aimharder
-from prebooking.providers.aimharder import services as aimharder_services
 from prebooking.providers.aimharder.client import AimHarderError
 
 

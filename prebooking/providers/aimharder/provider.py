@@ -18,6 +18,7 @@ import http.client
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -47,7 +48,9 @@ class AimHarderProvider:
 
     name = "aimharder"
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Callable[[int], tuple[str, str, str]]) -> None:
+        """`credentials(account_id)` gives a linked account's (e-mail, password, fingerprint)."""
+        self.account_credentials = credentials
         self.client = aimharder.AimHarderClient()
         self._lock = threading.Lock()
         self._sessions: dict[int, Session] = {}
@@ -63,9 +66,7 @@ class AimHarderProvider:
             cached = self._secrets.get(account_id)
         if cached is not None and cached[3] > time.time():
             return cached[:3]
-        from prebooking.providers.aimharder.services import account_credentials
-
-        email, password, fingerprint = account_credentials(account_id)
+        email, password, fingerprint = self.account_credentials(account_id)
         with self._lock:
             self._secrets[account_id] = (email, password, fingerprint, time.time() + SECRETS_TTL)
         return email, password, fingerprint

@@ -84,14 +84,6 @@ def unlink_account(owner, account_id: int) -> int:
     return cancelled
 
 
-@sensitive_variables("password")
-def account_credentials(account_id: int) -> tuple[str, str, str]:
-    """(e-mail, password, fingerprint) of a linked account, decrypted."""
-    account = AimHarderAccount.objects.get(pk=account_id)
-    password = credentials.decrypt(account.password_token)
-    return account.email, password, account.fingerprint
-
-
 def _with_session(account_id: int, call):
     provider = _provider()
     try:

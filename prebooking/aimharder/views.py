@@ -1,6 +1,6 @@
 """The AimHarder pages: linked accounts and box rules, the class picker, cancelling at the gym.
 
-Thin views: parse, call one service of prebooking.providers.aimharder.services, render. Every
+Thin views: parse, call one service of prebooking.aimharder.services, render. Every
 query is scoped to the signed-in member: another member's account or prebooking is a 404.
 """
 
@@ -15,15 +15,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit import ALL
 
 from core.security import rate_limit
-from prebooking.models import AimHarderAccount, AimHarderBox, Prebooking
-from prebooking.providers.aimharder import services as aimharder_services
-from prebooking.providers.aimharder.client import AimHarderError
-from prebooking.providers.aimharder.forms import (
+from prebooking.aimharder import services as aimharder_services
+from prebooking.aimharder.forms import (
     BoxRuleForm,
     ClassDayForm,
     LinkAccountForm,
     PickForm,
 )
+from prebooking.models import AimHarderAccount, AimHarderBox, Prebooking
+from prebooking.providers.aimharder.client import AimHarderError
 from prebooking.services import PendingLimitReached
 
 

@@ -131,7 +131,7 @@ class PickForm(ClassDayForm):
         # Entered as the box's wall-clock time, whatever zone the server reads it in.
         if timezone.is_aware(value):
             value = timezone.make_naive(value, timezone.get_current_timezone())
-        from prebooking.providers.aimharder.services import local_time
+        from prebooking.aimharder.services import local_time
 
         try:
             return local_time(value, box.time_zone)
