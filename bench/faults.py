@@ -282,13 +282,14 @@ def instant_owner(instant: str) -> int | None:
 
     from django.db import connection
 
-    from prebooking.services import ARMING_LOCK_SPACE, _instant_key
+    from prebooking.services import instant_lock
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s",
-            [ARMING_LOCK_SPACE, _instant_key(datetime.fromisoformat(instant))],
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            "   AND l.classid = %(space)s AND l.objid = %(key)s",
+            instant_lock(datetime.fromisoformat(instant)),
         )
         row = cursor.fetchone()
     return int(row[0].rsplit(" ", 1)[-1]) if row and row[0].startswith("jobs ") else None

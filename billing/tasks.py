@@ -1,4 +1,4 @@
-"""What workers run for billing: Stripe events, emails, dunning steps, retention."""
+"""What workers run for billing: Stripe events, dunning steps, retention."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from billing import dunning, emails
+from billing import dunning
 from billing.handlers import refetch
 from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
@@ -18,11 +19,27 @@ from billing.models import StripeEvent
 from billing.services import PROCESS_EVENT_JOB, QUERIES, record_outcome
 from jobs import job
 from jobs.alerts import send_alert
+from jobs.errors import PermanentError
 from jobs.models import Job
 from jobs.periodic import periodic
 from jobs.tasks import delete_in_batches
 
 logger = logging.getLogger(__name__)
+
+
+# Rules the event's own data breaks, the same on every attempt: a CHECK (a negative amount)
+# or a NOT NULL. Unique and foreign key violations can be races between events and are retried.
+DATA_VIOLATIONS = (psycopg.errors.CheckViolation, psycopg.errors.NotNullViolation)
+
+
+def broken_rule(error: IntegrityError) -> str | None:
+    """What an event's data broke, naming the constraint; None when retrying may succeed."""
+    cause = error.__cause__
+    if not isinstance(cause, DATA_VIOLATIONS):
+        return None
+    diag = cause.diag
+    name = diag.constraint_name or (f"{diag.table_name}.{diag.column_name} NOT NULL")
+    return f"the event's data breaks the database constraint {name}: {diag.message_primary}"
 
 
 @job(
@@ -65,25 +82,14 @@ def process_event(event_id: int) -> None:
             # the API now; nothing to apply when Stripe no longer has it.
             state = refetch.applied(event)
             if state is not None:
-                handler(state)
+                try:
+                    handler(state)
+                except IntegrityError as exc:
+                    permanent = broken_rule(exc)
+                    if permanent is None:
+                        raise  # a unique or foreign key race: the next attempt sees the winner
+                    raise PermanentError(permanent) from exc
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
-
-
-@job(
-    "billing.send_email",
-    # Most failures are a recipient not known yet (its customer.created is in flight) or a
-    # brief ESP outage: retry sooner than event processing does.
-    max_attempts=8,
-    backoff_base=20,
-    backoff_factor=3,
-    backoff_cap=3600,
-    timeout=30,
-    queue="default",
-    atomic=False,  # "sending" must commit before the ESP call: at most once
-)
-def send_email(email_id: int) -> None:
-    """Send one queued email (billing.emails.send)."""
-    emails.send(email_id)
 
 
 @job(

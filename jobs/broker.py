@@ -54,7 +54,7 @@ EXECUTE_BATCH = "jobs.services.execute_batch"
 
 
 def channel_for(queue: str) -> str:
-    """The NOTIFY channel of a queue (jobs_enqueue and the fail statement use the same)."""
+    """The NOTIFY channel of a queue (the SQL function jobs_notify, migration jobs.0007)."""
     return f"jobs:{queue}"
 
 

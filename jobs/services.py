@@ -142,6 +142,10 @@ def enqueue(
     return job
 
 
+# The claim statement's columns that make a Running attempt (the arguments of execute).
+CLAIMED_FIELDS = ("id", "name", "attempt", "max_attempts", "timeout", "crashed", "exhausted")
+
+
 def claim(
     cursor: Any, queue: str, *, limit: int, worker: str, now: datetime | None = None
 ) -> tuple[list[dict], datetime | None]:
@@ -162,22 +166,19 @@ def claim(
             "worker": worker,
         },
     )
-    rows = cursor.fetchall()
-    next_run_at = rows[0][-1] if rows else None
+    columns = [column.name for column in cursor.description]
+    rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+    next_run_at = rows[0]["next_run_at"] if rows else None
     claims = [
         {
-            "id": row[0],
-            "name": row[1],
+            **{field: row[field] for field in CLAIMED_FIELDS},
             # Django reads jsonb as text on its connections, psycopg as Python objects.
-            "kwargs": row[2] if isinstance(row[2], dict) else json.loads(row[2]),
-            "attempt": row[3],
-            "max_attempts": row[4],
-            "timeout": row[5],
-            "crashed": row[6],
-            "exhausted": row[7],
+            "kwargs": row["kwargs"]
+            if isinstance(row["kwargs"], dict)
+            else json.loads(row["kwargs"]),
         }
         for row in rows
-        if row[0] is not None
+        if row["id"] is not None
     ]
     return claims, next_run_at
 

@@ -7,22 +7,24 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import OperationalError, connection, transaction
-from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from billing.entitlements import pending_prebooking_limit
 from jobs import enqueue
 from jobs.models import Job
+from jobs.sql import load
+from mail.services import queue_email
 from prebooking.models import Prebooking
 from prebooking.providers.base import BOOKED, BookingResult
 from prebooking.signals import prebooking_created
 
 log = logging.getLogger(__name__)
+QUERIES = load(Path(__file__).with_name("sql") / "queries.sql")
 Status = Prebooking.Status
 ARM_JOB = "prebooking.arm"
 REFIRE_JOB = "prebooking.refire"
@@ -32,10 +34,6 @@ ARMERS_PER_INSTANT = 2  # a primary and a hot standby (docs/prebooking.md)
 def idempotency_key(prebooking_id: int) -> str:
     """What the provider sees as Idempotency-Key, so a retry never books twice."""
     return f"prebooking-{prebooking_id}"
-
-
-def window_closes_at(opens_at: datetime) -> datetime:
-    return opens_at + timedelta(seconds=settings.PREBOOKING_RETRY_WINDOW)
 
 
 def armer_key(instant: datetime, replica: int) -> str:
@@ -174,8 +172,9 @@ class Shot:
 ARMING_LOCK_SPACE = 7007  # first key of our advisory locks: one lock per opening instant
 
 
-def _instant_key(instant: datetime) -> int:
-    return int(instant.timestamp() * 1000) % 2_147_483_647
+def instant_lock(instant: datetime) -> dict[str, int]:
+    """The advisory lock (two int4 keys) of an opening instant."""
+    return {"space": ARMING_LOCK_SPACE, "key": int(instant.timestamp() * 1000) % 2_147_483_647}
 
 
 def own_instant(instant: datetime, until: datetime) -> bool:
@@ -187,24 +186,20 @@ def own_instant(instant: datetime, until: datetime) -> bool:
     """
     wait_ms = max(1, int((until - timezone.now()).total_seconds() * 1000))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{wait_ms}ms"])
+        cursor.execute(QUERIES["set_lock_timeout"], {"timeout": f"{wait_ms}ms"})
         try:
-            cursor.execute(
-                "SELECT pg_advisory_lock(%s, %s)", [ARMING_LOCK_SPACE, _instant_key(instant)]
-            )
+            cursor.execute(QUERIES["lock_instant"], instant_lock(instant))
             return True
         except OperationalError:  # lock_timeout: the window closed while another held it
             return False
         finally:
-            cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+            cursor.execute(QUERIES["set_lock_timeout"], {"timeout": "0"})
 
 
 def release_instant(instant: datetime) -> None:
     """Give up the instant's lock (the connection outlives the job: persistent connections)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_unlock(%s, %s)", [ARMING_LOCK_SPACE, _instant_key(instant)]
-        )
+        cursor.execute(QUERIES["unlock_instant"], instant_lock(instant))
 
 
 def claim_for_arming(instant: datetime, held: Iterable[int] = ()) -> list[Shot]:
@@ -215,18 +210,15 @@ def claim_for_arming(instant: datetime, held: Iterable[int] = ()) -> list[Shot]:
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE prebooking_prebooking SET armed_at = now()
-             WHERE status = 'pending' AND opens_at = %s AND NOT (id = ANY(%s))
-            RETURNING id, provider, payload, opens_at, created_at
-            """,
-            [instant, list(held)],
+            QUERIES["claim_for_arming"],
+            {"instant": instant, "held": list(held), "now": timezone.now()},
         )
-        rows = cursor.fetchall()
-    shots = [
-        Shot(id, provider, payload if isinstance(payload, dict) else _json(payload), opens, created)
-        for id, provider, payload, opens, created in rows
-    ]
+        columns = [column.name for column in cursor.description]
+        rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+    for row in rows:
+        if not isinstance(row["payload"], dict):
+            row["payload"] = _json(row["payload"])
+    shots = [Shot(**row) for row in rows]
     return sorted(shots, key=lambda shot: (shot.created_at, shot.id))
 
 
@@ -251,17 +243,10 @@ def claim_for_firing(prebooking_ids: list[int], fired_at: datetime) -> set[int]:
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE prebooking_prebooking
-               SET status = 'firing', fired_at = %s, attempted_at = now(),
-                   attempts = attempts + 1,
-                   lateness_ms = EXTRACT(EPOCH FROM (%s - opens_at)) * 1000
-             WHERE id = ANY(%s) AND status = 'pending'
-            RETURNING id
-            """,
-            [fired_at, fired_at, list(prebooking_ids)],
+            QUERIES["claim_for_firing"],
+            {"ids": list(prebooking_ids), "fired_at": fired_at, "now": timezone.now()},
         )
-        return {row[0] for row in cursor.fetchall()}
+        return {won for (won,) in cursor.fetchall()}
 
 
 def record_attempt(prebooking_id: int, attempts: int) -> None:
@@ -330,27 +315,20 @@ def fail_stuck(prebooking_id: int, attempts: int, reason: str) -> bool:
 
 
 def queue_failure_email(prebooking_id: int) -> None:
-    """Enqueue the failure e-mail in the transaction that records the failure, once."""
-    enqueue(
-        "prebooking.notify_failure",
-        prebooking_id=prebooking_id,
-        target=f"prebooking.prebooking:{prebooking_id}",
-        unique_key=f"prebooking-failed:{prebooking_id}",
-    )
-
-
-def notify_failure(prebooking_id: int) -> None:
-    """Email the owner that the booking did not happen (the prebooking.notify_failure job)."""
+    """Queue the failure e-mail to the owner in the transaction that records the failure, once."""
     prebooking = Prebooking.objects.select_related("owner").get(pk=prebooking_id)
-    if not prebooking.owner.email:
+    owner = prebooking.owner
+    if not owner.email:
         return
-    context = {"prebooking": prebooking, "user": prebooking.owner}
-    send_mail(
-        subject=render_to_string("emails/prebooking_failed_subject.txt", context).strip(),
-        message=render_to_string("emails/prebooking_failed.txt", context),
-        from_email=None,
-        recipient_list=[prebooking.owner.email],
-    )
+    site = settings.SITE_URL.rstrip("/")
+    context = {
+        "name": owner.username,
+        "class_id": str(prebooking.payload.get("class_id", "")),
+        "opens_at": dateformat.format(timezone.localtime(prebooking.opens_at), "Y-m-d H:i:s e"),
+        "error": prebooking.error,
+        "prebooking_url": f"{site}/prebookings/{prebooking.pk}/",
+    }
+    queue_email(f"prebooking:{prebooking.pk}", "prebooking_failed", to=owner.email, context=context)
 
 
 def sweep() -> dict[str, int]:

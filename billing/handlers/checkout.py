@@ -6,12 +6,13 @@ from typing import Any
 
 from django.conf import settings
 
-from billing.emails import money, queue_email
+from billing.emails import money
 from billing.handlers.customer import link_user
 from billing.handlers.payload import data_object, ref
 from billing.handlers.sync import audit, ensure_customer, ensure_subscription
 from billing.models import ActivityLog, Customer, StripeEvent, Subscription, WalletTransaction
 from jobs.errors import PermanentError
+from mail.services import queue_email
 
 TRUE = {"true", "1", "yes"}
 
@@ -19,6 +20,17 @@ TRUE = {"true", "1", "yes"}
 def is_wallet_top_up(metadata: dict[str, Any] | None) -> bool:
     """Our checkout marks wallet top-ups with metadata wallet_top_up=true."""
     return str((metadata or {}).get("wallet_top_up", "")).lower() in TRUE
+
+
+def top_up_problem(amount: Any, currency: str) -> str | None:
+    """Why a paid top-up is not one we sell (amount in minor units), or None when it is."""
+    expected = settings.BILLING_TOP_UP_CURRENCY
+    low, high = settings.BILLING_TOP_UP_MIN, settings.BILLING_TOP_UP_MAX
+    if (currency or "").lower() != expected:
+        return f"currency {currency!r} is not the top-up currency {expected!r}"
+    if not isinstance(amount, int) or isinstance(amount, bool) or not low <= amount <= high:
+        return f"amount {amount!r} is outside the top-up bounds {low}..{high} {expected}"
+    return None
 
 
 def credit_top_up(
@@ -33,7 +45,14 @@ def credit_top_up(
     Both checkout.session.completed and payment_intent.succeeded (the safety net for a lost
     checkout event) call this with the same payment intent: whichever comes first credits,
     the other finds the row.
+
+    Only what we sell is credited: BILLING_TOP_UP_MIN..MAX in BILLING_TOP_UP_CURRENCY (our
+    checkout asks for nothing else). Anything else is a PermanentError naming what is wrong:
+    the event is dead at once, which alerts staff, and the wallet is not touched.
     """
+    problem = top_up_problem(amount, currency)
+    if problem:
+        raise PermanentError(f"wallet top-up {payment_intent_id} not credited: {problem}")
     credit, created = WalletTransaction.objects.get_or_create(
         source=payment_intent_id,
         defaults={
@@ -50,12 +69,12 @@ def credit_top_up(
 
 
 def _credit_wallet(session: dict[str, Any], customer: Customer, event: StripeEvent) -> None:
-    if session.get("payment_status") != "paid" or not session.get("amount_total"):
+    if session.get("payment_status") != "paid":
         return
     # A paid payment-mode session always names its intent; the session id is a last resort.
     intent_id = ref(session.get("payment_intent")) or session["id"]
     credit_top_up(
-        customer, intent_id, session["amount_total"], session.get("currency") or "", event
+        customer, intent_id, session.get("amount_total"), session.get("currency") or "", event
     )
 
 

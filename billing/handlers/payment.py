@@ -21,6 +21,12 @@ from billing.models import (
     WalletTransaction,
 )
 from jobs import enqueue
+from jobs.errors import PermanentError
+
+
+class RefundBeforeCredit(Exception):
+    """A top-up's refund processed before its credit: retried (the jobs layer backs off)."""
+
 
 TOP_UP_FAILED = "wallet.top_up_failed"
 TOP_UP_FAILED_JOB = "billing.alert_top_up_failed"
@@ -54,8 +60,7 @@ def payment_intent_changed(event: StripeEvent) -> None:
     # since it failed (a retry with another card), and then there is nothing to alert about.
     if intent.get("status") == "succeeded" and customer is not None:
         received = intent.get("amount_received") or intent.get("amount") or 0
-        if received > 0:
-            credit_top_up(customer, intent["id"], received, values["currency"], event)
+        credit_top_up(customer, intent["id"], received, values["currency"], event)
     elif event.type == "payment_intent.payment_failed":
         _alert_top_up_failed(intent, event)
 
@@ -128,6 +133,22 @@ def _debit_refunds(charge: dict, payment: Payment, event: StripeEvent) -> None:
     owed = (charge.get("amount_refunded") or 0) - already
     if owed <= 0 or payment.customer is None:
         return
+    credited = (
+        WalletTransaction.objects.filter(
+            payment_intent_id=payment.stripe_id, kind=WalletTransaction.Kind.TOP_UP
+        ).aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    if credited == 0:
+        # Refunded before its credit arrived (events come in any order): debit after it, so
+        # the wallet never shows a debit without the credit it takes back.
+        raise RefundBeforeCredit(f"top-up {payment.stripe_id} refunded before it was credited")
+    if already + owed > credited:
+        # A wallet never goes negative: at most what this top-up credited is taken back.
+        raise PermanentError(
+            f"refund of {already + owed} on top-up {payment.stripe_id} exceeds its credit "
+            f"of {credited}: not debited"
+        )
     debit = WalletTransaction.objects.create(
         customer=payment.customer,
         kind=WalletTransaction.Kind.REFUND,

@@ -9,8 +9,8 @@
 -- claim, the earliest next run_at and readiness.
 
 -- name: enqueue
--- One job (jobs_enqueue, created by migration jobs.0005: insert, and NOTIFY the queue on
--- commit). NULL when unique_key is taken: the caller reads the existing job.
+-- One job (jobs_enqueue, created by migration jobs.0007: insert, and wake the queue's workers
+-- on commit through jobs_notify, the one place a NOTIFY is sent from). NULL when unique_key is taken: the caller reads the existing job.
 SELECT jobs_enqueue(
     %(name)s, %(queue)s, %(kwargs)s::jsonb, %(target)s, %(unique_key)s,
     %(max_attempts)s, %(timeout)s, %(run_at)s, %(now)s
@@ -72,8 +72,8 @@ claimed AS (
                              ELSE job.last_error END
       FROM taken AS due
      WHERE job.id = due.id
- RETURNING job.id, job.name, job.kwargs, job.attempts, job.max_attempts, job.timeout,
-           due.crashed, due.crashed AND due.was_last AS exhausted,
+ RETURNING job.id, job.name, job.kwargs, job.attempts AS attempt, job.max_attempts,
+           job.timeout, due.crashed, due.crashed AND due.was_last AS exhausted,
            due.run_at AS due_at
 )
 SELECT claimed.*,
@@ -125,7 +125,7 @@ attempt AS (
 )
 SELECT id, run_at,
        CASE WHEN %(retry_at)s::timestamptz IS NOT NULL
-            THEN pg_notify('jobs:' || queue, extract(epoch FROM run_at)::text) END
+            THEN jobs_notify(queue, run_at, %(now)s) END
   FROM job;
 
 -- name: bury_exhausted
@@ -143,8 +143,8 @@ UPDATE jobs_job
  WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s;
 
 -- name: notify
--- Wake the workers of a queue when the current transaction commits (a replay, a new run_at).
-SELECT pg_notify('jobs:' || %(queue)s, '');
+-- Wake the workers of a queue when the current transaction commits (a replay: due now).
+SELECT jobs_notify(%(queue)s, NULL, NULL);
 
 -- name: heartbeat
 -- A worker cluster is alive: what /readyz and the dashboard read. One row per process.

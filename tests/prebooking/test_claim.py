@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.utils import timezone
 
@@ -112,3 +113,18 @@ def test_a_replayed_claim_finds_nothing_to_fire(make_prebooking):
     services.claim_for_firing([prebooking.pk], timezone.now())
 
     assert services.claim_for_firing([prebooking.pk], timezone.now()) == set()
+
+
+@pytest.mark.django_db
+def test_claims_stamp_the_applications_clock_which_the_sweep_compares_against(make_prebooking):
+    prebooking = make_prebooking(opens_in=3600)
+    moment = timezone.now() + timedelta(days=3)  # far from the database server's own clock
+
+    with time_machine.travel(moment, tick=False):
+        armed = services.claim_for_arming(prebooking.opens_at)
+        services.claim_for_firing([prebooking.pk], prebooking.opens_at)
+
+    prebooking.refresh_from_db()
+    assert [shot.id for shot in armed] == [prebooking.pk]
+    assert prebooking.armed_at == moment
+    assert prebooking.attempted_at == moment
