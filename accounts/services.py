@@ -27,7 +27,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.forms import SignupForm, normalise_email
 from accounts.models import PendingSignup
 from accounts.signals import welcome
-from billing.emails import queue_email
+from mail.services import queue_email
 
 logger = logging.getLogger(__name__)
 
