@@ -9,7 +9,12 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from billing.emails import queue_email
+from mail.services import queue_email
+
+
+def normalise_email(value: str) -> str:
+    """An address as every per-address rule compares it: trimmed and case-folded."""
+    return value.strip().casefold()
 
 
 class SignupForm(UserCreationForm):
@@ -20,7 +25,7 @@ class SignupForm(UserCreationForm):
         fields = ("username", "email")
 
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        return normalise_email(self.cleaned_data["email"])
 
 
 class QueuedPasswordResetForm(PasswordResetForm):

@@ -1,4 +1,4 @@
-"""What workers run for billing: Stripe events, emails, dunning steps, retention."""
+"""What workers run for billing: Stripe events, dunning steps, retention."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_tasks import task
 
-from billing import dunning, emails
+from billing import dunning
 from billing.handlers import refetch
 from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
@@ -86,19 +86,6 @@ def process_event(event_id: int) -> None:
                         raise  # a unique or foreign key race: the next attempt sees the winner
                     raise PermanentError(permanent) from exc
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
-
-
-@task(
-    # Most failures are a recipient not known yet (its customer.created is in flight) or a
-    # brief ESP outage: retry sooner than event processing does.
-    max_attempts=8,
-    backoff=Backoff(base=20, factor=3, cap=3600),
-    timeout=30,
-    atomic=False,  # "sending" must commit before the ESP call: at most once
-)
-def send_email(email_id: int) -> None:
-    """Send one queued email (billing.emails.send)."""
-    emails.send(email_id)
 
 
 @task(max_attempts=5, backoff=Backoff(base=300, factor=2, cap=6 * 3600), timeout=60)

@@ -41,7 +41,6 @@ $$;
 # The old job-type names and the module paths of the tasks that replace them.
 RENAMED = {
     "billing.process_event": "billing.tasks.process_event",
-    "billing.send_email": "billing.tasks.send_email",
     "billing.dunning_step": "billing.tasks.dunning_step",
     "billing.alert_top_up_failed": "billing.tasks.alert_top_up_failed",
     "billing.alert_top_up_failures_summary": "billing.tasks.alert_top_up_failures_summary",

@@ -1,4 +1,4 @@
-"""Enqueue through the Tasks API and get the job row back, for tests that read the row."""
+"""Helpers for the jobs-layer tests: enqueue through the Tasks API and get the job row back."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import datetime
 
 from jobs.backend import JobTask
 from jobs.models import Job
+from jobs.testing import run_due_jobs
 
 
 def enqueue(
@@ -19,3 +20,12 @@ def enqueue(
     """``task.using(...).enqueue(**kwargs)``, and the Job row it wrote."""
     result = task.using(target=target, unique_key=unique_key, run_after=run_at).enqueue(**kwargs)
     return Job.objects.get(pk=result.id)
+
+
+def dead_now(task: JobTask, **kwargs) -> Job:
+    """Enqueue a task that dies on its first attempt, and run it: a dead letter."""
+    job = enqueue(task, **kwargs)
+    run_due_jobs()
+    job.refresh_from_db()
+    assert job.status == "dead"
+    return job
