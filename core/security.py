@@ -90,9 +90,9 @@ DOCUMENT_TYPES = (
 class CSPMiddleware(DjangoCSPMiddleware):
     """django-csp's middleware, for documents only.
 
-    Building the header costs about 130 us a response here; on JSON (the webhook, health and
-    metrics endpoints), CSS, scripts and images it protects nothing, and the webhook's cheap
-    rejection of unsigned floods is where those microseconds count.
+    Building the header has a cost on every response; on JSON (the webhook, health and metrics
+    endpoints), CSS, scripts and images it protects nothing, and the webhook's cheap rejection
+    of unsigned floods is where that cost counts.
     """
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
