@@ -312,6 +312,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 LOGIN_IP_RATE = env_str("LOGIN_IP_RATE", "20/m")  # log-in POSTs per address, any account
+# Failed log-ins of one account from every address; past it, browsers that never signed in to
+# it get LOGIN_ACCOUNT_SLOW_RATE attempts together, known ones are not slowed (docs/security.md).
+LOGIN_ACCOUNT_FAILURE_RATE = env_str("LOGIN_ACCOUNT_FAILURE_RATE", "50/h")
+LOGIN_ACCOUNT_SLOW_RATE = env_str("LOGIN_ACCOUNT_SLOW_RATE", "2/m")
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 AXES_VERBOSE = False
