@@ -330,7 +330,8 @@ RATELIMIT_USE_CACHE = "ratelimit"
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 SIGNUP_RATE = env_str("SIGNUP_RATE", "10/h")
 PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "10/h")
-PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "3/h")  # per e-mail address
+# Mails to one address from sign-up and password reset together (case-folded, trimmed).
+MAIL_ADDRESS_RATE = env_str("MAIL_ADDRESS_RATE", "3/h")
 
 # Headers and cookies with DEBUG off are set above (SECURE_*, *_COOKIE_*); in addition:
 CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token
