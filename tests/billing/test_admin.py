@@ -142,7 +142,6 @@ def test_replaying_a_processed_event_is_refused_unless_forced(client, django_use
         "paymentmethod",
         "wallettransaction",
         "dunningcase",
-        "email",
         "activitylog",
     ],
 )
@@ -308,3 +307,10 @@ def test_discard_all_dead_events_of_a_filter_asks_then_acts_through_their_jobs(
     page = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
     assert 'status-discarded">discarded<' in page
     assert JobAction.objects.get().note.endswith(": test data")
+
+
+def test_the_mail_queue_list_renders_read_only(admin_client):
+    response = admin_client.get("/admin/mail/email/")
+
+    assert response.status_code == 200
+    assert "/admin/mail/email/add/" not in response.content.decode()
