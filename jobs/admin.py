@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -27,7 +27,7 @@ from jobs.admin_tools import (
     ReadOnlyInlineMixin,
     StatusBadge,
 )
-from jobs.console import ConsoleAction, ConsoleActionsMixin
+from jobs.console import ConsoleActionsMixin, job_actions
 from jobs.errors import JobNotRegistered
 from jobs.models import BulkAction, DeadLetter, Job, JobAction, JobAttempt
 from jobs.registry import get_job_type
@@ -77,55 +77,11 @@ def target_link(target: str) -> str:
     return format_html('<a href="{}">{}</a>', url, target)
 
 
-def _replay(force: bool = False):
-    return lambda pk, actor, note: services.replay(pk, actor=actor, force=force, note=note)
-
-
-SETTLEABLE = ("dead", "retrying", "queued")
-REPLAYABLE = tuple(services.REPLAYABLE)
-JOB_ACTIONS = [
-    ConsoleAction(
-        name="replay",
-        label="Replay now",
-        description="Replay selected jobs",
-        done="queued for replay",
-        after="Refresh this page to see the outcome.",
-        run=_replay(),
-        shown_for=REPLAYABLE,
-        applies=Q(status__in=REPLAYABLE),
-        primary=True,
-    ),
-    ConsoleAction(
-        name="force_replay",
-        label="Replay anyway (forced)",
-        description="Replay, even if it succeeded (forced)",
-        done="queued for replay",
-        after="Refresh this page to see the outcome.",
-        run=_replay(force=True),
-        shown_for=("succeeded",),
-        bulk=False,
-    ),
-    ConsoleAction(
-        name="resolve",
-        label="Mark resolved",
-        description="Mark resolved (stop retrying, do not run)",
-        done="marked resolved",
-        run=lambda pk, actor, note: services.resolve(pk, actor=actor, note=note),
-        shown_for=SETTLEABLE,
-        applies=Q(status__in=SETTLEABLE),
-        confirm=True,
-    ),
-    ConsoleAction(
-        name="discard",
-        label="Discard",
-        description="Discard (stop retrying, do not run)",
-        done="discarded",
-        run=lambda pk, actor, note: services.discard(pk, actor=actor, note=note),
-        shown_for=SETTLEABLE,
-        applies=Q(status__in=SETTLEABLE),
-        confirm=True,
-    ),
-]
+JOB_ACTIONS = job_actions(
+    replay=lambda pk, actor, note, force: services.replay(pk, actor=actor, force=force, note=note),
+    resolve=lambda pk, actor, note: services.resolve(pk, actor=actor, note=note),
+    discard=lambda pk, actor, note: services.discard(pk, actor=actor, note=note),
+)
 
 
 class JobAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
