@@ -16,8 +16,8 @@ from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from accounts import services
-from accounts.forms import QueuedPasswordResetForm, SignupForm
+from accounts import ceiling, services
+from accounts.forms import QueuedPasswordResetForm, SignupForm, normalise_email
 from core.security import rate_limit
 
 
@@ -28,9 +28,21 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/home.html")
 
 
+def mail_address_key(group: str, request: HttpRequest) -> str:
+    """The address a sign-up or a reset would mail, as the forms match it (trimmed, folded)."""
+    return normalise_email(request.POST.get("email", ""))
+
+
+# Mail to one address from sign-up and password reset together, however it is spelled: a
+# stranger cannot fill someone's mailbox. Counted per attempt, whether or not the address has
+# an account, so a refusal tells nothing about that.
+MAIL_LIMIT = ("mail-to-address", mail_address_key, "MAIL_ADDRESS_RATE")
+
+
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 @rate_limit("signup", "ip", "SIGNUP_RATE")
+@rate_limit(*MAIL_LIMIT)
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an inactive account and mail its activation link (see services.sign_up)."""
     if request.user.is_authenticated:
@@ -77,8 +89,8 @@ def activate(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     return render(request, "registration/activate.html", context)
 
 
-password_reset = rate_limit("password_reset_address", "post:email", "PASSWORD_RESET_RATE")(
-    rate_limit("password_reset", "ip", "PASSWORD_RESET_IP_RATE")(
+password_reset = rate_limit("password_reset", "ip", "PASSWORD_RESET_IP_RATE")(
+    rate_limit(*MAIL_LIMIT)(
         auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm)
     )
 )
@@ -86,5 +98,8 @@ password_reset = rate_limit("password_reset_address", "post:email", "PASSWORD_RE
 
 # An address trying many accounts: each (account, address) pair locks after a few failures
 # (django-axes); this bounds how fast one address may try, whichever accounts, on either page.
-login_view = rate_limit("login", "ip", "LOGIN_IP_RATE")(auth_views.LoginView.as_view())
-admin_login = rate_limit("login", "ip", "LOGIN_IP_RATE")(admin.site.login)
+# Many addresses trying one account: past its ceiling, slowed (accounts.ceiling).
+login_view = rate_limit("login", "ip", "LOGIN_IP_RATE")(
+    ceiling.limited(auth_views.LoginView.as_view())
+)
+admin_login = rate_limit("login", "ip", "LOGIN_IP_RATE")(ceiling.limited(admin.site.login))

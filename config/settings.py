@@ -313,6 +313,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 LOGIN_IP_RATE = env_str("LOGIN_IP_RATE", "20/m")  # log-in POSTs per address, any account
+# Failed log-ins of one account from every address; past it, browsers that never signed in to
+# it get LOGIN_ACCOUNT_SLOW_RATE attempts together, known ones are not slowed (docs/security.md).
+LOGIN_ACCOUNT_FAILURE_RATE = env_str("LOGIN_ACCOUNT_FAILURE_RATE", "50/h")
+LOGIN_ACCOUNT_SLOW_RATE = env_str("LOGIN_ACCOUNT_SLOW_RATE", "2/m")
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 AXES_VERBOSE = False
@@ -331,7 +335,8 @@ RATELIMIT_USE_CACHE = "ratelimit"
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 SIGNUP_RATE = env_str("SIGNUP_RATE", "10/h")
 PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "10/h")
-PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "3/h")  # per e-mail address
+# Mails to one address from sign-up and password reset together (case-folded, trimmed).
+MAIL_ADDRESS_RATE = env_str("MAIL_ADDRESS_RATE", "3/h")
 
 # Headers and cookies with DEBUG off are set above (SECURE_*, *_COOKIE_*); in addition:
 CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token

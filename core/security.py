@@ -47,9 +47,13 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def rate_limit(
-    group: str, key: str, rate_setting: str, method: str | tuple[str, ...] = "POST"
+    group: str,
+    key: str | Callable[[str, HttpRequest], str],
+    rate_setting: str,
+    method: str | tuple[str, ...] = "POST",
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Limit requests (POSTs unless `method` says) to a view per `key` ("ip", "user", ...).
+    """Limit requests (POSTs unless `method` says) to a view per `key` ("ip", "user", or a
+    function of (group, request), as django-ratelimit takes it).
 
     The rate is ``settings.<rate_setting>``.
     Over the limit the view is not called; the client gets 429 and a page saying when to retry.

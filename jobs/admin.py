@@ -175,7 +175,7 @@ class JobAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "kwargs_pretty",
         "attempts_display",
         "next_run",
-        "lease_expires_at",
+        "lease",
         "worker",
         "timeout",
         "unique_key",
@@ -215,6 +215,11 @@ class JobAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def next_run(self, job: Job):
         """When a waiting job runs next; none for a settled or dead one (run_at is stale)."""
         return job.run_at if job.status in Job.WAITING else "-"
+
+    @admin.display(description="Lease expires at")
+    def lease(self, job: Job):
+        """A running attempt's lease; none for any other state."""
+        return job.lease_expires_at or "-"
 
     @admin.display(description="Cause of death")
     def death(self, job: Job) -> str:
