@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing import dunning, emails
-from billing.handlers import refetch
+from billing.handlers import invoice, refetch
 from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
@@ -119,7 +119,10 @@ def send_email(email_id: int) -> None:
     queue="default",
 )
 def dunning_step(case_id: int, step: str, day: int) -> None:
-    """Run one scheduled step of a dunning case (billing.dunning.run_step)."""
+    """Run one scheduled step of a dunning case (billing.dunning.run_step); the cancel step
+    first asks Stripe whether the invoice was paid after all."""
+    if step == "cancel" and invoice.paid_at_stripe(case_id, day):
+        return
     dunning.run_step(case_id, step, day)
 
 
