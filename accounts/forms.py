@@ -9,7 +9,7 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from billing.emails import queue_email
+from mail.services import queue_email
 
 
 class SignupForm(UserCreationForm):

@@ -16,7 +16,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.forms import SignupForm
 from accounts.signals import welcome
-from billing.emails import queue_email
+from mail.services import queue_email
 
 logger = logging.getLogger(__name__)
 

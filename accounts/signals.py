@@ -15,7 +15,7 @@ from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from billing.emails import queue_email
+from mail.services import queue_email
 
 
 def welcome(user: User) -> None:

@@ -40,13 +40,13 @@ from django.db.models import Sum  # noqa: E402
 
 from billing.models import (  # noqa: E402
     Customer,
-    Email,
     Invoice,
     Payment,
     StripeEvent,
     Subscription,
     WalletTransaction,
 )
+from mail.models import Email  # noqa: E402
 from tests.billing import story  # noqa: E402
 
 IDS = re.compile(r"\b(evt_story|cus|sub|in|pi|ch|cs|pm|si)_([a-z0-9_]+)")

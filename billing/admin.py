@@ -24,7 +24,6 @@ from billing.models import (
     ActivityLog,
     Customer,
     DunningCase,
-    Email,
     Invoice,
     Payment,
     PaymentMethod,
@@ -552,16 +551,6 @@ class DunningCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["=invoice__stripe_id", "=subscription__stripe_id"]
     list_select_related = ["invoice", "subscription"]
-    status_badge = StatusBadge("status").column()
-    Media = ConsoleMedia
-
-
-@admin.register(Email)
-class EmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "template", "to", "customer", "status_badge", "sent_at", "key"]
-    list_filter = ["status", "template"]
-    search_fields = ["key", "to", "=customer__stripe_id", "customer__email"]
-    list_select_related = ["customer"]
     status_badge = StatusBadge("status").column()
     Media = ConsoleMedia
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import dateformat, timezone
 
-from billing.emails import money, queue_email
+from billing.emails import money
 from billing.entitlements import invalidate_entitlements
 from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
@@ -28,6 +28,7 @@ from billing.stripe_api import client, is_missing
 from jobs import enqueue
 from jobs.models import Job
 from jobs.services import discard
+from mail.services import queue_email
 
 DUNNING_STEP_JOB = "billing.dunning_step"
 SETTLED = ("paid", "void", "uncollectible")

@@ -346,35 +346,3 @@ class DunningCase(models.Model):
 
     def __str__(self) -> str:
         return f"dunning of {self.invoice.stripe_id} ({self.status})"
-
-
-class Email(models.Model):
-    """One email to send, once: `key` is (cause, template), unique, written with its cause.
-
-    The send job moves it pending -> sending (committed) -> sent, so a worker that dies while
-    sending leaves it `sending`, which is never retried automatically: at most once.
-    """
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        SENDING = "sending", "sending (outcome unknown if it stays)"
-        SENT = "sent", "sent"
-        SKIPPED = "skipped", "skipped (no longer relevant)"
-
-    key = models.CharField(max_length=255, help_text="<cause>:<template>, unique.")
-    template = models.CharField(max_length=64)
-    to = models.EmailField(blank=True, default="", help_text="Empty: the customer's address.")
-    customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="emails"
-    )
-    context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    message_id = models.CharField(max_length=255, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["key"], name="billing_email_key_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.template} to {self.to or self.customer} ({self.status})"

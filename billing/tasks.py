@@ -1,4 +1,4 @@
-"""What workers run for billing: Stripe events, emails, dunning steps, retention."""
+"""What workers run for billing: Stripe events, dunning steps, retention."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from billing import dunning, emails
+from billing import dunning
 from billing.handlers import invoice, refetch
 from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
@@ -90,23 +90,6 @@ def process_event(event_id: int) -> None:
                         raise  # a unique or foreign key race: the next attempt sees the winner
                     raise PermanentError(permanent) from exc
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
-
-
-@job(
-    "billing.send_email",
-    # Most failures are a recipient not known yet (its customer.created is in flight) or a
-    # brief ESP outage: retry sooner than event processing does.
-    max_attempts=8,
-    backoff_base=20,
-    backoff_factor=3,
-    backoff_cap=3600,
-    timeout=30,
-    queue="default",
-    atomic=False,  # "sending" must commit before the ESP call: at most once
-)
-def send_email(email_id: int) -> None:
-    """Send one queued email (billing.emails.send)."""
-    emails.send(email_id)
 
 
 @job(

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "accounts",
     "outbox",
     "jobs",
+    "mail",
     "billing",
     "prebooking",
     "devgyms",

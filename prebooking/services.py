@@ -11,15 +11,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import OperationalError, connection, transaction
-from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from billing.entitlements import pending_prebooking_limit
 from jobs import enqueue
 from jobs.models import Job
 from jobs.sql import load
+from mail.services import queue_email
 from prebooking.models import Prebooking
 from prebooking.providers.base import BOOKED, BookingResult
 from prebooking.signals import prebooking_created
@@ -316,27 +315,20 @@ def fail_stuck(prebooking_id: int, attempts: int, reason: str) -> bool:
 
 
 def queue_failure_email(prebooking_id: int) -> None:
-    """Enqueue the failure e-mail in the transaction that records the failure, once."""
-    enqueue(
-        "prebooking.notify_failure",
-        prebooking_id=prebooking_id,
-        target=f"prebooking.prebooking:{prebooking_id}",
-        unique_key=f"prebooking-failed:{prebooking_id}",
-    )
-
-
-def notify_failure(prebooking_id: int) -> None:
-    """Email the owner that the booking did not happen (the prebooking.notify_failure job)."""
+    """Queue the failure e-mail to the owner in the transaction that records the failure, once."""
     prebooking = Prebooking.objects.select_related("owner").get(pk=prebooking_id)
-    if not prebooking.owner.email:
+    owner = prebooking.owner
+    if not owner.email:
         return
-    context = {"prebooking": prebooking, "user": prebooking.owner}
-    send_mail(
-        subject=render_to_string("emails/prebooking_failed_subject.txt", context).strip(),
-        message=render_to_string("emails/prebooking_failed.txt", context),
-        from_email=None,
-        recipient_list=[prebooking.owner.email],
-    )
+    site = settings.SITE_URL.rstrip("/")
+    context = {
+        "name": owner.username,
+        "class_id": str(prebooking.payload.get("class_id", "")),
+        "opens_at": dateformat.format(timezone.localtime(prebooking.opens_at), "Y-m-d H:i:s e"),
+        "error": prebooking.error,
+        "prebooking_url": f"{site}/prebookings/{prebooking.pk}/",
+    }
+    queue_email(f"prebooking:{prebooking.pk}", "prebooking_failed", to=owner.email, context=context)
 
 
 def sweep() -> dict[str, int]:

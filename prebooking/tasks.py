@@ -1,5 +1,5 @@
 """What workers run for prebookings, all jobs of the jobs layer: the armers of each instant,
-re-sending and the sweep on the timing queue, and the failure e-mail on the default queue."""
+re-sending and the sweep on the timing queue (the failure e-mail is the mail app's job)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,6 @@ from django.conf import settings
 from jobs import job
 from jobs.periodic import periodic
 from prebooking import firing, services
-
-
-@job("prebooking.notify_failure", max_attempts=5, backoff_base=60, queue="default")
-def notify_failure(prebooking_id: int) -> None:
-    """Tell the owner that the booking did not happen; retried on its own if the mail fails."""
-    services.notify_failure(prebooking_id)
 
 
 @job(

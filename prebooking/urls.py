@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", views.prebooking_new, name="new"),
     path("status.json", views.prebooking_status, name="status"),
     path("<int:prebooking_id>/", views.prebooking_detail, name="detail"),
+    path("<int:prebooking_id>/status.json", views.prebooking_detail_status, name="detail-status"),
     path("<int:prebooking_id>/cancel/", views.prebooking_cancel, name="cancel"),
     # AimHarder (issue 16)
     path("accounts/", aimharder_views.accounts, name="accounts"),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -14,7 +17,6 @@ from prebooking.forms import PrebookingForm
 from prebooking.models import Prebooking
 
 UPCOMING = [Prebooking.Status.PENDING, Prebooking.Status.FIRING]
-STATUS_POLL_MAX = 100  # prebookings one status poll may ask about
 
 # The gym's error codes in words (the demo gym's and the usual HTTP gym API's).
 GYM_ERRORS = {
@@ -48,9 +50,9 @@ def outcome(prebooking: Prebooking) -> str:
     return f"Not booked: {why}" + (f" (the gym answered {http})." if http else ".")
 
 
-@login_required
-def prebooking_list(request: HttpRequest) -> HttpResponse:
-    mine = Prebooking.objects.filter(owner=request.user)
+def list_context(owner) -> dict:
+    """What /prebookings/ shows: the page and the fragment it polls render from this alone."""
+    mine = Prebooking.objects.filter(owner=owner)
     upcoming = mine.filter(status__in=UPCOMING).order_by("opens_at", "id")
     # A cancelled prebooking whose opening is still ahead is not "past".
     cancelled = mine.filter(status=Prebooking.Status.CANCELLED, opens_at__gt=timezone.now())
@@ -59,36 +61,67 @@ def prebooking_list(request: HttpRequest) -> HttpResponse:
         .exclude(pk__in=cancelled.values("pk"))
         .order_by("-opens_at", "-id")[:100]
     )
-    context = {
+    return {
         "upcoming": upcoming,
         "cancelled": cancelled.order_by("opens_at", "id")[:100],
         "past": [(p, outcome(p)) for p in past],
     }
-    return render(request, "prebooking/list.html", context)
+
+
+def detail_context(prebooking: Prebooking) -> dict:
+    """What a prebooking's page shows; its polled fragment renders from this alone too."""
+    return {
+        "prebooking": prebooking,
+        "outcome": outcome(prebooking),
+        "class_starts_at": _instant(prebooking.payload.get("class_starts_at")),
+        "sent_words": sent_words(prebooking),
+    }
+
+
+def sent_words(prebooking: Prebooking) -> str:
+    """When the request left, against the opening: before it, when aimed at the gym's clock."""
+    if prebooking.lateness_ms is None:
+        return ""
+    lateness = prebooking.lateness_ms
+    side = "after" if lateness >= 0 else "before"
+    words = f"{abs(lateness):.2f} ms {side} opening by our clock"
+    if ((prebooking.response or {}).get("timing") or {}).get("targeted"):
+        words += ", timed to arrive just after opening by the gym's clock"
+    return words
+
+
+def _instant(value: object) -> datetime | None:
+    """An ISO 8601 instant from a payload; None for anything else (a page never breaks on it)."""
+    try:
+        moment = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return moment if moment is None or timezone.is_aware(moment) else None
+
+
+def live_fragment(request: HttpRequest, template: str, context: dict) -> JsonResponse:
+    """A page's live region as JSON: the same template the page includes, from the same context."""
+    return JsonResponse({"html": render_to_string(template, context, request=request)})
+
+
+@login_required
+def prebooking_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "prebooking/list.html", list_context(request.user))
 
 
 @login_required
 @require_GET
 def prebooking_status(request: HttpRequest) -> JsonResponse:
-    """The state of some of the user's own prebookings (`?ids=1,2`), for the pages to poll."""
-    ids = [part for part in request.GET.get("ids", "").split(",") if part.isdigit()]
-    found = Prebooking.objects.filter(
-        owner=request.user, pk__in=[int(pk) for pk in ids[:STATUS_POLL_MAX] if len(pk) < 19]
-    )
-    return JsonResponse(
-        {
-            "prebookings": [
-                {
-                    "id": p.pk,
-                    "status": p.status,
-                    "label": p.get_status_display(),
-                    "final": p.is_final,
-                    "outcome": outcome(p),
-                }
-                for p in found
-            ]
-        }
-    )
+    """The list's live region, for the page to poll while a prebooking in it is due."""
+    return live_fragment(request, "prebooking/_list.html", list_context(request.user))
+
+
+@login_required
+@require_GET
+def prebooking_detail_status(request: HttpRequest, prebooking_id: int) -> JsonResponse:
+    """A prebooking's card, for its page to poll while the prebooking is due."""
+    prebooking = get_object_or_404(Prebooking, pk=prebooking_id, owner=request.user)
+    return live_fragment(request, "prebooking/_detail.html", detail_context(prebooking))
 
 
 @login_required
@@ -114,8 +147,7 @@ def prebooking_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def prebooking_detail(request: HttpRequest, prebooking_id: int) -> HttpResponse:
     prebooking = get_object_or_404(Prebooking, pk=prebooking_id, owner=request.user)
-    context = {"prebooking": prebooking, "outcome": outcome(prebooking)}
-    return render(request, "prebooking/detail.html", context)
+    return render(request, "prebooking/detail.html", detail_context(prebooking))
 
 
 @login_required

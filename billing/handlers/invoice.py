@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from billing.dunning import close_case, open_case, step_cause
-from billing.emails import money, queue_email
+from billing.emails import money
 from billing.handlers.payload import data_object, invoice_subscription_id, ref, when
 from billing.handlers.refetch import event_of
 from billing.handlers.sync import apply_newer, ensure_customer, ensure_subscription
 from billing.models import DunningCase, Invoice, StripeEvent
 from billing.stripe_api import retrieve
+from mail.services import queue_email
 
 
 def upsert_invoice(event: StripeEvent) -> Invoice:

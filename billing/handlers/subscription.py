@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from billing.dunning import end_cases
-from billing.emails import queue_email
 from billing.entitlements import invalidate_entitlements
 from billing.handlers.payload import (
     data_object,
@@ -17,6 +16,7 @@ from billing.handlers.payload import (
 )
 from billing.handlers.sync import apply_newer, ensure_customer
 from billing.models import StripeEvent, Subscription
+from mail.services import queue_email
 
 
 def _values(subscription: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-// Times in the reader's own time zone, live countdowns, and the form's time zone field.
+// Times in the reader's own time zone, live countdowns, the form's time zone field, and the
+// live regions that follow a prebooking as it fires.
 (function () {
   "use strict";
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -8,17 +9,20 @@
   document.querySelectorAll("[data-zone-name]").forEach(function (el) {
     el.textContent = zone;
   });
-  document.querySelectorAll("time.local").forEach(function (el) {
-    var when = new Date(el.getAttribute("datetime"));
-    if (!isNaN(when)) {
-      el.textContent = when.toLocaleString(undefined, {
-        year: "numeric", month: "short", day: "numeric",
-        hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
-      });
-      el.title = el.getAttribute("datetime");
-    }
-  });
   function pad(n) { return n < 10 ? "0" + n : "" + n; }
+
+  // One format on every member page, as the server writes it (2026-12-04 14:00:00 UTC), in the
+  // reader's zone.
+  var parts = new Intl.DateTimeFormat("en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", hourCycle: "h23", timeZoneName: "short"
+  });
+  function local(when) {
+    var p = {};
+    parts.formatToParts(when).forEach(function (part) { p[part.type] = part.value; });
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" +
+      p.second + " " + p.timeZoneName;
+  }
   function render(el) {
     var left = Math.round((new Date(el.dataset.until) - Date.now()) / 1000);
     if (left <= 0) { el.textContent = "firing now"; return; }
@@ -26,57 +30,47 @@
         m = Math.floor(left % 3600 / 60), s = left % 60;
     el.textContent = "in " + (d ? d + "d " : "") + pad(h) + ":" + pad(m) + ":" + pad(s);
   }
-  function tick() { document.querySelectorAll(".countdown[data-until]").forEach(render); }
-  if (document.querySelector(".countdown[data-until]")) {
-    tick();
-    setInterval(tick, 250);
-  }
-
-  // Once a prebooking's time has come, ask the server (our own small JSON endpoint) how it went
-  // and show the outcome in place: no reload, and no Cancel button left on a sent booking.
-  var holder = document.querySelector("[data-status-url]");
-  if (!holder) { return; }
-  function watched() {
-    var rows = holder.matches("[data-prebooking]") ? [holder]
-      : Array.prototype.slice.call(holder.querySelectorAll("[data-prebooking]"));
-    return rows.filter(function (row) { return !row.hasAttribute("data-final"); });
-  }
-  function due(row) {
-    var countdown = row.querySelector(".countdown[data-until]");
-    var status = row.querySelector("[data-status]");
-    if (status && status.textContent.trim().toLowerCase() === "firing") { return true; }
-    return !countdown || new Date(countdown.dataset.until) - Date.now() < 2000;
-  }
-  function show(row, item) {
-    var status = row.querySelector("[data-status]");
-    if (status) {
-      status.textContent = item.label;
-      status.className = "badge badge-" + item.status;
-    }
-    if (!item.final) { return; }
-    row.setAttribute("data-final", "");
-    row.querySelectorAll(".countdown[data-until]").forEach(function (el) {
-      el.removeAttribute("data-until");
-      el.classList.remove("countdown");
-      el.textContent = "–";
+  // What the page does to server-rendered HTML, on load and to each polled fragment alike.
+  function enhance(root) {
+    root.querySelectorAll("time.local").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when)) {
+        el.textContent = local(when);
+        el.title = el.getAttribute("datetime");
+      }
     });
-    row.querySelectorAll("[data-outcome]").forEach(function (el) { el.textContent = item.outcome; });
-    row.querySelectorAll("[data-cancel]").forEach(function (el) { el.remove(); });
+    root.querySelectorAll(".countdown[data-until]").forEach(render);
   }
+  enhance(document);
+  setInterval(function () {
+    document.querySelectorAll(".countdown[data-until]").forEach(render);
+  }, 250);
+
+  // A live region (the list's sections, a prebooking's card) is polled while something in it
+  // is due: its opening is less than 2 s away or past, and it is not final yet. The answer is
+  // the region as the server renders it on a reload, so the page never shows a mix of states.
+  var live = document.querySelector("[data-live-url]");
+  if (!live) { return; }
+  function due() {
+    return Array.prototype.some.call(live.querySelectorAll("[data-watch]"), function (el) {
+      var until = el.dataset.until;
+      return !until || new Date(until) - Date.now() < 2000;
+    });
+  }
+  var asking = false;
   function poll() {
-    var rows = watched().filter(due);
-    if (!rows.length) { return; }
-    var byId = {};
-    rows.forEach(function (row) { byId[row.dataset.prebooking] = row; });
-    var url = holder.dataset.statusUrl + "?ids=" + Object.keys(byId).join(",");
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (answer) { return answer.ok ? answer.json() : { prebookings: [] }; })
+    if (asking || !due()) { return; }
+    asking = true;
+    fetch(live.dataset.liveUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (answer) { return answer.ok ? answer.json() : null; })
       .then(function (data) {
-        data.prebookings.forEach(function (item) {
-          if (byId[item.id]) { show(byId[item.id], item); }
-        });
+        if (data && typeof data.html === "string") {
+          live.innerHTML = data.html;
+          enhance(live);
+        }
       })
-      .catch(function () { /* offline for a moment: the next poll tries again */ });
+      .catch(function () { /* offline for a moment: the next poll tries again */ })
+      .then(function () { asking = false; });
   }
-  setInterval(poll, 2000);
+  setInterval(poll, 1000);
 })();

@@ -9,10 +9,11 @@ import time_machine
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.template.loader import render_to_string
 
-from billing.emails import SUBJECTS, queue_email
-from billing.models import ActivityLog, Email, StripeEvent
+from billing.models import ActivityLog, StripeEvent
 from jobs.models import Job
 from jobs.services import replay
+from mail.models import Email
+from mail.services import SUBJECTS, queue_email
 from tests.billing.conftest import make_event
 from tests.billing.helpers import deliver, drain, run_at, sent
 
@@ -95,7 +96,7 @@ def test_email_waits_for_its_recipient_address_and_is_retried(client, mailbox):
     run_at(T0)
     email = Email.objects.get()
     assert email.status == "pending"
-    assert "RecipientUnknown" in Job.objects.get(name="billing.send_email").last_error
+    assert "RecipientUnknown" in Job.objects.get(name="mail.send").last_error
 
     deliver(client, dana(), T0 + timedelta(seconds=30))
     drain(until=T0 + timedelta(minutes=5))
@@ -110,7 +111,7 @@ def test_esp_failure_returns_the_email_to_pending_and_a_retry_sends_it(client, m
     deliver(client, paid_invoice(), T0)
     run_at(T0)  # nothing listens on port 9: the send fails
     assert Email.objects.get().status == "pending"
-    assert Job.objects.get(name="billing.send_email").status == "retrying"
+    assert Job.objects.get(name="mail.send").status == "retrying"
 
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"  # the ESP is back
     drain(until=T0 + timedelta(minutes=5))
@@ -128,7 +129,7 @@ def test_email_whose_sender_died_mid_send_is_not_sent_again(mailbox):
     drain(until=T0 + timedelta(hours=1))
 
     assert mailbox == []
-    job = Job.objects.get(name="billing.send_email")
+    job = Job.objects.get(name="mail.send")
     assert job.status == "dead"
     assert "at most once" in job.last_error
 

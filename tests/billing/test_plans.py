@@ -10,10 +10,10 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from django.utils import timezone
 
-from billing.emails import queue_email
 from billing.entitlements import entitlements, pending_prebooking_limit, requires_feature
 from billing.models import Customer, Subscription
 from jobs.testing import run_due_jobs
+from mail.services import queue_email
 from prebooking.models import Prebooking
 
 pytestmark = pytest.mark.django_db

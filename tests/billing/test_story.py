@@ -10,12 +10,12 @@ import pytest
 from billing.models import (
     ActivityLog,
     DunningCase,
-    Email,
     Invoice,
     Payment,
     StripeEvent,
     Subscription,
 )
+from mail.models import Email
 from tests.billing import story
 from tests.billing.helpers import deliver, drain, run_at, sent, snapshot
 

@@ -99,29 +99,3 @@ def test_sign_up_prebook_see_the_countdown_and_cancel_another(
     other.refresh_from_db()
     kept.refresh_from_db()
     assert (other.status, kept.status) == ("cancelled", "pending")
-
-
-def test_page_shows_the_outcome_when_it_arrives_without_a_reload(
-    page, live_server, user, client, make_prebooking, close_connections_after
-):
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    page.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
-    prebooking = make_prebooking(opens_in=2)
-    page.goto(f"{live_server.url}/prebookings/")
-    row = page.locator(f"#upcoming tr[data-prebooking='{prebooking.pk}']")
-    expect(row.locator("a[data-cancel]")).to_have_count(1)
-
-    now = timezone.now()
-    Prebooking.objects.filter(pk=prebooking.pk).update(
-        status="succeeded",
-        fired_at=now,
-        lateness_ms=0.5,
-        attempts=1,
-        finished_at=now,
-        response={"status_code": 201, "answer": {"status": "booked", "booking": 3}},
-    )
-    expect(row.locator("[data-outcome]")).to_have_text("Booked (booking 3).")
-
-    expect(row.locator("[data-status]")).to_have_text("Succeeded")
-    expect(row.locator("a[data-cancel]")).to_have_count(0)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from jobs.testing import run_due_jobs
-from prebooking import firing
+from mail.models import Email
+from prebooking import firing, services
 from prebooking.models import DemoGymClass, DemoGymRequest, Prebooking
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_firing")]
@@ -83,6 +85,25 @@ def test_a_full_class_is_a_final_answer_and_emails_the_owner(
     assert refused.response["answer"] == {"error": "class_full"}
     run_due_jobs(queue="default")  # the failure e-mail is a job of its own
     assert [message.to for message in mailbox] == [["bob@example.com"]]
+    message = mailbox[0]
+    assert message.subject == "Your booking for yoga did not go through"
+    assert "Reason: " in message.body and "class_full" in message.body
+    assert f"/prebookings/{refused.pk}/" in message.body
+    assert f"/prebookings/{refused.pk}/" in message.alternatives[0][0]
+
+
+def test_the_failure_email_is_sent_once_however_often_the_failure_is_recorded(
+    make_prebooking, demo_gym, mailbox, django_user_model
+):
+    other = django_user_model.objects.create_user("bob", "bob@example.com", "x")
+    refused = make_prebooking(opens_in=3600, owner=other)
+    with transaction.atomic():
+        services.queue_failure_email(refused.pk)
+    with transaction.atomic():
+        services.queue_failure_email(refused.pk)  # a second failure path reaching it again
+    run_due_jobs(queue="default")
+    assert [message.to for message in mailbox] == [["bob@example.com"]]
+    assert Email.objects.get().template == "prebooking_failed"
 
 
 def test_not_open_yet_is_retried_quickly_until_the_gym_opens(make_prebooking, demo_gym):

@@ -1,4 +1,5 @@
-"""The member sees what happened: outcomes in words, polled as JSON, cancelled apart from past."""
+"""The member sees what happened: outcomes in words, polled as the page's own fragment,
+cancelled apart from past."""
 
 from __future__ import annotations
 
@@ -33,28 +34,33 @@ def finish(prebooking: Prebooking, status: str, response: dict, error: str = "")
     )
 
 
-def test_status_endpoint_answers_my_prebookings_only_with_the_outcome_in_words(
+def test_the_polled_list_is_the_pages_own_region_with_my_prebookings_only(
     signed_in, make_prebooking, django_user_model
 ):
-    mine = make_prebooking(opens_in=3600)
+    mine = make_prebooking(opens_in=3600, class_id="mine-full")
     finish(mine, "failed", {"status_code": 409, "answer": {"error": "class_full"}}, "class_full")
+    make_prebooking(
+        opens_in=3600,
+        class_id="theirs",
+        owner=django_user_model.objects.create_user("mallory", password="x"),
+    )
+
+    answer = signed_in.get("/prebookings/status.json").json()
+    page = signed_in.get("/prebookings/").content.decode()
+
+    assert "Not booked: the class is full (the gym answered 409)." in answer["html"]
+    assert "mine-full" in answer["html"] and "theirs" not in answer["html"]
+    assert answer["html"] in page  # the same fragment, from the same context
+
+
+def test_the_polled_card_answers_for_my_own_prebooking_only(
+    signed_in, make_prebooking, django_user_model
+):
     theirs = make_prebooking(
         opens_in=3600, owner=django_user_model.objects.create_user("mallory", password="x")
     )
 
-    answer = signed_in.get(f"/prebookings/status.json?ids={mine.pk},{theirs.pk},abc").json()
-
-    assert answer == {
-        "prebookings": [
-            {
-                "id": mine.pk,
-                "status": "failed",
-                "label": "Failed",
-                "final": True,
-                "outcome": "Not booked: the class is full (the gym answered 409).",
-            }
-        ]
-    }
+    assert signed_in.get(f"/prebookings/{theirs.pk}/status.json").status_code == 404
 
 
 def test_detail_shows_the_gyms_answer_in_words_not_a_python_dict(signed_in, make_prebooking):
@@ -88,16 +94,6 @@ def test_status_endpoint_needs_a_login(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
-
-
-def test_status_endpoint_bounds_what_it_is_asked(signed_in, make_prebooking):
-    prebooking = make_prebooking(opens_in=3600)
-    ids = ",".join([str(prebooking.pk)] + ["9" * 40] + [str(n) for n in range(1, 500)])
-
-    response = signed_in.get(f"/prebookings/status.json?ids={ids}")
-
-    assert response.status_code == 200
-    assert [p["id"] for p in response.json()["prebookings"]] == [prebooking.pk]
 
 
 def test_expired_prebooking_says_why_nothing_was_sent(signed_in, make_prebooking):

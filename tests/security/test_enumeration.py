@@ -105,7 +105,7 @@ def test_password_reset_answers_the_same_for_known_and_unknown_addresses(client,
 
     assert known.redirect_chain == unknown.redirect_chain
     assert page_text(known) == page_text(unknown)
-    run_due_jobs()  # the reset mail is its own job (billing.emails): no timing tell either
+    run_due_jobs()  # the reset mail is its own job (mail.services): no timing tell either
     assert [m.to for m in outbox] == [["alice@example.com"]]
 
 

@@ -88,7 +88,7 @@ def test_password_resets_for_one_address_are_refused_past_the_rate(client, user,
             ).status_code
             for n in range(1, 4)
         ]
-        run_due_jobs()  # each reset mail is its own job (billing.emails)
+        run_due_jobs()  # each reset mail is its own job (mail.services)
 
     assert statuses == [302, 302, 429]
     assert len(outbox) == 2
