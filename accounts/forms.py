@@ -12,6 +12,11 @@ from django.urls import reverse
 from mail.services import queue_email
 
 
+def normalise_email(value: str) -> str:
+    """An address as every per-address rule compares it: trimmed and case-folded."""
+    return value.strip().casefold()
+
+
 class SignupForm(UserCreationForm):
     email = forms.EmailField(required=True, help_text="Receipts and booking results go here.")
 
@@ -20,7 +25,7 @@ class SignupForm(UserCreationForm):
         fields = ("username", "email")
 
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        return normalise_email(self.cleaned_data["email"])
 
 
 class QueuedPasswordResetForm(PasswordResetForm):

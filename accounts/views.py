@@ -9,8 +9,6 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.models import User
-from django.contrib.auth.tokens import default_token_generator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.encoding import force_str
@@ -18,8 +16,8 @@ from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from accounts import services
-from accounts.forms import QueuedPasswordResetForm, SignupForm
+from accounts import ceiling, services
+from accounts.forms import QueuedPasswordResetForm, SignupForm, normalise_email
 from core.security import rate_limit
 
 
@@ -30,9 +28,21 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/home.html")
 
 
+def mail_address_key(group: str, request: HttpRequest) -> str:
+    """The address a sign-up or a reset would mail, as the forms match it (trimmed, folded)."""
+    return normalise_email(request.POST.get("email", ""))
+
+
+# Mail to one address from sign-up and password reset together, however it is spelled: a
+# stranger cannot fill someone's mailbox. Counted per attempt, whether or not the address has
+# an account, so a refusal tells nothing about that.
+MAIL_LIMIT = ("mail-to-address", mail_address_key, "MAIL_ADDRESS_RATE")
+
+
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 @rate_limit("signup", "ip", "SIGNUP_RATE")
+@rate_limit(*MAIL_LIMIT)
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an inactive account and mail its activation link (see services.sign_up)."""
     if request.user.is_authenticated:
@@ -49,23 +59,38 @@ def signup_done(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup_done.html")
 
 
+@sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
+# The password asked here is a guess target like a log-in: the same per-address limit.
+@rate_limit("login", "ip", "LOGIN_IP_RATE")
 def activate(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
-    """Activate the account on POST (link scanners only GET), then sign the user in."""
+    """Create the account on POST with the sign-up's password (link scanners only GET), then
+    sign its owner in."""
     try:
-        user = User.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
-    except (ValueError, OverflowError, User.DoesNotExist):
-        user = None
-    valid = user is not None and default_token_generator.check_token(user, token)
-    if request.method == "POST" and valid:
-        services.activate(user)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("/prebookings/")
-    return render(request, "registration/activate.html", {"validlink": valid}, status=200)
+        pending = services.pending_of(force_str(urlsafe_base64_decode(uidb64)))
+    except ValueError:
+        pending = None
+    context = {
+        "validlink": pending is not None and services.signup_token.check_token(pending, token)
+    }
+    if request.method == "POST" and context["validlink"]:
+        try:
+            user = services.activate(pending.pk, token, request.POST.get("password", ""))
+        except services.WrongPassword as wrong:
+            context["error"] = str(wrong)
+            return render(request, "registration/activate.html", context, status=400)
+        except services.ActivationRefused as refused:
+            context = {"validlink": False, "refused": str(refused)}
+            return render(request, "registration/activate.html", context, status=409)
+        if user is not None:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("/prebookings/")
+        context["validlink"] = False
+    return render(request, "registration/activate.html", context)
 
 
-password_reset = rate_limit("password_reset_address", "post:email", "PASSWORD_RESET_RATE")(
-    rate_limit("password_reset", "ip", "PASSWORD_RESET_IP_RATE")(
+password_reset = rate_limit("password_reset", "ip", "PASSWORD_RESET_IP_RATE")(
+    rate_limit(*MAIL_LIMIT)(
         auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm)
     )
 )
@@ -73,5 +98,8 @@ password_reset = rate_limit("password_reset_address", "post:email", "PASSWORD_RE
 
 # An address trying many accounts: each (account, address) pair locks after a few failures
 # (django-axes); this bounds how fast one address may try, whichever accounts, on either page.
-login_view = rate_limit("login", "ip", "LOGIN_IP_RATE")(auth_views.LoginView.as_view())
-admin_login = rate_limit("login", "ip", "LOGIN_IP_RATE")(admin.site.login)
+# Many addresses trying one account: past its ceiling, slowed (accounts.ceiling).
+login_view = rate_limit("login", "ip", "LOGIN_IP_RATE")(
+    ceiling.limited(auth_views.LoginView.as_view())
+)
+admin_login = rate_limit("login", "ip", "LOGIN_IP_RATE")(ceiling.limited(admin.site.login))

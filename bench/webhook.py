@@ -169,7 +169,7 @@ def main() -> dict:
             ack["p99_ms"],
             sync["p99_ms"],
             "ms",
-            "<= 8",  # issue 12's target, while the same events are processed
+            "<= 8",  # the target, while the same events are processed
             ack["p99_ms"] <= 8,
         ),
         figure(

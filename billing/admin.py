@@ -32,7 +32,6 @@ from billing.models import (
     WalletTransaction,
 )
 from billing.services import PROCESS_EVENT_JOB
-from jobs import services as job_services
 from jobs.admin import cause_of_death
 from jobs.admin_tools import (
     ConsoleMedia,
@@ -41,7 +40,7 @@ from jobs.admin_tools import (
     ReadOnlyInlineMixin,
     StatusBadge,
 )
-from jobs.console import ConsoleAction, ConsoleActionsMixin
+from jobs.console import ConsoleActionsMixin, job_actions
 from jobs.models import Job, JobAction, JobAttempt
 from jobs.search import MIN_TEXT_CHARS, error_text, job_finder
 
@@ -52,55 +51,19 @@ SEARCH_MIN_PARTIAL = MIN_TEXT_CHARS
 SEARCH_MAX_CUSTOMERS = 50  # customers an e-mail fragment may stand for
 SEARCH_MAX_RESULTS = 1000  # newest matching events a search lists
 
-OUTCOME_AFTER = "This page shows the outcome when a worker has run it (it refreshes until then)."
-SETTLEABLE = ("dead", "retrying", "queued")
-REPLAYABLE = tuple(job_services.REPLAYABLE)
-EVENT_ACTIONS = [
-    # An event's state is its job's: the buttons offered follow the job's status.
-    ConsoleAction(
-        name="replay",
-        label="Replay now",
-        description="Replay selected events (failed or dead)",
-        done="queued for replay",
-        after=OUTCOME_AFTER,
-        run=lambda pk, actor, note: services.replay_event(pk, actor=actor, note=note),
-        shown_for=REPLAYABLE,
-        applies=Q(job__status__in=REPLAYABLE),
-        primary=True,
+# One word for one action: "discard", as on jobs (the event's status stays "ignored", which
+# unhandled types also get; its page says "discarded").
+EVENT_ACTIONS = job_actions(
+    replay=lambda pk, actor, note, force: services.replay_event(
+        pk, actor=actor, force=force, note=note
     ),
-    ConsoleAction(
-        name="force_replay",
-        label="Replay anyway (forced)",
-        description="Replay, even if processed (forced)",
-        done="queued for replay",
-        after=OUTCOME_AFTER,
-        run=lambda pk, actor, note: services.replay_event(pk, actor=actor, force=True, note=note),
-        shown_for=("succeeded",),
-        bulk=False,
-    ),
-    ConsoleAction(
-        name="resolve",
-        label="Mark resolved",
-        description="Mark resolved (stop retrying, do not run)",
-        done="marked resolved",
-        run=lambda pk, actor, note: services.resolve_event(pk, actor=actor, note=note),
-        shown_for=SETTLEABLE,
-        applies=Q(job__status__in=SETTLEABLE),
-        confirm=True,
-    ),
-    ConsoleAction(
-        # One word for one action: the jobs console calls it "discard" too (the event's status
-        # stays "ignored", which unhandled types also get; its page says "discarded").
-        name="discard",
-        label="Discard",
-        description="Discard (stop retrying, do not run)",
-        done="discarded",
-        run=lambda pk, actor, note: services.ignore_event(pk, actor=actor, note=note),
-        shown_for=SETTLEABLE,
-        applies=Q(job__status__in=SETTLEABLE),
-        confirm=True,
-    ),
-]
+    resolve=lambda pk, actor, note: services.resolve_event(pk, actor=actor, note=note),
+    discard=lambda pk, actor, note: services.ignore_event(pk, actor=actor, note=note),
+    job_status="job__status",
+    replay_description="Replay selected events (failed or dead)",
+    force_description="Replay, even if processed (forced)",
+    after="This page shows the outcome when a worker has run it (it refreshes until then).",
+)
 
 
 def event_match(term: str) -> Q:

@@ -2,10 +2,10 @@
 
 A webhook request carries no session, cookie, CSRF token or login, and its answer is JSON: the
 session, CSRF, authentication, messages, clickjacking and lockout middleware below this one do
-nothing for it but cost ~0.14 ms of CPU per event (bench/cost.py's ack is ~1.3 ms in all). So
-this middleware, placed after the request id and security ones, answers the webhook paths
-itself with their views, and hands every other request on unchanged. A view's exception still
-becomes a 500 through Django's handler, as for any middleware.
+nothing for it but cost CPU on every event (bench/cost.py measures the ack). So this
+middleware, placed after the request id and security ones, answers the webhook paths itself
+with their views, and hands every other request on unchanged. A view's exception still becomes
+a 500 through Django's handler, as for any middleware.
 """
 
 from __future__ import annotations

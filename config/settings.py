@@ -134,8 +134,8 @@ TEMPLATES = [
 ]
 
 # Database: DATABASE_URL, or the embedded server that `make run` / `make test` start.
-# Persistent connections: a new PostgreSQL connection per request costs ~4/5 of a webhook's
-# time here (FACTS.md), so keep them, with health checks to survive a database restart.
+# Persistent connections: opening a PostgreSQL connection costs more than a webhook's whole
+# ack, so keep them, with health checks to survive a database restart.
 DATABASE_URL = env_str("DATABASE_URL")
 if not DATABASE_URL:
     raise ImproperlyConfigured(
@@ -312,6 +312,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 LOGIN_IP_RATE = env_str("LOGIN_IP_RATE", "20/m")  # log-in POSTs per address, any account
+# Failed log-ins of one account from every address; past it, browsers that never signed in to
+# it get LOGIN_ACCOUNT_SLOW_RATE attempts together, known ones are not slowed (docs/security.md).
+LOGIN_ACCOUNT_FAILURE_RATE = env_str("LOGIN_ACCOUNT_FAILURE_RATE", "50/h")
+LOGIN_ACCOUNT_SLOW_RATE = env_str("LOGIN_ACCOUNT_SLOW_RATE", "2/m")
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 AXES_VERBOSE = False
@@ -330,7 +334,8 @@ RATELIMIT_USE_CACHE = "ratelimit"
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 SIGNUP_RATE = env_str("SIGNUP_RATE", "10/h")
 PASSWORD_RESET_IP_RATE = env_str("PASSWORD_RESET_IP_RATE", "10/h")
-PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "3/h")  # per e-mail address
+# Mails to one address from sign-up and password reset together (case-folded, trimmed).
+MAIL_ADDRESS_RATE = env_str("MAIL_ADDRESS_RATE", "3/h")
 
 # Headers and cookies with DEBUG off are set above (SECURE_*, *_COOKIE_*); in addition:
 CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token
@@ -448,7 +453,7 @@ BILLING_CHECKOUT_RATE = env_str(
     "BILLING_CHECKOUT_RATE", "30/h"
 )  # per user: subscribe, top up, portal
 
-# Prebooking (issue 7): bookings fired at the instant a class opens.
+# Prebooking: bookings fired at the instant a class opens.
 # The timing queue (`manage.py jobs_worker --queue timing`) runs only prebooking work, so no
 # backlog of webhooks or emails on the default queue can delay a firing.
 PREBOOKING_QUEUE = "timing"
@@ -541,7 +546,7 @@ JOBS_BATCH_SECONDS = env_float("JOBS_BATCH_SECONDS", 120)
 # must know theirs).
 JOBS_EXTRA_MODULES = env_list("JOBS_EXTRA_MODULES")
 
-# AimHarder (issue 16): a real gym platform. Every account-level call (login, session check) goes
+# AimHarder: a real gym platform. Every account-level call (login, session check) goes
 # to AIMHARDER_LOGIN_URL; box calls to AIMHARDER_BOX_URL with {box} = the box's slug, so a local
 # fake can serve http://127.0.0.1:PORT/{box}. Development points both at the fake AimHarder
 # (`manage.py fake_aimharder`, the Procfile's `aimharder:` line); no default reaches aimharder.com

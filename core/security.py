@@ -47,9 +47,13 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def rate_limit(
-    group: str, key: str, rate_setting: str, method: str | tuple[str, ...] = "POST"
+    group: str,
+    key: str | Callable[[str, HttpRequest], str],
+    rate_setting: str,
+    method: str | tuple[str, ...] = "POST",
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Limit requests (POSTs unless `method` says) to a view per `key` ("ip", "user", ...).
+    """Limit requests (POSTs unless `method` says) to a view per `key` ("ip", "user", or a
+    function of (group, request), as django-ratelimit takes it).
 
     The rate is ``settings.<rate_setting>``.
     Over the limit the view is not called; the client gets 429 and a page saying when to retry.
@@ -86,9 +90,9 @@ DOCUMENT_TYPES = (
 class CSPMiddleware(DjangoCSPMiddleware):
     """django-csp's middleware, for documents only.
 
-    Building the header costs about 130 us a response here; on JSON (the webhook, health and
-    metrics endpoints), CSS, scripts and images it protects nothing, and the webhook's cheap
-    rejection of unsigned floods is where those microseconds count.
+    Building the header has a cost on every response; on JSON (the webhook, health and metrics
+    endpoints), CSS, scripts and images it protects nothing, and the webhook's cheap rejection
+    of unsigned floods is where that cost counts.
     """
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:

@@ -102,8 +102,8 @@ class Turnstile:
 
     Each request waits until FAIRNESS seconds after its arrival (so that an earlier one whose
     thread is slow to wake can join the queue), then goes when it is the earliest waiting.
-    5 ms was not enough on a loaded machine (a test for the last place failed under a
-    benchmark's load); answers come 50 ms later, arrival times are unaffected.
+    FAIRNESS leaves room for a loaded machine's slow wake-ups; it delays the answers, not the
+    arrival times that decide the order.
     """
 
     FAIRNESS = 0.05

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -27,7 +27,7 @@ from jobs.admin_tools import (
     ReadOnlyInlineMixin,
     StatusBadge,
 )
-from jobs.console import ConsoleAction, ConsoleActionsMixin
+from jobs.console import ConsoleActionsMixin, job_actions
 from jobs.errors import JobNotRegistered
 from jobs.models import BulkAction, DeadLetter, Job, JobAction, JobAttempt
 from jobs.registry import get_job_type
@@ -77,55 +77,11 @@ def target_link(target: str) -> str:
     return format_html('<a href="{}">{}</a>', url, target)
 
 
-def _replay(force: bool = False):
-    return lambda pk, actor, note: services.replay(pk, actor=actor, force=force, note=note)
-
-
-SETTLEABLE = ("dead", "retrying", "queued")
-REPLAYABLE = tuple(services.REPLAYABLE)
-JOB_ACTIONS = [
-    ConsoleAction(
-        name="replay",
-        label="Replay now",
-        description="Replay selected jobs",
-        done="queued for replay",
-        after="Refresh this page to see the outcome.",
-        run=_replay(),
-        shown_for=REPLAYABLE,
-        applies=Q(status__in=REPLAYABLE),
-        primary=True,
-    ),
-    ConsoleAction(
-        name="force_replay",
-        label="Replay anyway (forced)",
-        description="Replay, even if it succeeded (forced)",
-        done="queued for replay",
-        after="Refresh this page to see the outcome.",
-        run=_replay(force=True),
-        shown_for=("succeeded",),
-        bulk=False,
-    ),
-    ConsoleAction(
-        name="resolve",
-        label="Mark resolved",
-        description="Mark resolved (stop retrying, do not run)",
-        done="marked resolved",
-        run=lambda pk, actor, note: services.resolve(pk, actor=actor, note=note),
-        shown_for=SETTLEABLE,
-        applies=Q(status__in=SETTLEABLE),
-        confirm=True,
-    ),
-    ConsoleAction(
-        name="discard",
-        label="Discard",
-        description="Discard (stop retrying, do not run)",
-        done="discarded",
-        run=lambda pk, actor, note: services.discard(pk, actor=actor, note=note),
-        shown_for=SETTLEABLE,
-        applies=Q(status__in=SETTLEABLE),
-        confirm=True,
-    ),
-]
+JOB_ACTIONS = job_actions(
+    replay=lambda pk, actor, note, force: services.replay(pk, actor=actor, force=force, note=note),
+    resolve=lambda pk, actor, note: services.resolve(pk, actor=actor, note=note),
+    discard=lambda pk, actor, note: services.discard(pk, actor=actor, note=note),
+)
 
 
 class JobAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -219,7 +175,7 @@ class JobAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "kwargs_pretty",
         "attempts_display",
         "next_run",
-        "lease_expires_at",
+        "lease",
         "worker",
         "timeout",
         "unique_key",
@@ -259,6 +215,11 @@ class JobAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def next_run(self, job: Job):
         """When a waiting job runs next; none for a settled or dead one (run_at is stale)."""
         return job.run_at if job.status in Job.WAITING else "-"
+
+    @admin.display(description="Lease expires at")
+    def lease(self, job: Job):
+        """A running attempt's lease; none for any other state."""
+        return job.lease_expires_at or "-"
 
     @admin.display(description="Cause of death")
     def death(self, job: Job) -> str:

@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from jobs.models import BulkAction
-from jobs.services import ActionResult
+from jobs.services import REPLAYABLE, ActionResult
 
 NOTE_MAX_CHARS = 300
 # Query parameters of a changelist that are not its filter: page, ordering, popups, errors.
@@ -63,6 +63,72 @@ class ConsoleAction:
     def bulk_label(self) -> str:
         """ "Replay all", "Discard all": the button over a list or a group."""
         return f"{self.name.replace('_', ' ').capitalize()} all"
+
+
+RowCall = Callable[[int, Any, str], ActionResult]
+SETTLEABLE = ("dead", "retrying", "queued")
+
+
+def job_actions(
+    *,
+    replay: Callable[[int, Any, str, bool], ActionResult],
+    resolve: RowCall,
+    discard: RowCall,
+    job_status: str = "status",
+    replay_description: str = "Replay selected jobs",
+    force_description: str = "Replay, even if it succeeded (forced)",
+    after: str = "Refresh this page to see the outcome.",
+) -> list[ConsoleAction]:
+    """Replay, forced replay, resolve and discard, for a list whose rows each have one job.
+
+    `replay(pk, actor, note, force)`, `resolve` and `discard` act on one row; `job_status` is
+    the lookup of the row's job status ("status" on jobs, "job__status" on Stripe events), so
+    buttons and "all matching" follow the job, which alone holds the processing state.
+    """
+    replayable = tuple(REPLAYABLE)
+    return [
+        ConsoleAction(
+            name="replay",
+            label="Replay now",
+            description=replay_description,
+            done="queued for replay",
+            after=after,
+            run=lambda pk, actor, note: replay(pk, actor, note, False),
+            shown_for=replayable,
+            applies=Q(**{f"{job_status}__in": replayable}),
+            primary=True,
+        ),
+        ConsoleAction(
+            name="force_replay",
+            label="Replay anyway (forced)",
+            description=force_description,
+            done="queued for replay",
+            after=after,
+            run=lambda pk, actor, note: replay(pk, actor, note, True),
+            shown_for=("succeeded",),
+            bulk=False,  # a succeeded job's effects happen again: one at a time, by choice
+        ),
+        ConsoleAction(
+            name="resolve",
+            label="Mark resolved",
+            description="Mark resolved (stop retrying, do not run)",
+            done="marked resolved",
+            run=resolve,
+            shown_for=SETTLEABLE,
+            applies=Q(**{f"{job_status}__in": SETTLEABLE}),
+            confirm=True,
+        ),
+        ConsoleAction(
+            name="discard",
+            label="Discard",
+            description="Discard (stop retrying, do not run)",
+            done="discarded",
+            run=discard,
+            shown_for=SETTLEABLE,
+            applies=Q(**{f"{job_status}__in": SETTLEABLE}),
+            confirm=True,
+        ),
+    ]
 
 
 def summary(done: int, skipped: dict[str, int], verb: str) -> str:
@@ -243,7 +309,7 @@ class ConsoleActionsMixin:
                 title=f"{chosen.label}: all matching this filter?",
                 count=count,
                 cap=cap,
-                filter_text=params.urlencode() or "(none: every row of this list)",
+                filter_text=params.urlencode(),
                 form_url=request.get_full_path(),
                 back=back,
                 hidden={},

@@ -34,7 +34,9 @@ def error_text(term: str) -> Q:
 def job_match(term: str) -> Q:
     """Everything `term` may mean to a person looking for a job."""
     term = term.strip()
-    match = Q(target=term) | Q(name=term)
+    # No job type (name): it has no index of its own, and one unindexed branch would turn the
+    # whole OR into a scan of every job; the list's filter picks a type.
+    match = Q(target=term)
     number = term.removeprefix("#")
     if number.isdigit() and len(number) < 19:
         match |= Q(pk=int(number))

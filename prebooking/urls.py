@@ -11,7 +11,7 @@ urlpatterns = [
     path("<int:prebooking_id>/", views.prebooking_detail, name="detail"),
     path("<int:prebooking_id>/status.json", views.prebooking_detail_status, name="detail-status"),
     path("<int:prebooking_id>/cancel/", views.prebooking_cancel, name="cancel"),
-    # AimHarder (issue 16)
+    # AimHarder
     path("accounts/", aimharder_views.accounts, name="accounts"),
     path("accounts/<int:account_id>/unlink/", aimharder_views.unlink, name="unlink"),
     path("accounts/boxes/<int:box_id>/rule/", aimharder_views.box_rule, name="box-rule"),

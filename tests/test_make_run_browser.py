@@ -158,6 +158,7 @@ def test_links_in_a_mail_the_worker_sends_lead_to_the_web(make_run, page):
     assert all(link.startswith(site) for link in text_links), text_links
 
     page.click("a[href*='/accounts/activate/']")
+    page.fill("input[name=password]", "a-Strong-passw0rd!")
     page.click("main button[type=submit]")
     page.wait_for_url(f"{site}/prebookings/")
     expect(page.locator("main")).to_be_visible()

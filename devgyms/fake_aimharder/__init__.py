@@ -1,7 +1,7 @@
 """A local fake of AimHarder's web API for the tests, the demo and `make run`.
 
-It answers as shared/AIMHARDER.md describes the real one: the JSON login with the `amhrdrauth`
-cookie, `/{box}/api/bookings`, `/{box}/api/book` (HTTP 200 with `bookState`),
+It answers as docs/prebooking.md ("AimHarder") describes the real one: the JSON login with the
+`amhrdrauth` cookie, `/{box}/api/bookings`, `/{box}/api/book` (HTTP 200 with `bookState`),
 `/{box}/api/cancelBook` (with the late-cancellation warning), `{"logout": 1}` for a dead
 session, and a `Date` header by its own clock. Everything is held in memory.
 
@@ -18,6 +18,7 @@ from devgyms.fake_aimharder.state import (
     FakeAimHarder,
     FakeBox,
     FakeClass,
+    Timetable,
 )
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "FakeClass",
     "FakeHandler",
     "FakeServer",
+    "Timetable",
     "serve",
 ]

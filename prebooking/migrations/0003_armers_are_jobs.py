@@ -1,4 +1,4 @@
-"""Arming, re-sending and the sweep became jobs of the jobs layer (issue 12).
+"""Arming, re-sending and the sweep became jobs of the jobs layer.
 
 Drops the django-q2 schedules that used to arm each prebooking and run the sweep (the sweep is
 now the periodic job prebooking.sweep), and gives every pending prebooking's instant its two

@@ -3,9 +3,10 @@ clock at the moment it handles the request, and the round trip, from its `Date` 
 
 `Date` has whole seconds, so one answer says little; but each probe sent at our time s and
 stamped D by the host bounds the shift x: D <= s + x < D + 1. Probes spread over a second find
-the tick within 50 ms; the next seconds' probes are aimed around the tick and halve nothing
-but divide the interval by 11 each round (50 ms -> 4.5 ms -> 0.4 ms), about three seconds in
-all. This is what NTP-less clients can do; no booking bot measures it (shared/AIMHARDER.md).
+the tick within 1/FIRST_ROUND_PROBES of a second; the next seconds' probes are aimed around
+the tick and divide the interval by REFINE_PROBES + 1 each round, up to MAX_ROUNDS rounds. This
+is what NTP-less clients can do; none of the public booking bots measures it (docs/prebooking.md,
+"AimHarder").
 
 Sending at (instant - x + margin) makes the request reach the host at its own `instant +
 margin`, whatever the offset between clocks and the one-way delay. The lower bound of x is

@@ -45,9 +45,10 @@ class HttpProvider:
     """A gym's HTTP booking API: a persistent httpx client for single requests and retries, and
     pre-opened connections for the instant itself.
 
-    Why two paths: released from threads, httpx needed 112 ms to get 100 ordered requests out
-    (one GIL hand-off per request); one thread writing pre-built requests on connections opened
-    beforehand gets them out in ~3 ms, in order.
+    Why two paths: released from threads, httpx pays one GIL hand-off per request, and a burst
+    of ordered requests spreads out; one thread writing pre-built requests on connections
+    opened beforehand gets them out back to back, in order (docs/prebooking.md, "Why the send
+    loop is not httpx"; bench/prebooking.py measures it).
     """
 
     def __init__(self, name: str, url: str, token: str = "", timeout: float = 10.0) -> None:
@@ -91,8 +92,8 @@ class HttpProvider:
 class HttpRelease:
     """Pre-opened connections, one per request, and each request already encoded as bytes.
 
-    At the instant a send is one sendall() of ready bytes (~10 us) rather than http.client
-    formatting headers (~35 us): the shorter the burst, the less the scheduler can cut into it.
+    At the instant a send is one sendall() of ready bytes rather than http.client formatting
+    headers: the shorter the burst, the less the scheduler can cut into it.
     """
 
     def __init__(self, provider: HttpProvider, requests: list[tuple[dict, str]]) -> None:

@@ -52,7 +52,7 @@ def post_event(client: Client, event: dict[str, Any] | str, **kwargs: Any):
 @pytest.fixture(autouse=True)
 def webhook_secret(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
-    # Users are made in many tests here; the production hasher costs ~0.3 s per password.
+    # Users are made in many tests here; the production hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return SECRET
 

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import enqueue
 from jobs.fingerprints import fingerprint
 from jobs.models import BulkAction, Job, JobAction
-from jobs.testing import run_due_jobs
 from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs.helpers import dead_now as dead
 
 pytestmark = pytest.mark.django_db
-
-
-def dead(name: str, **kwargs) -> Job:
-    job = enqueue(name, **kwargs)
-    run_due_jobs()
-    job.refresh_from_db()
-    assert job.status == "dead"
-    return job
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ from playwright.sync_api import expect
 from billing.models import StripeEvent
 from jobs import enqueue
 from jobs.models import BulkAction, Job, JobAction, WorkerCluster
-from jobs.testing import run_due_jobs
 from tests.billing.conftest import make_event, webhook_secret  # noqa: F401 - signs deliveries
 from tests.billing.helpers import deliver, drain
 from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs.helpers import dead_now as dead
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,14 +27,6 @@ def log_in(page, next_url: str) -> None:
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "password")
     page.click("input[type=submit]")
-
-
-def dead(name: str, **kwargs) -> Job:
-    job = enqueue(name, **kwargs)
-    run_due_jobs()
-    job.refresh_from_db()
-    assert job.status == "dead"
-    return job
 
 
 def search(page, term: str) -> None:

@@ -78,7 +78,7 @@ AIMHARDER_PASSWORD = "Zx9-unique-gym-secret-4471"  # searched for in tables, log
 def fake_aimharder(settings):
     """The fake AimHarder served in-process on a free port, one box and one member.
 
-    Clock probing is off unless a test turns it on (it takes ~3 s); preparation starts 1 s
+    Clock probing is off unless a test turns it on (it takes seconds); preparation starts 1 s
     before the instant.
     """
     from devgyms.fake_aimharder import FakeAimHarder, serve

@@ -72,6 +72,7 @@ def test_sign_up_prebook_see_the_countdown_and_cancel_another(
     run_due_jobs(queue="default")  # the activation email goes through the jobs layer
     link = re.search(r"https?://\S+(/accounts/activate/\S+/)", mailbox[0].body).group(1)
     page.goto(f"{base}{link}")
+    page.fill("input[name=password]", "a-Strong-passw0rd!")
     page.click("main button[type=submit]")
     page.wait_for_url(f"{base}/prebookings/")
 

@@ -16,5 +16,5 @@ def outbox(settings):
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
-    """PBKDF2 at production strength costs ~0.3 s a login; these tests log in hundreds of times."""
+    """PBKDF2 at production strength is slow on purpose; these tests log in hundreds of times."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -78,7 +78,7 @@ def test_viewing_the_signup_form_is_not_counted(client, settings):
 
 @pytest.mark.django_db
 def test_password_resets_for_one_address_are_refused_past_the_rate(client, user, settings, outbox):
-    settings.PASSWORD_RESET_RATE = "2/h"
+    settings.MAIL_ADDRESS_RATE = "2/h"
     with time_machine.travel(T0, tick=False):
         statuses = [
             client.post(
@@ -223,3 +223,68 @@ def test_signup_limit_counts_the_proxied_client_address(client, settings, outbox
 
     assert same_client == [302, 302, 429]  # forging the left part does not reset the count
     assert other_client == 302  # same proxy, different client: its own count
+
+
+def _reset(client, email: str, n: int):
+    return client.post("/accounts/password_reset/", {"email": email}, REMOTE_ADDR=f"198.51.100.{n}")
+
+
+def _signup_as(client, email: str, n: int):
+    return client.post(
+        "/accounts/signup/",
+        {
+            "username": f"mallory{n}",
+            "email": email,
+            "password1": "a long enough passphrase",
+            "password2": "a long enough passphrase",
+        },
+        REMOTE_ADDR=f"192.0.2.{n}",
+    )
+
+
+@pytest.mark.django_db
+def test_spellings_of_one_address_share_one_allowance(client, user, settings, outbox):
+    spellings = [
+        "alice@example.com",
+        "Alice@example.com",
+        "ALICE@EXAMPLE.COM",
+        " alice@example.com ",
+    ]
+    with time_machine.travel(T0, tick=False):
+        statuses = [_reset(client, email, n).status_code for n, email in enumerate(spellings)]
+        run_due_jobs()
+
+    assert statuses == [302, 302, 302, 429]
+    assert len(outbox) == 3
+
+
+@pytest.mark.django_db
+def test_signup_and_reset_together_mail_an_address_at_most_three_times_an_hour(
+    client, user, settings, outbox
+):
+    with time_machine.travel(T0, tick=False):
+        statuses = [
+            (_signup_as if n % 2 else _reset)(client, "ALICE@example.com", n).status_code
+            for n in range(8)
+        ]
+        run_due_jobs()
+
+    assert statuses == [302, 302, 302] + [429] * 5
+    assert len(outbox) == 3 and {tuple(m.to) for m in outbox} == {("alice@example.com",)}
+    with time_machine.travel(T0 + timedelta(hours=1, minutes=1), tick=False):
+        assert _reset(client, "alice@example.com", 99).status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_mail_limit_answers_alike_for_addresses_with_and_without_accounts(
+    client, user, settings, outbox
+):
+    settings.MAIL_ADDRESS_RATE = "1/h"
+    with time_machine.travel(T0, tick=False):
+        for email in ("alice@example.com", "nobody@example.com"):
+            _signup_as(client, email, 1)
+        known = _signup_as(client, "alice@example.com", 2)
+        unknown = _signup_as(client, "nobody@example.com", 3)
+
+    assert known.status_code == unknown.status_code == 429
+    assert known.content == unknown.content

@@ -1,7 +1,7 @@
 """AimHarder's booking web API: the one module that knows its URLs, field names and codes.
 
-AimHarder publishes no API; this follows the public booking bots (docs/prebooking.md and
-shared/AIMHARDER.md): a JSON login on AIMHARDER_LOGIN_URL that sets the `amhrdrauth` session
+AimHarder publishes no API; this follows the public booking bots (docs/prebooking.md,
+"AimHarder", names them): a JSON login on AIMHARDER_LOGIN_URL that sets the `amhrdrauth` session
 cookie, and per box (AIMHARDER_BOX_URL, `{box}` = its slug) `/api/bookings`, `/api/book` and
 `/api/cancelBook`. Failures answer HTTP 200 with a negative `bookState`; a change upstream
 should be one edit here.
