@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from billing import dunning
-from billing.handlers import refetch
+from billing.handlers import invoice, refetch
 from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
@@ -90,7 +90,10 @@ def process_event(event_id: int) -> None:
 
 @task(max_attempts=5, backoff=Backoff(base=300, factor=2, cap=6 * 3600), timeout=60)
 def dunning_step(case_id: int, step: str, day: int) -> None:
-    """Run one scheduled step of a dunning case (billing.dunning.run_step)."""
+    """Run one scheduled step of a dunning case (billing.dunning.run_step); the cancel step
+    first asks Stripe whether the invoice was paid after all."""
+    if step == "cancel" and invoice.paid_at_stripe(case_id, day):
+        return
     dunning.run_step(case_id, step, day)
 
 

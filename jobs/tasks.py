@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from django_q.models import Task
 from django_tasks import task
 
 from jobs.alerts import dead_job_lines, send_alert, summary_lines
@@ -59,6 +58,5 @@ def prune() -> dict[str, int]:
         "settled": delete_in_batches(
             Job.objects.filter(status__in=["resolved", "discarded"], finished_at__lt=settled_before)
         ),
-        "django_q_tasks": delete_in_batches(Task.objects.filter(stopped__lt=settled_before)),
         "clusters": WorkerCluster.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()[0],
     }
