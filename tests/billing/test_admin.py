@@ -142,7 +142,6 @@ def test_replaying_a_processed_event_is_refused_unless_forced(client, django_use
         "paymentmethod",
         "wallettransaction",
         "dunningcase",
-        "email",
         "activitylog",
     ],
 )
@@ -151,6 +150,13 @@ def test_billing_state_lists_render_read_only(admin_client, model):
 
     assert response.status_code == 200
     assert f"/admin/billing/{model}/add/" not in response.content.decode()
+
+
+def test_the_email_queue_list_renders_read_only(admin_client):
+    response = admin_client.get("/admin/mail/email/")
+
+    assert response.status_code == 200
+    assert "/admin/mail/email/add/" not in response.content.decode()
 
 
 def test_customer_page_shows_its_audit_trail(admin_client, client):
