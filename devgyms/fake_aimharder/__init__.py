@@ -18,6 +18,7 @@ from devgyms.fake_aimharder.state import (
     FakeAimHarder,
     FakeBox,
     FakeClass,
+    Timetable,
 )
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "FakeClass",
     "FakeHandler",
     "FakeServer",
+    "Timetable",
     "serve",
 ]

@@ -152,7 +152,10 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def _control(self, path: str) -> None:
         if path == "/setup":
-            self._answer(200, self.fake.load(self._json_body()))
+            try:
+                self._answer(200, self.fake.load(self._json_body()))
+            except (KeyError, TypeError, ValueError) as exc:
+                self._answer(400, {"error": f"bad set-up: {exc!r}"})
         elif path == "/expire_sessions":
             self.fake.expire_sessions()
             self._answer(200, {"ok": True})

@@ -61,6 +61,23 @@ class FakeClass:
     waiting: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Timetable:
+    """A box's repeating schedule: a class every `every_minutes` round the clock (Madrid),
+    bookable from `opens_before_minutes` before it starts, made day by day as days are listed."""
+
+    SETTABLE = ("every_minutes", "opens_before_minutes", "minutes", "capacity")
+
+    every_minutes: int = 15
+    opens_before_minutes: int = 120
+    minutes: int = 60
+    capacity: int = 12
+    names: tuple[str, ...] = ("WOD", "Open Box", "Halterofilia", "Gimnásticos")
+    coaches: tuple[str, ...] = ("Lucía", "Marc", "Nerea")
+    horizon_days: int = 31
+    days_made: set[str] = field(default_factory=set)
+
+
 class FakeAimHarder:
     """The fake's state, and the server answering for it."""
 
@@ -74,6 +91,7 @@ class FakeAimHarder:
         self.accounts: dict[str, FakeAccount] = {}
         self.boxes: dict[str, FakeBox] = {}
         self.classes: dict[str, FakeClass] = {}
+        self.timetables: dict[str, Timetable] = {}
         self.sessions: dict[str, tuple[str, float]] = {}  # cookie -> (member_id, created)
         self.requests: list[dict] = []
         self.lock = threading.RLock()
@@ -142,30 +160,54 @@ class FakeAimHarder:
         with self.lock:
             return [entry for entry in self.requests if entry["path"].endswith(path)]
 
-    def seed_demo(self, days: int = 8) -> None:
-        """What `make run` shows: a box, one member, classes every 30 minutes 07:00-21:30
-        (Madrid) for `days` days, each opening for booking 2 hours before it starts."""
+    def add_timetable(self, box: str, **options) -> Timetable:
+        """Give `box` a repeating schedule (Timetable): its classes appear for any day asked."""
+        timetable = Timetable(**options)
+        if not 1 <= timetable.every_minutes <= 24 * 60:
+            raise ValueError("every_minutes must be between 1 and 1440")
+        with self.lock:
+            self.timetables[box] = timetable
+            return timetable
+
+    def seed_demo(self) -> None:
+        """What `make run` shows: a box, one member, and a class every 15 minutes round the clock
+        (Madrid) on any day, each opening for booking 2 hours before it starts, so that at any
+        hour some class opens within the next minutes and others over the next hours."""
         self.add_box("fake-box", "10122", "Fake CrossFit Box")
         self.add_account("member@example.com", "aimharder-demo", ["fake-box"], "Demo Member")
-        today = datetime.now(MADRID).date()
-        for offset in range(days):
-            day = today + timedelta(days=offset)
-            for slot in range(30):
-                hour, half = divmod(slot, 2)
-                starts = datetime(day.year, day.month, day.day, 7 + hour, 30 * half, tzinfo=MADRID)
-                name = ["WOD", "Open Box", "Halterofilia", "Gimnásticos"][slot % 4]
-                self.add_class(
-                    "fake-box",
-                    starts,
-                    starts - timedelta(hours=2),
-                    name,
-                    minutes=60,
-                    coach=["Lucía", "Marc", "Nerea"][slot % 3],
-                    capacity=12,
-                )
+        self.add_timetable("fake-box")
+
+    def _schedule(self, box: str, day: str) -> None:
+        """Make `day`'s classes from `box`'s timetable, once, for a day near the fake's today."""
+        timetable = self.timetables.get(box)
+        if timetable is None or day in timetable.days_made:
+            return
+        try:
+            date = datetime.strptime(day, "%Y%m%d").date()
+        except ValueError:
+            return
+        today = datetime.fromtimestamp(self.now(), MADRID).date()
+        if abs((date - today).days) > timetable.horizon_days:
+            return  # bounded: a query for any far-off day must not grow the fake's memory
+        timetable.days_made.add(day)
+        midnight = datetime(date.year, date.month, date.day, tzinfo=MADRID)
+        for slot in range(24 * 60 // timetable.every_minutes):
+            starts = (midnight + timedelta(minutes=slot * timetable.every_minutes)).astimezone(
+                MADRID
+            )
+            self.add_class(
+                box,
+                starts,
+                starts - timedelta(minutes=timetable.opens_before_minutes),
+                timetable.names[slot % len(timetable.names)],
+                minutes=timetable.minutes,
+                coach=timetable.coaches[slot % len(timetable.coaches)],
+                capacity=timetable.capacity,
+            )
 
     def load(self, spec: dict) -> dict:
-        """Set up from JSON (the /_fake/setup endpoint): boxes, accounts, classes, settings."""
+        """Set up from JSON (the /_fake/setup endpoint, docs/prebooking.md): boxes, accounts,
+        timetables, classes, skew and delay."""
         if "skew_ms" in spec:
             self.skew = float(spec["skew_ms"]) / 1000
         if "delay_ms" in spec:
@@ -179,6 +221,11 @@ class FakeAimHarder:
                 account["boxes"],
                 account.get("name", ""),
                 account.get("credits", 100),
+            )
+        for timetable in spec.get("timetables", []):
+            self.add_timetable(
+                timetable["box"],
+                **{k: timetable[k] for k in Timetable.SETTABLE if k in timetable},
             )
         created = []
         for spec_class in spec.get("classes", []):
@@ -232,6 +279,7 @@ class FakeAimHarder:
     def bookings(self, account: FakeAccount, slug: str, query: dict) -> dict:
         day = query.get("day", [""])[0]
         with self.lock:
+            self._schedule(slug, day)
             rows = []
             for c in sorted(self.classes.values(), key=lambda c: c.starts_at):
                 if c.box != slug or c.day != day:
