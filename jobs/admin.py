@@ -27,10 +27,10 @@ from jobs.admin_tools import (
     ReadOnlyInlineMixin,
     StatusBadge,
 )
+from jobs.backend import task_named
 from jobs.console import ConsoleActionsMixin, job_actions
 from jobs.errors import JobNotRegistered
 from jobs.models import BulkAction, DeadLetter, Job, JobAction, JobAttempt
-from jobs.registry import get_job_type
 from jobs.search import job_match
 
 SEARCH_MAX_RESULTS = 1000  # newest matching jobs a search lists
@@ -43,7 +43,7 @@ def attempt_budget(job: Job) -> tuple[int, int]:
     the raw "2 / 6" read as six allowed when the policy says five.
     """
     try:
-        limit = get_job_type(job.name).max_attempts
+        limit = task_named(job.name).max_attempts
     except JobNotRegistered:
         return job.attempts, job.max_attempts
     earlier = max(0, job.max_attempts - limit)
@@ -175,7 +175,7 @@ class JobAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "kwargs_pretty",
         "attempts_display",
         "next_run",
-        "lease_expires_at",
+        "lease",
         "worker",
         "timeout",
         "unique_key",
@@ -215,6 +215,11 @@ class JobAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def next_run(self, job: Job):
         """When a waiting job runs next; none for a settled or dead one (run_at is stale)."""
         return job.run_at if job.status in Job.WAITING else "-"
+
+    @admin.display(description="Lease expires at")
+    def lease(self, job: Job):
+        """A running attempt's lease; none for any other state."""
+        return job.lease_expires_at or "-"
 
     @admin.display(description="Cause of death")
     def death(self, job: Job) -> str:
@@ -325,7 +330,7 @@ if admin.site.is_registered(Schedule):
 
 @admin.register(Schedule)
 class ScheduleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Periodic jobs as declared in code (``@periodic``): when each next runs."""
+    """Periodic tasks as declared in code (``every_minutes``): when each next runs."""
 
     list_display = ["name", "func", "schedule_type", "minutes", "cluster", "next_run"]
     fields = ["name", "func", "schedule_type", "minutes", "cluster", "next_run", "repeats"]

@@ -309,7 +309,7 @@ class ConsoleActionsMixin:
                 title=f"{chosen.label}: all matching this filter?",
                 count=count,
                 cap=cap,
-                filter_text=params.urlencode() or "(none: every row of this list)",
+                filter_text=params.urlencode(),
                 form_url=request.get_full_path(),
                 back=back,
                 hidden={},

@@ -142,7 +142,6 @@ def test_replaying_a_processed_event_is_refused_unless_forced(client, django_use
         "paymentmethod",
         "wallettransaction",
         "dunningcase",
-        "email",
         "activitylog",
     ],
 )
@@ -151,6 +150,13 @@ def test_billing_state_lists_render_read_only(admin_client, model):
 
     assert response.status_code == 200
     assert f"/admin/billing/{model}/add/" not in response.content.decode()
+
+
+def test_the_email_queue_list_renders_read_only(admin_client):
+    response = admin_client.get("/admin/mail/email/")
+
+    assert response.status_code == 200
+    assert "/admin/mail/email/add/" not in response.content.decode()
 
 
 def test_customer_page_shows_its_audit_trail(admin_client, client):
@@ -284,3 +290,34 @@ def test_event_page_buttons_answer_only_post(client, django_user_model, dead_eve
 
     assert response.status_code == 405
     assert not JobAction.objects.exists()
+
+
+def test_discard_all_dead_events_of_a_filter_asks_then_acts_through_their_jobs(
+    client, django_user_model, dead_event
+):
+    processed = {"id": "cus_ok", "object": "customer", "email": "ok@example.com"}
+    deliver(client, make_event("customer.created", processed, created=int(T0.timestamp())), T0)
+    run_at(T0)
+    operator = staff(django_user_model, client, "view_stripeevent", "replay_stripeevent")
+    url = "/admin/billing/stripeevent/act-all/discard/?status__exact=dead"
+
+    listing = operator.get("/admin/billing/stripeevent/?status__exact=dead").content.decode()
+    asked = operator.get(url).content.decode()
+    done = operator.post(url, {"confirmed": "yes", "note": "test data"}, follow=True)
+
+    assert "Discard all…" in listing
+    assert "1 row matches the filter" in asked
+    assert "1 discarded" in done.content.decode()
+    assert set(Job.objects.values_list("status", flat=True)) == {"discarded", "succeeded"}
+    dead_event.refresh_from_db()
+    assert dead_event.status == "ignored"
+    page = operator.get(f"/admin/billing/stripeevent/{dead_event.pk}/change/").content.decode()
+    assert 'status-discarded">discarded<' in page
+    assert JobAction.objects.get().note.endswith(": test data")
+
+
+def test_the_mail_queue_list_renders_read_only(admin_client):
+    response = admin_client.get("/admin/mail/email/")
+
+    assert response.status_code == 200
+    assert "/admin/mail/email/add/" not in response.content.decode()

@@ -46,7 +46,7 @@ def someone_else(django_user_model):
 
 def armed(prebooking) -> bool:
     return Job.objects.filter(
-        name="prebooking.arm",
+        name="prebooking.tasks.arm",
         kwargs__instant=prebooking.opens_at.isoformat(),
         status__in=["queued", "running"],
     ).exists()
@@ -256,3 +256,28 @@ def test_staff_rerun_action_schedules_a_cancelled_prebooking_again(
     assert armed(prebooking)
     messages = [str(m) for m in response.context["messages"]]
     assert messages == ["1 scheduled again"]
+
+
+def test_a_prebookings_page_offers_cancel_which_asks_first_and_is_logged(
+    client, make_prebooking, django_user_model
+):
+    from django.contrib.admin.models import LogEntry
+
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "x")
+    client.force_login(admin_user)
+    prebooking = make_prebooking(opens_in=3600)
+    page = f"/admin/prebooking/prebooking/{prebooking.pk}/change/"
+    act = f"/admin/prebooking/prebooking/{prebooking.pk}/act/cancel/"
+
+    shown = client.get(page).content.decode()
+    asked = client.get(act, {"next": page})
+    prebooking.refresh_from_db()
+    assert ">Cancel…</a>" in shown
+    assert asked.status_code == 200 and prebooking.status == "pending"
+
+    done = client.post(act, {"confirmed": "yes", "note": "member asked", "next": page})
+
+    prebooking.refresh_from_db()
+    assert (done.status_code, done.url) == (302, page)
+    assert prebooking.status == "cancelled"
+    assert LogEntry.objects.get().get_change_message() == "Cancelled by staff action. member asked"
