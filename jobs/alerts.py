@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import transaction
 from django.db.models import Count
-from django.template.defaultfilters import pluralize
 from django.dispatch import receiver
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from jobs import signals
