@@ -16,7 +16,7 @@ from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from accounts import services
+from accounts import ceiling, services
 from accounts.forms import QueuedPasswordResetForm, SignupForm, normalise_email
 from core.security import rate_limit
 
@@ -98,5 +98,8 @@ password_reset = rate_limit("password_reset", "ip", "PASSWORD_RESET_IP_RATE")(
 
 # An address trying many accounts: each (account, address) pair locks after a few failures
 # (django-axes); this bounds how fast one address may try, whichever accounts, on either page.
-login_view = rate_limit("login", "ip", "LOGIN_IP_RATE")(auth_views.LoginView.as_view())
-admin_login = rate_limit("login", "ip", "LOGIN_IP_RATE")(admin.site.login)
+# Many addresses trying one account: past its ceiling, slowed (accounts.ceiling).
+login_view = rate_limit("login", "ip", "LOGIN_IP_RATE")(
+    ceiling.limited(auth_views.LoginView.as_view())
+)
+admin_login = rate_limit("login", "ip", "LOGIN_IP_RATE")(ceiling.limited(admin.site.login))

@@ -175,11 +175,13 @@ class Stack:
         )
 
     def start_workers(self) -> None:
+        """The Procfile's ``worker:`` line itself (its supervisor, ``jobs_worker``, and the
+        cluster under it), through the shell as honcho runs it."""
         for index in range(self.worker_clusters):
-            # As the Procfile: background work yields the CPU to the web's acks.
             self.spawn(
                 f"worker{index}",
-                [sys.executable, "manage.py", "jobs_worker", "--queue", "default", "--nice", "10"],
+                ["sh", "-c", "exec " + procfile_line("worker")],
+                {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
             )
         self.start_timing()
 

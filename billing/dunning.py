@@ -24,13 +24,13 @@ from billing.emails import money
 from billing.entitlements import invalidate_entitlements
 from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
-from billing.stripe_api import client, is_missing, retrieve
-from jobs import enqueue
+from billing.stripe_api import client, is_missing
+from jobs.backend import task_named
 from jobs.models import Job
 from jobs.services import discard
 from mail.services import queue_email
 
-DUNNING_STEP_JOB = "billing.dunning_step"
+DUNNING_STEP_JOB = "billing.tasks.dunning_step"
 SETTLED = ("paid", "void", "uncollectible")
 ENDED = ("canceled", "unpaid", "incomplete_expired")  # subscription statuses with no recovery
 
@@ -88,16 +88,14 @@ def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
     )
     steps = [("remind", day) for day in settings.BILLING_DUNNING_REMINDER_DAYS]
     steps.append(("cancel", settings.BILLING_DUNNING_CANCEL_DAY))
+    # By name: billing.tasks imports this module.
+    dunning_step = task_named(DUNNING_STEP_JOB)
     for step, day in steps:
-        enqueue(
-            DUNNING_STEP_JOB,
-            case_id=case.pk,
-            step=step,
-            day=day,
-            run_at=now + timedelta(days=day),
+        dunning_step.using(
+            run_after=now + timedelta(days=day),
             unique_key=f"dunning:{invoice.stripe_id}:{step}:{day}",
             target=f"billing.dunningcase:{case.pk}",
-        )
+        ).enqueue(case_id=case.pk, step=step, day=day)
     return case
 
 
@@ -143,34 +141,13 @@ def end_cases(subscription: Subscription, event: StripeEvent) -> int:
     return _settle(cases, DunningCase.Status.CANCELED, event, f"subscription {subscription.status}")
 
 
-def _paid_at_stripe(case_id: int, day: int) -> bool:
-    """Re-read the case's invoice at Stripe; when it is paid, apply that as its invoice.paid.
-
-    The invoice.paid event may have been lost: cancelling on our copy alone would cancel a
-    customer who paid. Applying the fetched invoice closes the case and sends the receipt the
-    lost event would have (once: a late invoice.paid finds both done).
-    """
-    # Imported here: the invoice handlers open and close cases through this module.
-    from billing.handlers.invoice import invoice_paid
-    from billing.handlers.refetch import event_of
-
-    invoice_id, status = DunningCase.objects.values_list("invoice__stripe_id", "status").get(
-        pk=case_id
-    )
-    if status != DunningCase.Status.OPEN:
-        return False  # run_step sees it closed and does nothing
-    current = retrieve("invoice", invoice_id)
-    if current is None or current.get("status") != "paid":
-        return False
-    invoice_paid(event_of(f"dunning:{invoice_id}:day{day}", "invoice.paid", current))
-    return True
-
-
 def run_step(case_id: int, step: str, day: int) -> None:
-    """One step of a case: a reminder email, or cancelling the subscription through Stripe."""
+    """One step of a case: a reminder email, or cancelling the subscription through Stripe.
+
+    The cancel step runs after billing.handlers.invoice.paid_at_stripe found the invoice still
+    unpaid (billing.tasks.dunning_step asks it first).
+    """
     if step == "cancel":
-        if _paid_at_stripe(case_id, day):
-            return
         # The subscription before the case, in the order of the subscription handlers (which
         # close its cases when it ends): the other order could deadlock with them.
         list(
@@ -186,22 +163,38 @@ def run_step(case_id: int, step: str, day: int) -> None:
     )
     if case.status != DunningCase.Status.OPEN:
         return  # paid (or canceled) meanwhile: the remaining steps do nothing
-    invoice, customer = case.invoice, case.invoice.customer
-    cause = f"dunning:{invoice.stripe_id}:day{day}"
+    cause = step_cause(case.invoice.stripe_id, day)
     if step == "remind":
-        # The last reminder before the cancellation is the final notice, with its date.
-        final = day == max(settings.BILLING_DUNNING_REMINDER_DAYS)
-        queue_email(
-            cause,
-            "dunning_final" if final else "dunning_reminder",
-            customer=customer,
-            context={**email_context(case, invoice), "case": case.pk, "day": day},
-        )
-        audit(cause, case, "dunning.reminded", {}, {"day": day}, customer=customer)
-        return
-    # The case row stays locked while Stripe answers: a payment arriving meanwhile waits for
-    # this decision instead of racing it.
-    subscription = case.subscription
+        _remind(case, day, cause)
+    else:
+        _cancel(case, cause)
+
+
+def step_cause(invoice_id: str, day: int) -> str:
+    """What a step's audit rows and emails name as their cause."""
+    return f"dunning:{invoice_id}:day{day}"
+
+
+def _remind(case: DunningCase, day: int, cause: str) -> None:
+    """A reminder; the last one before the cancellation is the final notice, with its date."""
+    invoice, customer = case.invoice, case.invoice.customer
+    final = day == max(settings.BILLING_DUNNING_REMINDER_DAYS)
+    queue_email(
+        cause,
+        "dunning_final" if final else "dunning_reminder",
+        customer=customer,
+        context={**email_context(case, invoice), "case": case.pk, "day": day},
+    )
+    audit(cause, case, "dunning.reminded", {}, {"day": day}, customer=customer)
+
+
+def _cancel(case: DunningCase, cause: str) -> None:
+    """Cancel the case's subscription at Stripe, then here, and tell the customer.
+
+    The case row stays locked while Stripe answers: a payment arriving meanwhile waits for
+    this decision instead of racing it.
+    """
+    subscription, customer = case.subscription, case.invoice.customer
     try:
         client().v1.subscriptions.cancel(subscription.stripe_id)
     except stripe.InvalidRequestError as exc:

@@ -19,11 +19,11 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from jobs import signals
+from jobs.backend import task_named
 from jobs.models import AlertWindow, Job
-from jobs.services import enqueue
 
 logger = logging.getLogger(__name__)
-ALERT_JOBS = ("jobs.alert_dead_job", "jobs.alert_summary")
+ALERT_JOBS = ("jobs.tasks.alert_dead_job", "jobs.tasks.alert_summary")
 
 
 @receiver(signals.job_dead)
@@ -42,14 +42,13 @@ def on_job_dead(sender: str, job: Job, **kwargs: object) -> None:
         window.ends_at = now + timedelta(seconds=settings.ALERT_WINDOW_SECONDS)
         window.first_job = job
         window.save()
-        enqueue("jobs.alert_dead_job", job_id=job.pk, target=f"jobs.job:{job.pk}")
-        enqueue(
-            "jobs.alert_summary",
-            started_at=window.started_at.isoformat(),
-            first_job_id=job.pk,
-            run_at=window.ends_at,
+        # By name: jobs.tasks imports this module.
+        alert_dead_job, alert_summary = (task_named(name) for name in ALERT_JOBS)
+        alert_dead_job.using(target=f"jobs.job:{job.pk}").enqueue(job_id=job.pk)
+        alert_summary.using(
+            run_after=window.ends_at,
             unique_key=f"alert-summary:{window.started_at.isoformat()}",
-        )
+        ).enqueue(started_at=window.started_at.isoformat(), first_job_id=job.pk)
 
 
 def send_alert(subject: str, lines: list[str]) -> None:

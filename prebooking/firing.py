@@ -29,7 +29,24 @@ from prebooking.providers.base import BOOKED, NOT_OPEN, REJECTED, RETRY, WAITLIS
 from prebooking.services import Shot
 
 log = logging.getLogger(__name__)
+# sleep_until busy-waits this last stretch: a sleeping thread wakes up to a millisecond late.
 SPIN_SECONDS = 0.002
+# An armer takes prebookings created for its instant at least this often while it waits...
+ARMING_POLL_SECONDS = 1.0
+# ...and every PREPARING_POLL_SECONDS once their connections are being prepared, waking
+# FINAL_WAKE_SECONDS before the instant at the latest; a prebooking created later than
+# LAST_TAKE_SECONDS before it is sent one by one, not with the group.
+PREPARING_POLL_SECONDS = 0.5
+FINAL_WAKE_SECONDS = 0.25
+LAST_TAKE_SECONDS = 0.3
+PREPARE_SLACK_SECONDS = 0.05  # the waiting loop stops sleeping this close to preparation time
+# Threads that read answers and retry: one per request of the largest instant we expect.
+RECEIVER_THREADS = 200
+# While an instant fires, a thread waiting for the GIL gets it within this (Python's default
+# switch interval is 5 ms): other threads write outcomes and read answers meanwhile.
+FIRING_SWITCH_INTERVAL = 0.0005
+# Network errors and 5xx are retried after 0.25 s, doubling, at most 5 s apart.
+RETRY_FIRST_DELAY, RETRY_MAX_DELAY = 0.25, 5.0
 
 
 def sleep_until(deadline: float) -> None:
@@ -80,7 +97,7 @@ def retry_delay(result: BookingResult, attempts: int, opens_at: float, now: floa
         delay = settings.PREBOOKING_NOT_OPEN_RETRY_INTERVAL_MS / 1000
         limit = opens_at + settings.PREBOOKING_NOT_OPEN_RETRY_SECONDS
     else:
-        delay = min(0.25 * 2 ** (attempts - 1), 5.0)
+        delay = min(RETRY_FIRST_DELAY * 2 ** (attempts - 1), RETRY_MAX_DELAY)
         limit = opens_at + settings.PREBOOKING_RETRY_WINDOW
     return delay if now + delay < limit else None
 
@@ -266,13 +283,13 @@ def arm_instant(instant: datetime) -> int:
     if not services.own_instant(instant, until=window_closes):
         log.warning("instant %s: its window closed while another armer held it", instant)
         return 0
-    # A thread waiting for the GIL gets it after at most the switch interval (5 ms by
-    # default): keep that short while other threads here write outcomes and read answers.
     switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
+    sys.setswitchinterval(FIRING_SWITCH_INTERVAL)
     writer = Writer()
     writer.start()
-    receivers = ThreadPoolExecutor(max_workers=200, thread_name_prefix="prebooking-receive")
+    receivers = ThreadPoolExecutor(
+        max_workers=RECEIVER_THREADS, thread_name_prefix="prebooking-receive"
+    )
     try:
         fired = 0
         for prebooking_id in services.orphans(instant):
@@ -288,58 +305,79 @@ def arm_instant(instant: datetime) -> int:
 
 def _fire_instant(instant: datetime, writer: Writer, receivers: ThreadPoolExecutor) -> int:
     """Take the instant's prebookings until just before it, prepare, fire at the instant."""
-    prepare_ahead = settings.PREBOOKING_PREPARE_SECONDS
-    deadline = instant.timestamp()
-    held: dict[int, Shot] = {}
     preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prebooking-prepare")
-    preparing: Future | None = None
     try:
-        while True:
-            for shot in services.claim_for_arming(instant, held):
-                held[shot.id] = shot
-            remaining = deadline - time.time()
-            # A provider that prepares earlier (AimHarder logs in and measures clocks) starts
-            # when its own preparation time comes; the loop wakes every second anyway.
-            ahead = max(
-                (prepare_seconds(name) for name in {shot.provider for shot in held.values()}),
-                default=prepare_ahead,
-            )
-            if held and preparing is None and remaining <= ahead:
-                shots = sorted(held.values(), key=lambda shot: (shot.created_at, shot.id))
-                preparing = preparer.submit(Prepared, shots)
-            if preparing is not None and preparing.done() and preparing.exception() is None:
-                remaining -= preparing.result().lead  # its first request may leave before ours
-            # Wake at least every second to take prebookings created since, until just before.
-            if remaining > prepare_ahead + 0.05:
-                time.sleep(min(remaining - prepare_ahead, 1.0))
-                continue
-            if remaining > 0.3:
-                time.sleep(min(remaining - 0.25, 0.5))
-                continue
-            break
+        held, preparing = _take_until_instant(instant, preparer)
         if not held:
             return 0
         if preparing is None:  # armed late (a standby, a re-run): prepare now
-            shots = sorted(held.values(), key=lambda shot: (shot.created_at, shot.id))
-            preparing = preparer.submit(Prepared, shots)
-        try:
-            prepared = preparing.result()
-        except Exception:  # e.g. a provider removed from settings: send one by one below
-            log.exception("could not prepare the prebookings opening at %s", instant)
-            prepared = None
-        fired = 0
-        if prepared is not None:
-            fired += fire_group(prepared, writer, receivers)
-        else:
-            sleep_until(deadline)  # then one by one below, never early
-        prepared_ids = {shot.id for shot in prepared.shots} if prepared else set()
-        for shot in sorted(held.values(), key=lambda shot: (shot.created_at, shot.id)):
-            if shot.id not in prepared_ids:  # armed after its connections were opened
-                receivers.submit(_fire_late_comer, shot.id)
-                fired += 1
-        return fired
+            preparing = preparer.submit(Prepared, _in_creation_order(held))
+        return _fire_held(instant, held, preparing, writer, receivers)
     finally:
         preparer.shutdown(wait=True)
+
+
+def _in_creation_order(held: dict[int, Shot]) -> list[Shot]:
+    return sorted(held.values(), key=lambda shot: (shot.created_at, shot.id))
+
+
+def _take_until_instant(
+    instant: datetime, preparer: ThreadPoolExecutor
+) -> tuple[dict[int, Shot], Future | None]:
+    """Take the instant's pending prebookings as they are created, until LAST_TAKE_SECONDS
+    before it; start preparing their connections when the slowest provider's time comes.
+    Returns the shots taken and their preparation (None when it has not started)."""
+    prepare_ahead = settings.PREBOOKING_PREPARE_SECONDS
+    deadline = instant.timestamp()
+    held: dict[int, Shot] = {}
+    preparing: Future | None = None
+    while True:
+        for shot in services.claim_for_arming(instant, held):
+            held[shot.id] = shot
+        remaining = deadline - time.time()
+        # A provider that prepares earlier (AimHarder logs in and measures clocks) starts
+        # when its own preparation time comes.
+        ahead = max(
+            (prepare_seconds(name) for name in {shot.provider for shot in held.values()}),
+            default=prepare_ahead,
+        )
+        if held and preparing is None and remaining <= ahead:
+            preparing = preparer.submit(Prepared, _in_creation_order(held))
+        if preparing is not None and preparing.done() and preparing.exception() is None:
+            remaining -= preparing.result().lead  # its first request may leave before ours
+        if remaining > prepare_ahead + PREPARE_SLACK_SECONDS:
+            time.sleep(min(remaining - prepare_ahead, ARMING_POLL_SECONDS))
+        elif remaining > LAST_TAKE_SECONDS:
+            time.sleep(min(remaining - FINAL_WAKE_SECONDS, PREPARING_POLL_SECONDS))
+        else:
+            return held, preparing
+
+
+def _fire_held(
+    instant: datetime,
+    held: dict[int, Shot],
+    preparing: Future,
+    writer: Writer,
+    receivers: ThreadPoolExecutor,
+) -> int:
+    """Send the prepared group at the instant, then, one by one, what it does not hold (taken
+    after its connections were opened, or everything when preparing failed)."""
+    try:
+        prepared = preparing.result()
+    except Exception:  # e.g. a provider removed from settings: send one by one below
+        log.exception("could not prepare the prebookings opening at %s", instant)
+        prepared = None
+    fired = 0
+    if prepared is not None:
+        fired += fire_group(prepared, writer, receivers)
+    else:
+        sleep_until(instant.timestamp())  # then one by one below, never early
+    prepared_ids = {shot.id for shot in prepared.shots} if prepared else set()
+    for shot in _in_creation_order(held):
+        if shot.id not in prepared_ids:
+            receivers.submit(_fire_late_comer, shot.id)
+            fired += 1
+    return fired
 
 
 def _refire_orphan(prebooking_id: int) -> None:

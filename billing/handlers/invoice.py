@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from billing.dunning import close_case, open_case
+from billing.dunning import close_case, open_case, step_cause
 from billing.emails import money
 from billing.handlers.payload import data_object, invoice_subscription_id, ref, when
+from billing.handlers.refetch import event_of
 from billing.handlers.sync import apply_newer, ensure_customer, ensure_subscription
-from billing.models import Invoice, StripeEvent
+from billing.models import DunningCase, Invoice, StripeEvent
+from billing.stripe_api import retrieve
 from mail.services import queue_email
 
 
@@ -51,3 +53,23 @@ def invoice_paid(event: StripeEvent) -> None:
 def invoice_payment_failed(event: StripeEvent) -> None:
     """invoice.payment_failed: open the dunning case (its day-0 email says it failed)."""
     open_case(upsert_invoice(event), event)
+
+
+def paid_at_stripe(case_id: int, day: int) -> bool:
+    """Before a dunning case cancels: re-read its invoice at Stripe and, when it is paid,
+    apply that as its invoice.paid.
+
+    The invoice.paid event may have been lost: cancelling on our copy alone would cancel a
+    customer who paid. Applying the fetched invoice closes the case and sends the receipt the
+    lost event would have (once: a late invoice.paid finds both done).
+    """
+    invoice_id, status = DunningCase.objects.values_list("invoice__stripe_id", "status").get(
+        pk=case_id
+    )
+    if status != DunningCase.Status.OPEN:
+        return False  # the step sees it closed and does nothing
+    current = retrieve("invoice", invoice_id)
+    if current is None or current.get("status") != "paid":
+        return False
+    invoice_paid(event_of(step_cause(invoice_id, day), "invoice.paid", current))
+    return True

@@ -79,22 +79,10 @@ def apply_newer(
     row, created = model.objects.select_for_update(no_key=True).get_or_create(
         stripe_id=stripe_id, defaults={**values, **watermark}
     )
-    if (
-        not created
-        and row.stripe_event_created
-        and ((row.stripe_event_created, row.stripe_event_rank) > (event.created, rank))
-    ):
+    if not created and _newer_applied(row, event, rank):
         _fill_in(row, event, values, fill, action)
         return row, False
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    for field, value in values.items():
-        attname = model._meta.get_field(field).attname
-        current = None if created else getattr(row, attname)
-        new = value.pk if isinstance(value, models.Model) else value
-        if current != new:
-            before[attname], after[attname] = current, new
-        setattr(row, field, value)
+    before, after = _assign(row, values, created)
     if not created:
         for field, value in watermark.items():
             setattr(row, field, value)
@@ -104,6 +92,28 @@ def apply_newer(
     if after:
         audit(event, row, action, {} if created else before, after)
     return row, True
+
+
+def _newer_applied(row: models.Model, event: StripeEvent, rank: int) -> bool:
+    """Whether the row holds the state of an event later than `event` (created, then rank)."""
+    applied = row.stripe_event_created
+    return bool(applied) and (applied, row.stripe_event_rank) > (event.created, rank)
+
+
+def _assign(
+    row: models.Model, values: dict[str, Any], created: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set `values` on the row; (before, after) of the columns that change, for the audit."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for field, value in values.items():
+        attname = row._meta.get_field(field).attname
+        current = None if created else getattr(row, attname)
+        new = value.pk if isinstance(value, models.Model) else value
+        if current != new:
+            before[attname], after[attname] = current, new
+        setattr(row, field, value)
+    return before, after
 
 
 @functools.cache
