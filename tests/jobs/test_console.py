@@ -98,7 +98,7 @@ def test_all_matching_changes_nothing_without_the_permission_a_csrf_token_or_a_p
     from django.contrib.auth.models import Permission
     from django.test import Client
 
-    job = dead("tests.refuses")
+    job = dead(sample_jobs.refuses)
     url = "/admin/jobs/deadletter/act-all/replay/"
     viewer = django_user_model.objects.create_user("viewer", password="pw-x-12345", is_staff=True)
     viewer.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
