@@ -10,7 +10,7 @@
   exit after a SIGTERM to its process group (as honcho or ``kill -- -PGID`` send).
 
 The benchmark's job type is declared here; the workers load it through
-``JOBS_EXTRA_MODULES=bench.pickup``. Writes bench/results/pickup.json.
+``JOBS_EXTRA_MODULES=bench.tasks``. Writes bench/results/pickup.json.
 
     python scripts/withdb.py --name bench -- python -m bench.pickup
 """
@@ -25,12 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import job
-
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-LOG_ENV = "BENCH_PICKUP_LOG"
-JOB = "bench.pickup_record"
+LOG_ENV = "BENCH_PICKUP_LOG"  # bench.tasks.PICKUP_LOG_ENV
+JOB = "bench.tasks.pickup_record"
 
 PICKUP_JOBS = int(os.environ.get("BENCH_PICKUP_JOBS", "1000"))
 DELAYED_BATCHES, DELAYED_PER_BATCH = 15, 20
@@ -49,14 +47,6 @@ BEFORE = {
 }
 STOCK = "stock django-q2 (ORM broker, poll 0.2 s) in that run: pickup p50 177 ms, p99 191 ms, "
 STOCK += "41 jobs/s, idle 0.67 % of a core, no exit 10 s after SIGTERM (killed)"
-
-
-@job(JOB, max_attempts=1, timeout=30, queue="default")
-def record(n: int) -> None:
-    """The benchmark's job: its first line notes when it started running."""
-    started = time.time()
-    with open(os.environ[LOG_ENV], "a") as log:
-        log.write(f"{n} {started:.6f}\n")
 
 
 def log(message: str) -> None:
@@ -126,10 +116,10 @@ def finished(job_id: int) -> bool:
 def enqueue_one(n: int, run_at=None) -> int:
     from django.db import transaction
 
-    from jobs.services import enqueue
+    from bench.tasks import pickup_record
 
     with transaction.atomic():
-        return enqueue(JOB, run_at=run_at, n=n).pk
+        return int(pickup_record.using(run_after=run_at).enqueue(n=n).id)
 
 
 def measure_pickup(task_log: TaskLog, jobs: int, first: int) -> list[float]:
@@ -179,13 +169,13 @@ def measure_throughput(
     from django.db import transaction
 
     from bench.stack import cluster_cpu_seconds, postmaster_pid, tree_cpu_seconds
-    from jobs.services import enqueue
+    from bench.tasks import pickup_record
 
     postgres = postmaster_pid()
     enqueue_started = time.monotonic()
     with transaction.atomic():
         for n in range(first, first + jobs):
-            enqueue(JOB, n=n)
+            pickup_record.enqueue(n=n)
         cpu_before = tree_cpu_seconds(cluster), tree_cpu_seconds(postgres)
         by_role = cluster_cpu_seconds(cluster, roles)
     committed_wall, committed = time.time(), time.monotonic()
@@ -263,7 +253,7 @@ def main() -> int:
     task_log = TaskLog(RESULTS / "pickup-tasks.log")
     stack = Stack(
         web_workers=0,
-        env={"JOBS_EXTRA_MODULES": "bench.pickup", LOG_ENV: str(task_log.path)},
+        env={"JOBS_EXTRA_MODULES": "bench.tasks", LOG_ENV: str(task_log.path)},
     )
     manage("migrate", "--noinput", env=stack.environment())
     manage("createcachetable", env=stack.environment())

@@ -23,7 +23,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bench.stack import RESULTS, Stack, machine, setup_django
-from jobs import job
 
 LEAD_SECONDS = 5  # the armer jobs start 5 s ahead (the default)
 SAME_INSTANT = 100
@@ -33,14 +32,6 @@ AHEAD_SECONDS = 60
 BACKLOG = 2000
 NAIVE_WAIT_SECONDS = 120  # after the last opening; what has not arrived by then is "unsent"
 TARGETS = {"p99_ms": 10.0, "max_ms": 50.0, "fifo_violations": 0, "duplicates": 0}
-
-
-@job("bench.naive_book", queue="default", max_attempts=1)
-def naive_book(class_id: str, member: str, key: str) -> None:
-    """The naive baseline's task: book when django-q2 gets round to running the schedule."""
-    from prebooking.providers import get_provider
-
-    get_provider("demo").book({"class_id": class_id, "member": member}, key)
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -114,11 +105,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-@job("bench.noop", queue="default")
-def noop() -> None:
-    """The backlog's unit of work: nothing, but through the whole queue."""
-
-
 def enqueue_backlog(count: int) -> None:
     """A webhook/email backlog: `count` small jobs on the default queue, queued at once."""
     from django.db import connection
@@ -129,7 +115,7 @@ def enqueue_backlog(count: int) -> None:
     now = timezone.now()
     Job.objects.bulk_create(
         [
-            Job(name="bench.noop", queue="default", run_at=now, max_attempts=1, timeout=60)
+            Job(name="bench.tasks.noop", queue="default", run_at=now, max_attempts=1, timeout=60)
             for _ in range(count)
         ],
         batch_size=1000,
@@ -180,7 +166,7 @@ def create_naive(users: list, instant: datetime, spread_start: datetime, run: st
     for order, (class_id, opens_at, user) in enumerate(plan):
         register_class(class_id, opens_at, capacity=SAME_INSTANT)
         Schedule.objects.create(
-            func="bench.naive_book",
+            func="bench.tasks.naive_book",
             kwargs=repr({"class_id": class_id, "member": user.username, "key": f"naive-{order}"}),
             schedule_type=Schedule.ONCE,
             repeats=-1,
@@ -247,7 +233,7 @@ def main() -> int:
         env={
             "PREBOOKING_LEAD_SECONDS": str(LEAD_SECONDS),
             "LOG_LEVEL": "INFO",
-            "JOBS_EXTRA_MODULES": "bench.prebooking",  # the backlog's and the baseline's jobs
+            "JOBS_EXTRA_MODULES": "bench.tasks",  # the backlog's and the baseline's jobs
         },
     )
     # The driver enqueues tasks and creates prebookings: same settings (and SECRET_KEY, which
@@ -286,7 +272,7 @@ def main() -> int:
         time.sleep(2)
         from jobs.models import Job
 
-        backlog_left = Job.objects.filter(name="bench.noop", status="queued").count()
+        backlog_left = Job.objects.filter(name="bench.tasks.noop", status="queued").count()
         arrivals = list(DemoGymRequest.objects.filter(class_id__contains=f"-{run}-"))
         ended = datetime.now(UTC)
         ours_arrivals = [a for a in arrivals if a.class_id.startswith("ours-")]

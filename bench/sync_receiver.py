@@ -52,7 +52,7 @@ def sync_webhook(request: HttpRequest) -> JsonResponse:
             row = cursor.fetchone()
         if row is None:
             return JsonResponse({"received": True, "duplicate": True})
-        process_event(row[0])
+        process_event.call(row[0])
     return JsonResponse({"received": True})
 
 

@@ -25,12 +25,12 @@ from billing.entitlements import invalidate_entitlements
 from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
 from billing.stripe_api import client, is_missing
-from jobs import enqueue
+from jobs.backend import task_named
 from jobs.models import Job
 from jobs.services import discard
 from mail.services import queue_email
 
-DUNNING_STEP_JOB = "billing.dunning_step"
+DUNNING_STEP_JOB = "billing.tasks.dunning_step"
 SETTLED = ("paid", "void", "uncollectible")
 ENDED = ("canceled", "unpaid", "incomplete_expired")  # subscription statuses with no recovery
 
@@ -88,16 +88,14 @@ def open_case(invoice: Invoice, event: StripeEvent) -> DunningCase | None:
     )
     steps = [("remind", day) for day in settings.BILLING_DUNNING_REMINDER_DAYS]
     steps.append(("cancel", settings.BILLING_DUNNING_CANCEL_DAY))
+    # By name: billing.tasks imports this module.
+    dunning_step = task_named(DUNNING_STEP_JOB)
     for step, day in steps:
-        enqueue(
-            DUNNING_STEP_JOB,
-            case_id=case.pk,
-            step=step,
-            day=day,
-            run_at=now + timedelta(days=day),
+        dunning_step.using(
+            run_after=now + timedelta(days=day),
             unique_key=f"dunning:{invoice.stripe_id}:{step}:{day}",
             target=f"billing.dunningcase:{case.pk}",
-        )
+        ).enqueue(case_id=case.pk, step=step, day=day)
     return case
 
 

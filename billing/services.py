@@ -14,14 +14,20 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.models import StripeEvent
+from jobs.backend import JobTask, task_named
 from jobs.models import Job, JobAction
 from jobs.services import ActionResult, discard, enqueue_params, replay, resolve
 from jobs.sql import load
 
 logger = logging.getLogger(__name__)
 
-PROCESS_EVENT_JOB = "billing.process_event"
+PROCESS_EVENT_JOB = "billing.tasks.process_event"
 QUERIES = load(Path(__file__).with_name("sql") / "queries.sql")
+
+
+def process_event_task() -> JobTask:
+    """billing.tasks.process_event, by name: billing.tasks imports this module."""
+    return task_named(PROCESS_EVENT_JOB)
 
 
 def ingest_event(event: dict[str, Any], raw: str | None = None) -> int | None:
@@ -67,7 +73,7 @@ def store_event(
         "created": created,
         "payload": payload,
         "now": timezone.now(),
-        **enqueue_params(PROCESS_EVENT_JOB),
+        **enqueue_params(process_event_task()),
     }
     # Alone, the statement is its own transaction. Inside the caller's, a savepoint keeps a
     # value PostgreSQL refuses from aborting the caller's transaction.

@@ -10,19 +10,19 @@ import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django_tasks import task
 
 from billing import dunning
 from billing.handlers import invoice, refetch
 from billing.handlers.payment import top_up_failures
 from billing.handlers.registry import handler_for
 from billing.models import StripeEvent
-from billing.services import PROCESS_EVENT_JOB, QUERIES, record_outcome
-from jobs import job
+from billing.services import QUERIES, record_outcome
 from jobs.alerts import send_alert
+from jobs.backend import Backoff
 from jobs.errors import PermanentError
 from jobs.models import Job
-from jobs.periodic import periodic
-from jobs.tasks import delete_in_batches
+from jobs.tasks import ALERT_BACKOFF, delete_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +42,11 @@ def broken_rule(error: IntegrityError) -> str | None:
     return f"the event's data breaks the database constraint {name}: {diag.message_primary}"
 
 
-@job(
-    PROCESS_EVENT_JOB,
+@task(
     max_attempts=5,
-    backoff_base=60,
-    backoff_factor=2,
-    backoff_cap=3600,
+    backoff=Backoff(base=60, factor=2, cap=3600),
     # Milliseconds of database work; in refetch mode, a Stripe call of at most 8 s a try.
     timeout=30,
-    queue="default",
     on_outcome=record_outcome,
 )
 def process_event(event_id: int) -> None:
@@ -92,15 +88,7 @@ def process_event(event_id: int) -> None:
     logger.info("stripe event %s type=%s %s", event.stripe_id, event.type, event.status)
 
 
-@job(
-    "billing.dunning_step",
-    max_attempts=5,
-    backoff_base=300,
-    backoff_factor=2,
-    backoff_cap=6 * 3600,
-    timeout=60,
-    queue="default",
-)
+@task(max_attempts=5, backoff=Backoff(base=300, factor=2, cap=6 * 3600), timeout=60)
 def dunning_step(case_id: int, step: str, day: int) -> None:
     """Run one scheduled step of a dunning case (billing.dunning.run_step); the cancel step
     first asks Stripe whether the invoice was paid after all."""
@@ -109,7 +97,7 @@ def dunning_step(case_id: int, step: str, day: int) -> None:
     dunning.run_step(case_id, step, day)
 
 
-@job("billing.alert_top_up_failed", max_attempts=5, backoff_base=30, timeout=30, atomic=False)
+@task(max_attempts=5, backoff=ALERT_BACKOFF, timeout=30, atomic=False)
 def alert_top_up_failed(
     payment_intent_id: str, customer_id: str, amount: str, error: str, stripe_event_id: str
 ) -> None:
@@ -126,7 +114,7 @@ def alert_top_up_failed(
     )
 
 
-@job("billing.alert_top_up_failures_summary", max_attempts=5, backoff_base=30, atomic=False)
+@task(max_attempts=5, backoff=ALERT_BACKOFF, atomic=False)
 def alert_top_up_failures_summary(window_start: str, seconds: int) -> None:
     """At the end of a window, one message for the top-up failures after its first alert."""
     first = Job.objects.filter(unique_key=f"top-up-failed:{window_start}").first()
@@ -149,8 +137,7 @@ def alert_top_up_failures_summary(window_start: str, seconds: int) -> None:
     )
 
 
-@periodic("billing.prune_events", minutes=60)
-@job("billing.prune_events", max_attempts=3, timeout=600, atomic=False)
+@task(max_attempts=3, timeout=600, atomic=False, every_minutes=60)
 def prune_events() -> int:
     """Delete processed, resolved and ignored events received more than
     STRIPE_EVENT_RETENTION_DAYS ago, in batches.

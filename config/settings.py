@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "django_tasks",
     "anymail",
     "accounts",
     "outbox",
@@ -382,6 +383,9 @@ LOGGING["loggers"]["django.request"] = {
     "filters": ["quiet_webhook_refusals", "quiet_readiness_probes"]
 }
 # axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
+# The jobs layer logs each attempt's outcome (jobs.services); django-tasks' own receivers of
+# its signals would log every task twice more (started, finished), a failure with its traceback.
+LOGGING["loggers"]["django_tasks"] = {"level": env_str("TASKS_LOG_LEVEL", "CRITICAL")}
 LOGGING["loggers"]["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
 
 # Error reporting: Sentry only when SENTRY_DSN is set; no personal data, no request bodies,
@@ -457,6 +461,15 @@ BILLING_CHECKOUT_RATE = env_str(
 # The timing queue (`manage.py jobs_worker --queue timing`) runs only prebooking work, so no
 # backlog of webhooks or emails on the default queue can delay a firing.
 PREBOOKING_QUEUE = "timing"
+
+# Django's Tasks API (django-tasks; django.tasks from Django 6.0) on the jobs layer: every job
+# is a @task, enqueued into jobs.Job rows and run by `manage.py jobs_worker --queue <name>`.
+TASKS = {
+    "default": {
+        "BACKEND": "jobs.backend.JobsBackend",
+        "QUEUES": ["default", PREBOOKING_QUEUE],
+    }
+}
 # The armer job is due LEAD seconds before the instant (the queue starts it to the millisecond);
 # it opens connections PREPARE seconds ahead and claims the group CLAIM_AHEAD ms ahead.
 PREBOOKING_LEAD_SECONDS = env_int("PREBOOKING_LEAD_SECONDS", 5)
@@ -536,11 +549,12 @@ Q_CLUSTER = {
         }
     },
 }
-# A running attempt's lease is its timeout plus this margin; past it, the attempt counts as
-# crashed and the job is claimed again.
-JOBS_LEASE_MARGIN = env_float("JOBS_LEASE_MARGIN", 15)
+# Seconds of lease a claimed attempt holds, renewed every third of it by the process holding
+# it (docs/queue.md): past it, the holder died, the attempt counts as crashed and the job is
+# claimed again. A task's `heartbeat` option sets its own.
+JOBS_LEASE_SECONDS = env_float("JOBS_LEASE_SECONDS", 5)
 # A claim of several jobs runs them in one worker, one after the other; it takes no more than
-# fit in this many seconds of timeouts, so a dead worker's batch is claimed again that soon.
+# fit in this many seconds of timeouts, so that one slow batch does not hold runnable jobs.
 JOBS_BATCH_SECONDS = env_float("JOBS_BATCH_SECONDS", 120)
 # Modules of job types beyond the apps' tasks.py (tests and benchmarks start real workers that
 # must know theirs).

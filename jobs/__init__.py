@@ -1,16 +1,10 @@
-"""The jobs layer over django-q2: job types with retry policies, an attempts log, dead letters.
+"""The jobs layer: a Django Tasks backend (jobs.backend) over our queue, with retries with
+backoff, an attempts log, dead letters and their console.
 
-from jobs import job, enqueue
+    from django_tasks import task
+
+    @task(max_attempts=5)
+    def send_welcome(user_id: int) -> None: ...
+
+    send_welcome.enqueue(user_id=1)
 """
-
-from jobs.registry import job
-
-
-def enqueue(name: str, **kwargs: object):
-    """Enqueue a job; see :func:`jobs.services.enqueue`."""
-    from jobs.services import enqueue as _enqueue
-
-    return _enqueue(name, **kwargs)
-
-
-__all__ = ["enqueue", "job"]

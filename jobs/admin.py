@@ -27,10 +27,10 @@ from jobs.admin_tools import (
     ReadOnlyInlineMixin,
     StatusBadge,
 )
+from jobs.backend import task_named
 from jobs.console import ConsoleActionsMixin, job_actions
 from jobs.errors import JobNotRegistered
 from jobs.models import BulkAction, DeadLetter, Job, JobAction, JobAttempt
-from jobs.registry import get_job_type
 from jobs.search import job_match
 
 SEARCH_MAX_RESULTS = 1000  # newest matching jobs a search lists
@@ -43,7 +43,7 @@ def attempt_budget(job: Job) -> tuple[int, int]:
     the raw "2 / 6" read as six allowed when the policy says five.
     """
     try:
-        limit = get_job_type(job.name).max_attempts
+        limit = task_named(job.name).max_attempts
     except JobNotRegistered:
         return job.attempts, job.max_attempts
     earlier = max(0, job.max_attempts - limit)
@@ -330,7 +330,7 @@ if admin.site.is_registered(Schedule):
 
 @admin.register(Schedule)
 class ScheduleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Periodic jobs as declared in code (``@periodic``): when each next runs."""
+    """Periodic tasks as declared in code (``every_minutes``): when each next runs."""
 
     list_display = ["name", "func", "schedule_type", "minutes", "cluster", "next_run"]
     fields = ["name", "func", "schedule_type", "minutes", "cluster", "next_run", "repeats"]

@@ -16,14 +16,15 @@ from django.core.mail import mail_admins
 from django.db import transaction
 from django.db.models import Count
 from django.dispatch import receiver
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from jobs import signals
+from jobs.backend import task_named
 from jobs.models import AlertWindow, Job
-from jobs.services import enqueue
 
 logger = logging.getLogger(__name__)
-ALERT_JOBS = ("jobs.alert_dead_job", "jobs.alert_summary")
+ALERT_JOBS = ("jobs.tasks.alert_dead_job", "jobs.tasks.alert_summary")
 
 
 @receiver(signals.job_dead)
@@ -42,33 +43,38 @@ def on_job_dead(sender: str, job: Job, **kwargs: object) -> None:
         window.ends_at = now + timedelta(seconds=settings.ALERT_WINDOW_SECONDS)
         window.first_job = job
         window.save()
-        enqueue("jobs.alert_dead_job", job_id=job.pk, target=f"jobs.job:{job.pk}")
-        enqueue(
-            "jobs.alert_summary",
-            started_at=window.started_at.isoformat(),
-            first_job_id=job.pk,
-            run_at=window.ends_at,
+        # By name: jobs.tasks imports this module.
+        alert_dead_job, alert_summary = (task_named(name) for name in ALERT_JOBS)
+        alert_dead_job.using(target=f"jobs.job:{job.pk}").enqueue(job_id=job.pk)
+        alert_summary.using(
+            run_after=window.ends_at,
             unique_key=f"alert-summary:{window.started_at.isoformat()}",
-        )
+        ).enqueue(started_at=window.started_at.isoformat(), first_job_id=job.pk)
 
 
 def send_alert(subject: str, lines: list[str]) -> None:
     """Mail the ADMINS and post to ALERT_WEBHOOK_URL when set. Raises so the job retries."""
     body = "\n".join(lines)
+    sent_to = []
     if settings.ADMINS:
         mail_admins(subject, body, fail_silently=False)
+        sent_to.append("ADMINS by mail")
     if settings.ALERT_WEBHOOK_URL:
         response = httpx.post(
             settings.ALERT_WEBHOOK_URL, json={"text": f"*{subject}*\n{body}"}, timeout=10
         )
         response.raise_for_status()
-    logger.warning("alert sent: %s", subject)
+        sent_to.append("ALERT_WEBHOOK_URL")
+    if sent_to:
+        logger.warning("alert sent to %s: %s", " and ".join(sent_to), subject)
+    else:
+        logger.warning("alert not sent (set ADMINS or ALERT_WEBHOOK_URL): %s", subject)
 
 
 def dead_job_lines(job: Job) -> list[str]:
     return [
         f"Job #{job.pk} {job.name} ({job.target or 'no target'}) is dead after "
-        f"{job.attempts} attempts.",
+        f"{job.attempts} attempt{pluralize(job.attempts)}.",
         f"Last error: {job.last_error}",
         "Inspect and replay it in the admin: Dead letters.",
     ]

@@ -6,7 +6,9 @@ the queue is the Job table itself, so there is no second record of a job to keep
 
 - ``dequeue`` runs the one-statement claim of jobs/sql/queries.sql on its own autocommit
   connection and hands what it claimed to django-q2 as one task that runs
-  ``jobs.services.execute`` (or ``execute_batch`` for several, in claim order). When nothing
+  ``jobs.services.execute_batch`` (in claim order). Until a worker process takes the batch
+  over, the pusher's lease keeper renews the batch's short leases: a killed cluster's jobs
+  are claimed again within a lease (``JOBS_LEASE_SECONDS``). When nothing
   is due it sleeps on LISTEN until a hint arrives, the earliest run_at ahead (a delayed job, a
   retry, a lease) falls due, or ``poll`` seconds pass: a retry starts at its instant, not at
   the next poll.
@@ -14,7 +16,7 @@ the queue is the Job table itself, so there is no second record of a job to keep
   in the job's transaction. A worker that dies leaves the job running with a lease that the
   next claim sees expire.
 - ``enqueue`` is what django-q2's scheduler (and ``async_task``) call: the function named must
-  be a job type of the jobs layer, and it becomes a Job row like any other.
+  be a ``@task`` of the jobs backend, and it becomes a Job row like any other.
 - Each cluster writes a heartbeat row (``jobs.WorkerCluster``) about once a second while it
   claims: /readyz and the dashboard read it per queue.
 """
@@ -39,8 +41,8 @@ from django_q.signing import SignedPackage
 from psycopg import sql
 
 from jobs import services
+from jobs.backend import task_named
 from jobs.errors import JobNotRegistered
-from jobs.registry import get_job_type
 from jobs.sql import QUERIES
 
 logger = logging.getLogger(__name__)
@@ -49,7 +51,6 @@ MAX_RECONNECT_DELAY = 5.0
 HEARTBEAT_SECONDS = 1.0
 # Django-only keys of DATABASES[...]["OPTIONS"] that psycopg.connect() does not accept.
 DJANGO_ONLY_OPTIONS = {"isolation_level", "server_side_binding", "assume_role", "pool"}
-EXECUTE = "jobs.services.execute"
 EXECUTE_BATCH = "jobs.services.execute_batch"
 
 
@@ -94,6 +95,7 @@ class JobsBroker(Broker):
         self._next_run_at: datetime | None = None
         self._heartbeat_at = 0.0
         self._started_at = timezone.now()
+        self._keeper: services.LeaseKeeper | None = None
 
     def __getstate__(self) -> tuple:
         return self.list_key, self._info
@@ -122,15 +124,15 @@ class JobsBroker(Broker):
     def enqueue(self, task: str) -> int:
         """Turn a django-q2 task (a Schedule's run) into a job of the jobs layer.
 
-        The task's function must name a job type (``Schedule(func="jobs.prune")``); with the
-        Schedule's ``intended_date_kwarg="scheduled_for"``, each scheduled run is one job
-        however many clusters' schedulers see it.
+        The task's function must name a ``@task`` (``Schedule(func="jobs.tasks.prune")``);
+        with the Schedule's ``intended_date_kwarg="scheduled_for"``, each scheduled run is one
+        job however many clusters' schedulers see it.
         """
         package = SignedPackage.loads(task)
         name = package["func"]
         if not isinstance(name, str):
-            raise JobNotRegistered("django-q2 tasks must name a job type; use jobs.enqueue")
-        get_job_type(name)  # JobNotRegistered: nothing but jobs of the layer is queued
+            raise JobNotRegistered("django-q2 tasks must name a @task; use its enqueue()")
+        job_task = task_named(name)  # JobNotRegistered: nothing but @tasks is queued
         if package.get("args"):
             raise ValueError(f"job {name!r}: a Schedule passes keyword arguments only (kwargs)")
         kwargs = dict(package.get("kwargs") or {})
@@ -138,13 +140,10 @@ class JobsBroker(Broker):
         unique_key = None
         if scheduled_for:
             unique_key = f"schedule:{package.get('group') or name}:{scheduled_for}"[:200]
-        job = services.enqueue(
-            name,
-            target=f"schedule:{package.get('group') or name}"[:200],
-            unique_key=unique_key,
-            **kwargs,
-        )
-        return job.pk
+        result = job_task.using(
+            target=f"schedule:{package.get('group') or name}", unique_key=unique_key
+        ).enqueue(**kwargs)
+        return int(result.id)
 
     def acknowledge(self, task_id: int) -> None:
         """Nothing to do: the attempt's finish statement recorded its outcome."""
@@ -236,10 +235,17 @@ class JobsBroker(Broker):
 
     def _claim(self, listener: psycopg.Connection) -> list[tuple[int, str]]:
         with listener.cursor() as cursor:
+            worker = self._worker_name()
             claims, self._next_run_at = services.claim(
-                cursor, self.queue, limit=self.bulk, worker=self._worker_name()
+                cursor, self.queue, limit=self.bulk, worker=worker
             )
-        return [(claims[0]["id"], self._package(claims))] if claims else []
+        if not claims:
+            return []
+        if self._keeper is None or self._keeper.holder != worker:
+            # Per process: the pusher renews what it claimed until a worker takes it over.
+            self._keeper = services.LeaseKeeper(holder=worker)
+        self._keeper.hold(claims)
+        return [(claims[0]["id"], self._package(claims))]
 
     @staticmethod
     def _package(claims: list[dict]) -> str:
@@ -247,24 +253,20 @@ class JobsBroker(Broker):
 
         One task for what one claim took: django-q2's hand-offs between its pusher, worker
         and monitor processes cost more CPU than a small job, so a backlog pays them once per
-        claim (``Q_BULK`` jobs) instead of once per job. The claim gave each job a lease that
-        covers the timeouts of those before it.
+        claim (``Q_BULK`` jobs) instead of once per job.
         """
         first = claims[0]
         task = {
             "id": f"{first['id']}-{first['attempt']}",
             "name": f"{first['name']}#{first['id']}",
-            "func": EXECUTE,
-            "args": (first,),
+            "func": EXECUTE_BATCH,
+            "args": (claims,),
             "kwargs": {},
-            "timeout": first["timeout"],
+            "timeout": sum(claim["timeout"] for claim in claims),
             "started": timezone.now(),
         }
         if len(claims) > 1:
             task["name"] += f"+{len(claims) - 1}"
-            task["func"] = EXECUTE_BATCH
-            task["args"] = (claims,)
-            task["timeout"] = sum(claim["timeout"] for claim in claims)
         return SignedPackage.dumps(task)
 
     def _wait(self, listener: psycopg.Connection) -> None:

@@ -6,4 +6,8 @@ class PermanentError(Exception):
 
 
 class JobNotRegistered(LookupError):
-    """A job name that no module declared with ``@job``."""
+    """A job name that names no ``@task`` of the jobs backend."""
+
+
+class WorkerDied(Exception):
+    """What a crashed attempt's error is (TaskResult.errors): its worker stopped mid-attempt."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.db.models.functions import Upper
 
 
 class Job(models.Model):
-    """One unit of work of a declared job type: its queue entry, its state and its retry state.
+    """One unit of work of a ``@task``: its queue entry, its state and its retry state.
 
     There is no other delivery record: workers claim these rows (jobs/sql/queries.sql). For a
     waiting job ``run_at`` is when it is due; for a running one it is its lease, the moment
@@ -29,7 +29,10 @@ class Job(models.Model):
     WAITING = (Status.QUEUED, Status.RETRYING)
     FINAL = (Status.SUCCEEDED, Status.RESOLVED, Status.DISCARDED)
 
-    name = models.CharField(max_length=100, help_text="The job type, e.g. billing.process_event.")
+    name = models.CharField(
+        max_length=200, help_text="Its task's module path, e.g. billing.tasks.process_event."
+    )
+    args = models.JSONField(default=list, blank=True, db_default=Value([], models.JSONField()))
     kwargs = models.JSONField(default=dict, blank=True)
     target = models.CharField(
         max_length=200, blank=True, help_text="What the job is about, e.g. billing.stripeevent:42."
@@ -48,8 +51,12 @@ class Job(models.Model):
     timeout = models.PositiveIntegerField(
         default=60, help_text="Seconds an attempt may run; its lease is this plus a margin."
     )
-    worker = models.CharField(max_length=100, blank=True, help_text="Who runs the attempt.")
+    worker = models.CharField(
+        max_length=100, blank=True, help_text="Who holds the attempt (claimer, then worker)."
+    )
     last_error = models.TextField(blank=True)
+    # What the task returned when it succeeded, if JSON could hold it (TaskResult.return_value).
+    return_value = models.JSONField(null=True, blank=True)
     # db_default: the enqueue statement (jobs_enqueue) lists its columns and leaves this out.
     error_fingerprint = models.CharField(
         max_length=200,
@@ -167,6 +174,8 @@ class JobAttempt(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # The exception's class path (TaskResult.errors); a crash's is jobs.errors.WorkerDied.
+    error_class = models.CharField(max_length=200, blank=True, db_default="")
     traceback = models.TextField(blank=True)
     worker = models.CharField(max_length=100, blank=True)
 

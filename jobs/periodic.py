@@ -1,51 +1,52 @@
-"""Periodic jobs: declared next to the job, kept as django-q2 schedules after each migrate.
+"""Periodic tasks: ``@task(every_minutes=N)``, kept as django-q2 schedules after each migrate.
 
-django-q2's Schedule model stays the way periodic work is declared (read-only in the admin):
-each schedule names a job type, and when it is due the cluster's scheduler hands it to our
-broker, which enqueues that job through the jobs layer (jobs.broker.JobsBroker.enqueue). A
-periodic run therefore gets the same retries, attempts log and dead letter as any other job,
-and one run is one job however many clusters' schedulers see it (the scheduled instant is part
-of the job's unique key).
+django-q2's Schedule model stays the way periodic work runs (read-only in the admin): each
+schedule names a task by module path, and when it is due the cluster's scheduler hands it to
+our broker, which enqueues that task (jobs.broker.JobsBroker.enqueue). A periodic run therefore
+gets the same retries, attempts log and dead letter as any other job, and one run is one job
+however many clusters' schedulers see it (the scheduled instant is part of the job's unique
+key).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
 
-_periodic: dict[str, int] = {}
+from django.apps import apps
+
+from jobs.backend import JobTask
 
 
-def periodic(name: str, *, minutes: int) -> Callable[[Callable], Callable]:
-    """Run job `name` every `minutes` (declare under its ``@job``)."""
-
-    def register(func: Callable) -> Callable:
-        _periodic[name] = minutes
-        return func
-
-    return register
+def declared_tasks() -> list[JobTask]:
+    """The @tasks of every installed app's ``tasks`` module (imported at start-up)."""
+    found = {}
+    for config in apps.get_app_configs():
+        module = sys.modules.get(f"{config.name}.tasks")
+        for value in vars(module).values() if module else ():
+            if isinstance(value, JobTask) and value.func.__module__ == module.__name__:
+                found[value.module_path] = value
+    return sorted(found.values(), key=lambda task: task.module_path)
 
 
 def ensure_schedules(**kwargs: object) -> None:
-    """Create or update the django-q2 schedule of every periodic job (post_migrate)."""
+    """Create or update the django-q2 schedule of every periodic task (post_migrate)."""
     from django_q.models import Schedule
 
-    from jobs.registry import get_job_type
-
-    # A periodic job removed from the code takes its schedule with it.
-    Schedule.objects.filter(name__startswith="periodic:").exclude(
-        name__in=[f"periodic:{name}" for name in _periodic]
-    ).delete()
-    for name, minutes in _periodic.items():
+    periodic = [task for task in declared_tasks() if task.every_minutes]
+    names = [f"periodic:{task.module_path}" for task in periodic]
+    # A periodic task removed from the code takes its schedule with it.
+    Schedule.objects.filter(name__startswith="periodic:").exclude(name__in=names).delete()
+    for name, task in zip(names, periodic, strict=True):
         Schedule.objects.update_or_create(
-            name=f"periodic:{name}",
+            name=name,
             defaults={
-                "func": name,
+                "func": task.module_path,
                 "args": None,
                 "schedule_type": Schedule.MINUTES,
-                "minutes": minutes,
+                "minutes": task.every_minutes,
                 "repeats": -1,
                 "intended_date_kwarg": "scheduled_for",
-                # The clusters of the job's queue run its schedule.
-                "cluster": get_job_type(name).queue,
+                # The clusters of the task's queue run its schedule.
+                "cluster": task.queue_name,
             },
         )

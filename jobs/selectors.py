@@ -12,7 +12,6 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from jobs.models import Job, JobAttempt, WorkerCluster
-from jobs.registry import job_types
 from jobs.sql import QUERIES
 
 STATES = ("waiting", "active", "delayed", "completed", "failed", "dead")
@@ -84,8 +83,10 @@ def attempts_per_hour(hours: int = 24, now: datetime | None = None) -> list[dict
 
 
 def queues() -> list[str]:
-    """Every queue a declared job type uses, and any a cluster serves."""
-    names = {job_type.queue for job_type in job_types()}
+    """Every queue of the Tasks backend, and any a cluster serves."""
+    from django_tasks import default_task_backend
+
+    names = set(default_task_backend.queues)
     names |= set(WorkerCluster.objects.values_list("queue", flat=True).distinct())
     return sorted(names)
 

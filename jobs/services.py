@@ -1,16 +1,16 @@
 """What changes job state: enqueue, claim, run one attempt, retry or bury, and staff's actions.
 
-The Job row is the queue entry, the state and (with its attempts) the log of one unit of work;
-the statements are in jobs/sql/queries.sql. A worker cluster claims due rows with one statement
-(jobs.broker), runs :func:`execute` for each, and the attempt's outcome is one more statement in
-the job's own transaction. A worker killed mid-attempt leaves its job running with a lease
-(run_at) that the next claim sees expire: that attempt is logged as crashed and the job runs
-again.
+The Job row is the queue entry, the state and (with its attempts) the log of one unit of work
+of a ``@task`` (jobs.backend); the statements are in jobs/sql/queries.sql. A worker cluster
+claims due rows with one statement (jobs.broker), a worker process takes the batch over
+(:func:`execute_batch`) and runs :func:`execute` for each, and the attempt's outcome is one more
+statement in the job's own transaction. Whoever holds a claimed attempt renews its short lease
+(run_at) every third of it (:class:`LeaseKeeper`); a worker killed mid-attempt stops renewing,
+the next claim sees the lease expire, logs that attempt as crashed and runs the job again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
@@ -20,9 +20,8 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -30,15 +29,18 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
+from django_tasks import TaskContext, TaskResultStatus
+from django_tasks.signals import task_finished, task_started
+from django_tasks.utils import get_module_path, normalize_json
 
 from core.observability import log_context
 from core.redaction import redact
 from jobs import signals
+from jobs.backend import JobsBackend, JobTask, result_of, task_named
 from jobs.errors import JobNotRegistered, PermanentError
 from jobs.fingerprints import fingerprint
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
-from jobs.models import Job, JobAction
-from jobs.registry import JobType, get_job_type
+from jobs.models import Job, JobAction, JobAttempt
 from jobs.sql import QUERIES
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class Running:
     timeout: int
     crashed: bool = False
     exhausted: bool = False
+    args: list = ()  # type: ignore[assignment]
+    enqueued_at: datetime | None = None
 
     @property
     def pk(self) -> int:
@@ -78,72 +82,29 @@ def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:100]
 
 
-def enqueue_params(name: str) -> dict[str, object]:
-    """The job-type parameters of the ``jobs_enqueue(...)`` SQL function, for another app's
+def enqueue_params(task: JobTask) -> dict[str, object]:
+    """The task's parameters of the ``jobs_enqueue(...)`` SQL function, for another app's
     statement that stores its own row and that row's job in one round trip (billing's
     ingest_event): ``job_name``, ``job_queue``, ``job_max_attempts``, ``job_timeout``."""
-    job_type = get_job_type(name)
     return {
-        "job_name": job_type.name,
-        "job_queue": job_type.queue,
-        "job_max_attempts": job_type.max_attempts,
-        "job_timeout": job_type.timeout,
+        "job_name": task.module_path,
+        "job_queue": task.queue_name,
+        "job_max_attempts": task.max_attempts,
+        "job_timeout": task.timeout,
     }
 
 
-def enqueue(
-    name: str,
-    *,
-    target: str = "",
-    run_at: datetime | None = None,
-    unique_key: str | None = None,
-    **kwargs: object,
-) -> Job:
-    """Create a job in the caller's transaction, due at `run_at` (now by default).
-
-    One statement: the row, and a NOTIFY that wakes the queue's workers when the transaction
-    commits (a rolled-back enqueue neither runs nor wakes anyone). With ``unique_key``, a
-    second enqueue of the same key returns the existing job instead of creating another: the
-    guard for side effects that must happen once.
-    """
-    job_type = get_job_type(name)
-    now = timezone.now()
-    run_at = run_at or now
-    with connection.cursor() as cursor:
-        cursor.execute(
-            QUERIES["enqueue"],
-            {
-                "name": name,
-                "queue": job_type.queue,
-                "kwargs": json.dumps(kwargs),
-                "target": target,
-                "unique_key": unique_key,
-                "max_attempts": job_type.max_attempts,
-                "timeout": job_type.timeout,
-                "run_at": run_at,
-                "now": now,
-            },
-        )
-        job_id = cursor.fetchone()[0]
-    if job_id is None:
-        return Job.objects.get(unique_key=unique_key)
-    job = Job(
-        pk=job_id,
-        name=name,
-        kwargs=kwargs,
-        target=target,
-        queue=job_type.queue,
-        unique_key=unique_key,
-        max_attempts=job_type.max_attempts,
-        timeout=job_type.timeout,
-        run_at=run_at,
-    )
-    job._state.adding, job._state.db = False, connection.alias
-    return job
-
-
 # The claim statement's columns that make a Running attempt (the arguments of execute).
-CLAIMED_FIELDS = ("id", "name", "attempt", "max_attempts", "timeout", "crashed", "exhausted")
+CLAIMED_FIELDS = (
+    "id",
+    "name",
+    "attempt",
+    "max_attempts",
+    "timeout",
+    "crashed",
+    "exhausted",
+    "enqueued_at",
+)
 
 
 def claim(
@@ -161,7 +122,7 @@ def claim(
             "queue": queue,
             "limit": limit,
             "now": now or timezone.now(),
-            "lease_margin": settings.JOBS_LEASE_MARGIN,
+            "lease": settings.JOBS_LEASE_SECONDS,
             "batch_seconds": settings.JOBS_BATCH_SECONDS,
             "worker": worker,
         },
@@ -176,6 +137,7 @@ def claim(
             "kwargs": row["kwargs"]
             if isinstance(row["kwargs"], dict)
             else json.loads(row["kwargs"]),
+            "args": row["args"] if isinstance(row["args"], list) else json.loads(row["args"]),
         }
         for row in rows
         if row["id"] is not None
@@ -191,59 +153,242 @@ def execute(claimed: dict) -> str:
     """Run one claimed attempt of a job: what django-q2's workers call. Never raises.
 
     An atomic job's work and its outcome commit together or not at all; a non-atomic job's
-    outcome is written after its work.
+    outcome is written after its work. ``task_started`` and ``task_finished`` are sent around
+    it (the finished one after the outcome committed).
     """
     run = Running(**claimed)
     try:
-        job_type = get_job_type(run.name)
+        task = task_named(run.name)
     except JobNotRegistered as exc:
         _fail(run, None, exc, time.monotonic())
         return "failed"
     if run.exhausted:
-        _bury_exhausted(run, job_type)
+        _bury_exhausted(run, task)
         return "dead"
     started = time.monotonic()
+    result = _attempt_result(run, task)
+    task_started.send(JobsBackend, task_result=result)
     token = current_job.set(run)
     with log_context(f"job={run.id} {run.name} attempt={run.attempt}"):
         try:
-            with _lease_kept(run, job_type):
-                if job_type.atomic:
-                    with transaction.atomic():
-                        job_type.func(**run.kwargs)
-                        _succeed(run, started)
-                else:
-                    job_type.func(**run.kwargs)
-                    _succeed(run, started)
-        except (Exception, TimeoutException) as exc:
-            # TimeoutException is django-q2's SystemExit for an attempt over its time limit:
-            # record it as a failure like any other, so the job retries instead of vanishing.
-            _fail(run, job_type, exc, started)
+            args = (TaskContext(task_result=result), *run.args) if task.takes_context else run.args
+            if task.atomic:
+                with transaction.atomic():
+                    value = task.call(*args, **run.kwargs)
+                    _succeed(run, started, value)
+            else:
+                value = task.call(*args, **run.kwargs)
+                _succeed(run, started, value)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # SystemExit too (django-q2's TimeoutException for an attempt over its time limit
+            # is one, as is a task's exit()): a failure like any other, so the job retries
+            # instead of vanishing with its worker.
+            _fail(run, task, exc, started)
+            _finished(result, TaskResultStatus.FAILED, exc=exc)
             return "failed"
         finally:
             current_job.reset(token)
+    _finished(result, TaskResultStatus.SUCCESSFUL, value=value)
     return "succeeded"
+
+
+def _attempt_result(run: Running, task: JobTask):
+    """The TaskResult of the attempt that starts (its context and the signals' argument).
+
+    A first attempt needs no query; a later one reads the earlier attempts' errors and workers.
+    """
+    now = timezone.now()
+    job = _as_job(
+        run,
+        Job.Status.RUNNING,
+        worker=_worker(),
+        started_at=now,
+        created_at=run.enqueued_at,
+        args=list(run.args),
+    )
+    earlier = (
+        list(JobAttempt.objects.filter(job_id=run.id, number__lt=run.attempt))
+        if run.attempt > 1
+        else []
+    )
+    return result_of(job, task, attempts=earlier)
+
+
+def _finished(result, status: str, *, value: object = None, exc: BaseException | None = None):
+    from django_tasks.base import TaskError
+    from django_tasks.utils import get_exception_traceback
+
+    object.__setattr__(result, "status", status)
+    object.__setattr__(result, "finished_at", timezone.now())
+    if exc is not None:
+        result.errors.append(
+            TaskError(
+                exception_class_path=get_module_path(type(exc)),
+                traceback=get_exception_traceback(exc),
+            )
+        )
+    else:
+        object.__setattr__(result, "_return_value", _json_or_none(value))
+    task_finished.send(JobsBackend, task_result=result)
+
+
+def _json_or_none(value: object) -> object:
+    """The task's return value as JSON would hold it; None when it cannot (not stored)."""
+    if value is None:
+        return None
+    try:
+        return normalize_json(value)
+    except (TypeError, ValueError):
+        logger.warning("return value of type %s not stored: not JSON", type(value).__name__)
+        return None
 
 
 def execute_batch(batch: list[dict]) -> list[str]:
     """Run the attempts one claim took, in claim order, each as :func:`execute` does.
 
-    Each attempt gets its own time limit (SIGALRM, as django-q2 does for a single task;
-    django-q2's own limit for the batch is the sum): a job over its timeout fails alone and the
-    next one runs.
+    First the worker process takes the batch over from its claimer (its name on the rows, and
+    its lease keeper renewing their leases from now on); an attempt the claimer lost meanwhile
+    (its lease passed and another worker claimed the job) is skipped. Each attempt gets its own
+    time limit (SIGALRM, as django-q2 does for a single task; django-q2's own limit for the
+    batch is the sum): a job over its timeout fails alone and the next one runs.
     """
+    held = KEEPER.take_over(batch)
     outcomes = []
     previous = signal.getsignal(signal.SIGALRM)
     try:
         for claimed in batch:
+            if claimed["id"] not in held:
+                logger.warning("job #%s was taken over before it started", claimed["id"])
+                outcomes.append("lost")
+                continue
             signal.signal(signal.SIGALRM, _over_time(claimed["timeout"]))
             signal.alarm(max(1, int(claimed["timeout"])))
             try:
                 outcomes.append(execute(claimed))
             finally:
                 signal.alarm(0)
+                KEEPER.release(claimed["id"])
     finally:
         signal.signal(signal.SIGALRM, previous)
+        KEEPER.release_all()
     return outcomes
+
+
+def lease_of(name: str) -> float:
+    """Seconds of lease a job of task `name` holds while it waits or runs."""
+    try:
+        return task_named(name).lease_seconds
+    except JobNotRegistered:
+        return float(settings.JOBS_LEASE_SECONDS)
+
+
+class LeaseKeeper:
+    """Renews the leases of the attempts this process holds, every third of the shortest.
+
+    One thread per process, started on first use (a forked worker starts its own), with its
+    own database connection; while nothing is held it sleeps. ``holder`` None: a worker
+    process, which takes attempts over by writing its name on them. Otherwise the claiming
+    process's name: it renews only what still bears that name (what no worker took yet).
+    """
+
+    def __init__(self, holder: str | None = None) -> None:
+        self.holder = holder
+        self._pid = 0
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._held: dict[int, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._period = 0.0
+        threading.Thread(target=self._run, name="jobs-lease-keeper", daemon=True).start()
+
+    def take_over(self, batch: list[dict]) -> set[int]:
+        """Write this process's name and a fresh lease on the batch; the ids it now holds."""
+        entries = {c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch}
+        held = set(self._extend(entries, worker=_worker()))
+        self._add({job_id: entries[job_id] for job_id in held})
+        return held
+
+    def hold(self, batch: list[dict]) -> None:
+        """Keep renewing these claimed attempts while they bear the holder's name."""
+        self._add({c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch})
+
+    def _add(self, entries: dict[int, tuple[int, float]]) -> None:
+        if self._pid != os.getpid():
+            self._start()
+        if not entries:
+            return
+        shortest = min(lease for _, lease in entries.values()) / 3
+        with self._lock:
+            idle = not self._held
+            self._held.update(entries)
+        if idle or shortest < self._period:
+            self._wake.set()
+
+    def release(self, job_id: int) -> None:
+        if self._pid == os.getpid():
+            with self._lock:
+                self._held.pop(job_id, None)
+
+    def release_all(self) -> None:
+        if self._pid == os.getpid():
+            with self._lock:
+                self._held.clear()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                held = dict(self._held)
+            if not held:
+                self._period = 0.0
+                # Idle: hold no connection (a test database must be droppable, a server's
+                # connection budget is counted).
+                connection.close()
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            self._period = min(lease for _, lease in held.values()) / 3
+            if self._wake.wait(self._period):
+                # A shorter lease arrived: renew on its schedule (still within the others').
+                self._wake.clear()
+                continue
+            with self._lock:
+                # Only what was held for the whole period: what ended meanwhile is done.
+                held = {k: v for k, v in self._held.items() if k in held}
+            if not held:
+                continue
+            try:
+                kept = set(self._extend(held, worker=None))
+            except Exception:
+                logger.exception("could not renew the leases of %s jobs", len(held))
+                close_old_connections()
+                continue
+            if self.holder is not None:
+                with self._lock:
+                    for job_id in set(held) - kept:
+                        self._held.pop(job_id, None)
+
+    def _extend(self, entries: dict[int, tuple[int, float]], *, worker: str | None) -> list[int]:
+        ids = list(entries)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                QUERIES["extend_leases"],
+                {
+                    "ids": ids,
+                    "attempts": [entries[i][0] for i in ids],
+                    "leases": [entries[i][1] for i in ids],
+                    "now": timezone.now(),
+                    "worker": worker,
+                    "holder": self.holder,
+                },
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+
+KEEPER = LeaseKeeper()
 
 
 def _over_time(seconds: int):
@@ -274,17 +419,18 @@ def _as_job(run: Running, status: str, **fields: object) -> Job:
     return job
 
 
-def _record_outcome(job: Job, job_type: JobType | None, outcome: str) -> None:
-    """Hand an outcome the job function cannot write itself to its type (JobType.on_outcome)."""
-    if job_type is not None and job_type.on_outcome is not None:
-        job_type.on_outcome(job, outcome)
+def _record_outcome(job: Job, task: JobTask | None, outcome: str) -> None:
+    """Hand an outcome the task function cannot write itself to its task (``on_outcome``)."""
+    if task is not None and task.on_outcome is not None:
+        task.on_outcome(job, outcome)
 
 
 def _duration_ms(started: float) -> int:
     return max(0, int((time.monotonic() - started) * 1000))
 
 
-def _succeed(run: Running, started: float) -> None:
+def _succeed(run: Running, started: float, value: object = None) -> None:
+    stored = _json_or_none(value)
     with connection.cursor() as cursor:
         cursor.execute(
             QUERIES["succeed"],
@@ -294,6 +440,7 @@ def _succeed(run: Running, started: float) -> None:
                 "now": timezone.now(),
                 "duration_ms": _duration_ms(started),
                 "worker": _worker(),
+                "return_value": None if stored is None else json.dumps(stored),
             },
         )
         if cursor.fetchone() is None:
@@ -301,12 +448,12 @@ def _succeed(run: Running, started: float) -> None:
     transaction.on_commit(lambda: JOB_ATTEMPTS.labels(run.name, "succeeded").inc())
 
 
-def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: float) -> None:
+def _fail(run: Running, task: JobTask | None, exc: BaseException, started: float) -> None:
     now = timezone.now()
     # Stored errors are shown in the admin: no secret may ride along in a message or traceback.
     error = redact(f"{exc.__class__.__name__}: {exc}")[:MAX_ERROR_CHARS]
-    dead = job_type is None or isinstance(exc, PermanentError) or run.attempt >= run.max_attempts
-    retry_at = None if dead else now + job_type.backoff(run.attempt)
+    dead = task is None or isinstance(exc, PermanentError) or run.attempt >= run.max_attempts
+    retry_at = None if dead else now + task.backoff_delay(run.attempt)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             QUERIES["fail"],
@@ -317,6 +464,7 @@ def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: f
                 "retry_at": retry_at,
                 "now": now,
                 "error": error,
+                "error_class": get_module_path(type(exc))[:200],
                 "fingerprint": fingerprint(error),
                 "traceback": redact(traceback.format_exc())[-MAX_TRACEBACK_CHARS:],
                 "duration_ms": _duration_ms(started),
@@ -331,12 +479,12 @@ def _fail(run: Running, job_type: JobType | None, exc: BaseException, started: f
         JOB_ATTEMPTS.labels(run.name, "failed").inc()
         if dead:
             job = _as_job(run, Job.Status.DEAD, finished_at=now, last_error=error)
-            _buried(job, job_type, error)
+            _buried(job, task, error)
             return
     logger.warning("attempt %s failed, retry at %s: %s", run.attempt, retry_at.isoformat(), error)
 
 
-def _bury_exhausted(run: Running, job_type: JobType) -> None:
+def _bury_exhausted(run: Running, task: JobTask) -> None:
     """The last attempt crashed: dead without running again."""
     now = timezone.now()
     error = f"{_crash(run)}, the last of {run.max_attempts}"
@@ -353,59 +501,15 @@ def _bury_exhausted(run: Running, job_type: JobType) -> None:
         )
         if cursor.fetchone() is not None:
             job = _as_job(run, Job.Status.DEAD, finished_at=now, last_error=error)
-            _buried(job, job_type, error)
+            _buried(job, task, error)
 
 
-def _buried(job: Job, job_type: JobType | None, error: str) -> None:
+def _buried(job: Job, task: JobTask | None, error: str) -> None:
     """Inside the transaction that made `job` dead: its type's outcome now, alerts on commit."""
-    _record_outcome(job, job_type, Job.Status.DEAD)
+    _record_outcome(job, task, Job.Status.DEAD)
     JOBS_DEAD.labels(job.name).inc()
     transaction.on_commit(lambda: signals.job_dead.send(sender=job.name, job=job))
     logger.error("job #%s %s is dead after %s attempts: %s", job.pk, job.name, job.attempts, error)
-
-
-@contextlib.contextmanager
-def _lease_kept(run: Running, job_type: JobType) -> Iterator[None]:
-    """For job types with a ``heartbeat``: keep a short lease while the attempt runs.
-
-    A long job (a prebooking armer waiting for its instant) would otherwise hold a lease of
-    its whole timeout, and a worker killed meanwhile would leave it unclaimed that long. With
-    a heartbeat of h seconds the lease is h seconds ahead, renewed every h/3 from a thread of
-    its own (own connection), so the job is claimed again within h seconds of a crash.
-    """
-    if not job_type.heartbeat:
-        yield
-        return
-    stop = threading.Event()
-
-    def renew() -> None:
-        try:
-            while True:
-                try:
-                    extend_lease(run, timezone.now() + timedelta(seconds=job_type.heartbeat))
-                except Exception:
-                    logger.exception("could not extend the lease of job #%s", run.id)
-                    close_old_connections()
-                if stop.wait(job_type.heartbeat / 3):
-                    return
-        finally:
-            connection.close()
-
-    keeper = threading.Thread(target=renew, name=f"lease-{run.id}", daemon=True)
-    keeper.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        keeper.join()
-
-
-def extend_lease(run: Running, until: datetime) -> None:
-    """Move a running attempt's lease to `until` (the ``extend_lease`` statement)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            QUERIES["extend_lease"], {"id": run.id, "attempt": run.attempt, "until": until}
-        )
 
 
 def _notify(queue: str) -> None:
@@ -436,16 +540,19 @@ def replay(
             reason = "already succeeded (use force)" if job.status == "succeeded" else job.status
             return ActionResult(False, reason)
         before = job.status
-        job_type = get_job_type(job.name)
+        try:
+            task = task_named(job.name)
+        except JobNotRegistered:
+            return ActionResult(False, f"no task named {job.name} any more")
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.QUEUED,
             run_at=timezone.now(),
-            max_attempts=F("attempts") + job_type.max_attempts,
+            max_attempts=F("attempts") + task.max_attempts,
             finished_at=None,
         )
         job.refresh_from_db()
         _audit(job, JobAction.Kind.REPLAY, actor, before, forced=force, note=note)
-        _record_outcome(job, job_type, JobAction.Kind.REPLAY)
+        _record_outcome(job, task, JobAction.Kind.REPLAY)
         _notify(job.queue)
     return ActionResult(True)
 
@@ -463,15 +570,15 @@ def _settle(job_id: int, kind: str, status: str, actor: object, note: str) -> Ac
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])
         _audit(job, kind, actor, before, note=note)
-        _record_outcome(job, _job_type_or_none(job.name), kind)
+        _record_outcome(job, _task_or_none(job.name), kind)
     return ActionResult(True)
 
 
-def _job_type_or_none(name: str) -> JobType | None:
+def _task_or_none(name: str) -> JobTask | None:
     try:
-        return get_job_type(name)
+        return task_named(name)
     except JobNotRegistered:
-        return None  # a job type since removed can still be settled
+        return None  # a task since removed can still be settled
 
 
 def resolve(job_id: int, *, actor: object = None, note: str = "") -> ActionResult:

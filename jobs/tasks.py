@@ -6,23 +6,26 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django_tasks import task
 
-from jobs import job
 from jobs.alerts import dead_job_lines, send_alert, summary_lines
+from jobs.backend import Backoff
 from jobs.models import Job, WorkerCluster
-from jobs.periodic import periodic
 
 BATCH = 1000
 
 
-@job("jobs.alert_dead_job", max_attempts=5, backoff_base=30)
+ALERT_BACKOFF = Backoff(base=30)
+
+
+@task(max_attempts=5, backoff=ALERT_BACKOFF)
 def alert_dead_job(job_id: int) -> None:
     """Tell the admins that a job went dead."""
     dead = Job.objects.get(pk=job_id)
     send_alert(f"Dead job: {dead.name} #{dead.pk}", dead_job_lines(dead))
 
 
-@job("jobs.alert_summary", max_attempts=5, backoff_base=30)
+@task(max_attempts=5, backoff=ALERT_BACKOFF)
 def alert_summary(started_at: str, first_job_id: int) -> None:
     """At the end of an alert window, one message for every other death in it."""
     lines = summary_lines(started_at, first_job_id)
@@ -42,8 +45,7 @@ def delete_in_batches(queryset) -> int:
         deleted += per_model.get(queryset.model._meta.label, 0)
 
 
-@periodic("jobs.prune", minutes=60)
-@job("jobs.prune", max_attempts=3, timeout=600, atomic=False)
+@task(max_attempts=3, timeout=600, atomic=False, every_minutes=60)
 def prune() -> dict[str, int]:
     """Delete finished job records past retention. Dead jobs stay until staff settle them."""
     now = timezone.now()

@@ -2,7 +2,8 @@
 
 `queue_email` runs inside the transaction of whatever caused the email (an event handler, a
 dunning step, a user's sign-up, a failed prebooking), so the email exists only if its cause
-committed. The `mail.send` job then sends it through Django's mail API (anymail picks the ESP).
+committed. The `mail.tasks.send` task then sends it through Django's mail API (anymail picks
+the ESP).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from jobs import enqueue
+from jobs.backend import task_named
 from jobs.errors import PermanentError
 from mail.models import Email
 
 logger = logging.getLogger(__name__)
 
-SEND_JOB = "mail.send"
+SEND_JOB = "mail.tasks.send"  # by name: mail.tasks imports this module
 
 # Every e-mail there is: its template under templates/emails/ (.txt and .html) and its subject,
 # whose {placeholders} read the e-mail's context.
@@ -79,7 +80,7 @@ def queue_email(
         defaults={"template": template, "customer": customer, "to": to, "context": context or {}},
     )
     if created:
-        enqueue(SEND_JOB, email_id=email.pk, target=f"mail.email:{email.pk}")
+        task_named(SEND_JOB).using(target=f"mail.email:{email.pk}").enqueue(email_id=email.pk)
     return email
 
 

@@ -15,7 +15,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import dateformat, timezone
 
 from billing.entitlements import pending_prebooking_limit
-from jobs import enqueue
+from jobs.backend import task_named
 from jobs.models import Job
 from jobs.sql import load
 from mail.services import queue_email
@@ -26,8 +26,12 @@ from prebooking.signals import prebooking_created
 log = logging.getLogger(__name__)
 QUERIES = load(Path(__file__).with_name("sql") / "queries.sql")
 Status = Prebooking.Status
-ARM_JOB = "prebooking.arm"
-REFIRE_JOB = "prebooking.refire"
+# The tasks this module enqueues, by name (prebooking.tasks imports this module).
+ARM_JOB = "prebooking.tasks.arm"
+REFIRE_JOB = "prebooking.tasks.refire"
+# Armers' unique keys and targets start with this (the keys of rows made before jobs became
+# tasks too).
+ARMER_KEY = "prebooking.arm"
 ARMERS_PER_INSTANT = 2  # a primary and a hot standby (docs/prebooking.md)
 
 
@@ -38,7 +42,7 @@ def idempotency_key(prebooking_id: int) -> str:
 
 def armer_key(instant: datetime, replica: int) -> str:
     """The unique key of one of an instant's armer jobs."""
-    return f"{ARM_JOB}:{instant.astimezone(UTC).isoformat()}:{replica}"
+    return f"{ARMER_KEY}:{instant.astimezone(UTC).isoformat()}:{replica}"
 
 
 def armer_lead_seconds() -> float:
@@ -62,6 +66,7 @@ def schedule_armers(instant: datetime) -> int:
     an armer of that key already ran to its end (every prebooking of the instant was
     cancelled before it, and one is now re-run), a new one is made under a key of its own.
     """
+    arm = task_named(ARM_JOB)  # by name: prebooking.tasks imports this module
     live = (*Job.WAITING, Job.Status.RUNNING)
     run_at = max(instant - timedelta(seconds=armer_lead_seconds()), timezone.now())
     made = 0
@@ -69,13 +74,13 @@ def schedule_armers(instant: datetime) -> int:
         key = armer_key(instant, replica)
         if Job.objects.filter(target=key, status__in=live).exists():
             continue
-        armer = enqueue(
-            ARM_JOB, instant=instant.isoformat(), run_at=run_at, unique_key=key, target=key
+        armer = arm.using(run_after=run_at, unique_key=key, target=key).enqueue(
+            instant=instant.isoformat()
         )
-        if armer.status not in live:
+        if armer.is_finished:
             again = f"{key}:{timezone.now().timestamp():.6f}"
-            enqueue(
-                ARM_JOB, instant=instant.isoformat(), run_at=run_at, unique_key=again, target=key
+            arm.using(run_after=run_at, unique_key=again, target=key).enqueue(
+                instant=instant.isoformat()
             )
         made += 1
     return made
@@ -361,11 +366,9 @@ def sweep() -> dict[str, int]:
                     pk=prebooking_id, status=Status.FIRING, attempts=attempts
                 ).update(attempts=attempts + 1, attempted_at=now)
                 if won:
-                    enqueue(
-                        REFIRE_JOB,
-                        prebooking_id=prebooking_id,
-                        target=f"prebooking.prebooking:{prebooking_id}",
-                    )
+                    task_named(REFIRE_JOB).using(
+                        target=f"prebooking.prebooking:{prebooking_id}"
+                    ).enqueue(prebooking_id=prebooking_id)
             counts["refired"] += won
         else:
             counts["failed"] += fail_stuck(

@@ -6,18 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django_tasks import task
 
-from jobs import job
-from jobs.periodic import periodic
+from jobs.backend import Backoff
 from prebooking import firing, services
 
 
-@job(
-    services.ARM_JOB,
-    queue=settings.PREBOOKING_QUEUE,
+@task(
+    queue_name=settings.PREBOOKING_QUEUE,
     max_attempts=3,
-    backoff_base=0.5,
-    jitter=0,
+    backoff=Backoff(base=0.5, jitter=0),
     timeout=settings.PREBOOKING_ARM_SECONDS,
     atomic=False,  # it commits as it goes: armed, firing, each outcome
     heartbeat=1.0,  # a dead armer's job is claimed again within a second
@@ -27,9 +25,8 @@ def arm(instant: str) -> int:
     return firing.arm_instant(datetime.fromisoformat(instant))
 
 
-@job(
-    services.REFIRE_JOB,
-    queue=settings.PREBOOKING_QUEUE,
+@task(
+    queue_name=settings.PREBOOKING_QUEUE,
     max_attempts=1,  # the sweep decides again; a second send is never automatic
     timeout=settings.PREBOOKING_RETRY_WINDOW + 30,
     atomic=False,
@@ -39,8 +36,7 @@ def refire(prebooking_id: int) -> bool:
     return firing.fire_now(prebooking_id, claim=False)
 
 
-@periodic("prebooking.sweep", minutes=1)
-@job("prebooking.sweep", queue=settings.PREBOOKING_QUEUE, max_attempts=3, timeout=120)
+@task(queue_name=settings.PREBOOKING_QUEUE, max_attempts=3, timeout=120, every_minutes=1)
 def sweep() -> dict[str, int]:
     """Recovery backstop (services.sweep), every minute on the timing queue."""
     return services.sweep()

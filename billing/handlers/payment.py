@@ -20,7 +20,7 @@ from billing.models import (
     StripeEvent,
     WalletTransaction,
 )
-from jobs import enqueue
+from jobs.backend import task_named
 from jobs.errors import PermanentError
 
 
@@ -29,8 +29,6 @@ class RefundBeforeCredit(Exception):
 
 
 TOP_UP_FAILED = "wallet.top_up_failed"
-TOP_UP_FAILED_JOB = "billing.alert_top_up_failed"
-TOP_UP_FAILED_SUMMARY_JOB = "billing.alert_top_up_failures_summary"
 
 
 def _customer(obj: dict) -> Customer | None:
@@ -87,23 +85,22 @@ def _alert_top_up_failed(intent: dict, event: StripeEvent) -> None:
     length = max(settings.ALERT_WINDOW_SECONDS, 1)
     now = int(timezone.now().timestamp())
     start = datetime.fromtimestamp(now - now % length, tz=UTC)
-    enqueue(
-        TOP_UP_FAILED_JOB,
+    # By name: billing.tasks imports this module.
+    alert_top_up_failed = task_named("billing.tasks.alert_top_up_failed")
+    alert_top_up_failures_summary = task_named("billing.tasks.alert_top_up_failures_summary")
+    alert_top_up_failed.using(
+        unique_key=f"top-up-failed:{start.isoformat()}", target=f"billing.payment:{intent['id']}"
+    ).enqueue(
         payment_intent_id=intent["id"],
         customer_id=customer_id,
         amount=amount,
         error=reason,
         stripe_event_id=event.stripe_id,
-        unique_key=f"top-up-failed:{start.isoformat()}",
-        target=f"billing.payment:{intent['id']}",
     )
-    enqueue(
-        TOP_UP_FAILED_SUMMARY_JOB,
-        window_start=start.isoformat(),
-        seconds=length,
-        run_at=start + timedelta(seconds=length),
+    alert_top_up_failures_summary.using(
+        run_after=start + timedelta(seconds=length),
         unique_key=f"top-up-failed-summary:{start.isoformat()}",
-    )
+    ).enqueue(window_start=start.isoformat(), seconds=length)
 
 
 def top_up_failures(window_start: datetime, seconds: int) -> list[ActivityLog]:

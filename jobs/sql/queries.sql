@@ -13,17 +13,20 @@
 -- on commit through jobs_notify, the one place a NOTIFY is sent from). NULL when unique_key is taken: the caller reads the existing job.
 SELECT jobs_enqueue(
     %(name)s, %(queue)s, %(kwargs)s::jsonb, %(target)s, %(unique_key)s,
-    %(max_attempts)s, %(timeout)s, %(run_at)s, %(now)s
+    %(max_attempts)s, %(timeout)s, %(run_at)s, %(now)s, NULL, %(args)s::jsonb
 );
 
 -- name: claim
 -- Take up to %(limit)s due jobs of a queue, oldest run_at first (FIFO among equals by id),
 -- skipping rows another worker is taking, and mark them running with their new attempt number
--- and lease in the same statement. They run in that order in one worker process. A running job whose lease has passed crashed: its attempt
--- is logged as such here, and it runs again -- or, when that was its last attempt, it comes
--- back with exhausted = true for the runner to bury without running it. The last column,
--- on every row and alone when nothing was claimed, is the earliest run_at still ahead: when
--- the caller should look again.
+-- and a lease of %(lease)s seconds in the same statement. They run in that order in one
+-- worker process. The lease is short and renewed while it is held: by the claiming process
+-- until a worker process takes the batch over (extend_leases), then by that process until
+-- each attempt ends. A running job whose lease has passed crashed (its holder died): its
+-- attempt is logged as such here, and it runs again -- or, when that was its last attempt, it
+-- comes back with exhausted = true for the runner to bury without running it. The last
+-- column, on every row and alone when nothing was claimed, is the earliest run_at still
+-- ahead: when the caller should look again.
 WITH due AS (
     SELECT id, run_at, timeout, status = 'running' AS crashed,
            attempts >= max_attempts AS was_last
@@ -36,26 +39,27 @@ WITH due AS (
        FOR UPDATE SKIP LOCKED
 ),
 queued AS (
-    -- The claimed jobs run one after the other in one worker: each one's lease covers the
-    -- timeouts of those before it too.
+    -- The claimed jobs run one after the other in one worker: what waits behind the first
+    -- waits for the timeouts of those before it.
     SELECT due.*,
-           sum(timeout) OVER (ORDER BY run_at, id) AS lease_seconds,
+           sum(timeout) OVER (ORDER BY run_at, id) AS batch_seconds,
            row_number() OVER (ORDER BY run_at, id) AS position
       FROM due
 ),
 taken AS (
-    -- A batch stops where its leases would pass %(batch_seconds)s (a dead worker's batch
-    -- must come back soon); the first job is always taken. The rest stay queued.
-    SELECT * FROM queued WHERE position = 1 OR lease_seconds <= %(batch_seconds)s
+    -- A batch stops where its timeouts would pass %(batch_seconds)s (a slow batch must not
+    -- hold jobs other workers could run); the first job is always taken. The rest stay queued.
+    SELECT * FROM queued WHERE position = 1 OR batch_seconds <= %(batch_seconds)s
 ),
 crash_log AS (
     -- Reads jobs_job as it was before `claimed` (one snapshot per statement): the attempt
     -- that died, its start and its worker.
     INSERT INTO jobs_jobattempt
-           (job_id, number, outcome, started_at, finished_at, error, traceback, worker)
+           (job_id, number, outcome, started_at, finished_at, error, error_class, traceback,
+            worker)
     SELECT job.id, job.attempts, 'crashed', coalesce(job.started_at, %(now)s), %(now)s,
            'The worker stopped during this attempt (killed, out of memory or timed out).',
-           '', job.worker
+           'jobs.errors.WorkerDied', '', job.worker
       FROM jobs_job AS job
       JOIN taken AS due ON due.id = job.id
      WHERE due.crashed
@@ -66,15 +70,15 @@ claimed AS (
            attempts = CASE WHEN due.crashed AND due.was_last
                            THEN job.attempts ELSE job.attempts + 1 END,
            started_at = %(now)s,
-           run_at = %(now)s + make_interval(secs => due.lease_seconds + %(lease_margin)s),
+           run_at = %(now)s + make_interval(secs => %(lease)s),
            worker = %(worker)s,
            last_error = CASE WHEN due.crashed THEN 'worker died during attempt ' || job.attempts
                              ELSE job.last_error END
       FROM taken AS due
      WHERE job.id = due.id
  RETURNING job.id, job.name, job.kwargs, job.attempts AS attempt, job.max_attempts,
-           job.timeout, due.crashed, due.crashed AND due.was_last AS exhausted,
-           due.run_at AS due_at
+           job.timeout, due.crashed, due.crashed AND due.was_last AS exhausted, job.args,
+           job.created_at AS enqueued_at, due.run_at AS due_at
 )
 SELECT claimed.*,
        (SELECT min(run_at) FROM jobs_job
@@ -91,13 +95,15 @@ SELECT claimed.*,
 -- caller then rolls the work back).
 WITH job AS (
     UPDATE jobs_job
-       SET status = 'succeeded', finished_at = %(now)s, last_error = ''
+       SET status = 'succeeded', finished_at = %(now)s, last_error = '',
+           return_value = %(return_value)s::jsonb
      WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
  RETURNING id, attempts, started_at
 )
 INSERT INTO jobs_jobattempt
-       (job_id, number, outcome, started_at, finished_at, duration_ms, error, traceback, worker)
-SELECT id, attempts, 'succeeded', started_at, %(now)s, %(duration_ms)s, '', '', %(worker)s
+       (job_id, number, outcome, started_at, finished_at, duration_ms, error, error_class,
+        traceback, worker)
+SELECT id, attempts, 'succeeded', started_at, %(now)s, %(duration_ms)s, '', '', '', %(worker)s
   FROM job
 RETURNING job_id;
 
@@ -117,10 +123,10 @@ WITH job AS (
 ),
 attempt AS (
     INSERT INTO jobs_jobattempt
-           (job_id, number, outcome, started_at, finished_at, duration_ms, error, traceback,
-            worker)
+           (job_id, number, outcome, started_at, finished_at, duration_ms, error, error_class,
+            traceback, worker)
     SELECT id, attempts, 'failed', started_at, %(now)s, %(duration_ms)s, %(error)s,
-           %(traceback)s, %(worker)s
+           %(error_class)s, %(traceback)s, %(worker)s
       FROM job
 )
 SELECT id, run_at,
@@ -136,11 +142,23 @@ UPDATE jobs_job
  WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
 RETURNING id;
 
--- name: extend_lease
--- A long job's heartbeat: its lease now ends at %(until)s, if it is still its attempt.
-UPDATE jobs_job
-   SET run_at = %(until)s
- WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s;
+-- name: extend_leases
+-- The heartbeat of the process holding claimed attempts: each job's lease now ends
+-- %(leases)s seconds after %(now)s, if the attempt is still the one it holds. A worker
+-- process taking a batch over from its claimer runs it first with its own name as %(worker)s
+-- (from then on only it renews them); the claimer renews what it handed off and no worker
+-- took yet (%(holder)s: its own name; NULL for the worker process). The ids returned are
+-- those it still holds.
+UPDATE jobs_job AS job
+   SET run_at = %(now)s + make_interval(secs => mine.lease),
+       worker = coalesce(%(worker)s, job.worker)
+  FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(leases)s::float8[])
+       AS mine(id, attempt, lease)
+ WHERE job.id = mine.id
+   AND job.status = 'running'
+   AND job.attempts = mine.attempt
+   AND (%(holder)s::varchar IS NULL OR job.worker = %(holder)s::varchar)
+RETURNING job.id;
 
 -- name: notify
 -- Wake the workers of a queue when the current transaction commits (a replay: due now).

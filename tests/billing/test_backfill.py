@@ -48,7 +48,7 @@ def test_backfill_ingests_missing_events_across_pages_and_reports(fake_stripe):
     assert "fetched 250, new 220, already had 30" in out.getvalue()
     assert StripeEvent.objects.count() == 250
     assert not StripeEvent.objects.filter(stripe_id="evt_before_since").exists()
-    assert Job.objects.filter(name="billing.process_event").count() == 250
+    assert Job.objects.filter(name="billing.tasks.process_event").count() == 250
     pages = [path for method, path in fake_stripe.requests if path.startswith("/v1/events")]
     assert len(pages) == 3  # 100 + 100 + 50, auto-paging with starting_after
     assert "starting_after=" in pages[1]

@@ -133,7 +133,7 @@ def test_payment_closes_the_case_and_stops_every_pending_step(
     assert sent(mailbox) == sorted(
         [FAILED, REMINDER, ("carl@example.com", "Receipt for your payment")]
     )
-    steps = Job.objects.filter(name="billing.dunning_step").order_by("run_at")
+    steps = Job.objects.filter(name="billing.tasks.dunning_step").order_by("run_at")
     assert list(steps.values_list("status", flat=True)) == ["succeeded", "discarded", "discarded"]
     assert JobAction.objects.filter(kind="discard").count() == 2  # audited, with the cause
 
@@ -147,7 +147,7 @@ def test_repeated_payment_failures_open_one_case_with_one_set_of_steps(
     drain(until=T0 + 10 * DAY)
 
     assert DunningCase.objects.count() == 1
-    assert Job.objects.filter(name="billing.dunning_step").count() == 3
+    assert Job.objects.filter(name="billing.tasks.dunning_step").count() == 3
     assert sent(mailbox).count(FAILED) == 1
     assert fake_stripe.canceled == ["sub_carl"]
 
@@ -177,7 +177,10 @@ def test_subscription_already_gone_at_stripe_counts_as_canceled(
     drain(until=T0 + 10 * DAY)
 
     assert DunningCase.objects.get().status == "canceled"
-    assert Job.objects.get(name="billing.dunning_step", kwargs__step="cancel").status == "succeeded"
+    assert (
+        Job.objects.get(name="billing.tasks.dunning_step", kwargs__step="cancel").status
+        == "succeeded"
+    )
 
 
 def subscription_ended(kind: str, status: str, moment: datetime) -> dict:
@@ -214,7 +217,7 @@ def test_subscription_ending_during_dunning_closes_the_case_and_stops_its_steps(
 
     case = DunningCase.objects.get()
     assert (case.status, case.closed_by) == ("canceled", event["id"])
-    steps = Job.objects.filter(name="billing.dunning_step").order_by("run_at")
+    steps = Job.objects.filter(name="billing.tasks.dunning_step").order_by("run_at")
     assert list(steps.values_list("status", flat=True)) == ["succeeded", "discarded", "discarded"]
     assert fake_stripe.canceled == []  # nothing left to cancel
     assert REMINDER in sent(mailbox) and sent(mailbox).count(REMINDER) == 1  # no day-7 notice

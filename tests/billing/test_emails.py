@@ -96,7 +96,7 @@ def test_email_waits_for_its_recipient_address_and_is_retried(client, mailbox):
     run_at(T0)
     email = Email.objects.get()
     assert email.status == "pending"
-    assert "RecipientUnknown" in Job.objects.get(name="mail.send").last_error
+    assert "RecipientUnknown" in Job.objects.get(name="mail.tasks.send").last_error
 
     deliver(client, dana(), T0 + timedelta(seconds=30))
     drain(until=T0 + timedelta(minutes=5))
@@ -111,7 +111,7 @@ def test_esp_failure_returns_the_email_to_pending_and_a_retry_sends_it(client, m
     deliver(client, paid_invoice(), T0)
     run_at(T0)  # nothing listens on port 9: the send fails
     assert Email.objects.get().status == "pending"
-    assert Job.objects.get(name="mail.send").status == "retrying"
+    assert Job.objects.get(name="mail.tasks.send").status == "retrying"
 
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"  # the ESP is back
     drain(until=T0 + timedelta(minutes=5))
@@ -129,7 +129,7 @@ def test_email_whose_sender_died_mid_send_is_not_sent_again(mailbox):
     drain(until=T0 + timedelta(hours=1))
 
     assert mailbox == []
-    job = Job.objects.get(name="mail.send")
+    job = Job.objects.get(name="mail.tasks.send")
     assert job.status == "dead"
     assert "at most once" in job.last_error
 

@@ -155,9 +155,9 @@ def test_retention_prunes_old_processed_events_and_keeps_dead_ones(client, custo
     StripeEvent.objects.filter(pk=dead.pk).update(status="dead")
 
     with time_machine.travel(T0 + timedelta(days=29), tick=False):
-        assert prune_events() == 0
+        assert prune_events.call() == 0
     with time_machine.travel(T0 + timedelta(days=31), tick=False):
-        assert prune_events() == 1
+        assert prune_events.call() == 1
 
     assert list(StripeEvent.objects.values_list("pk", flat=True)) == [dead.pk]
     assert not StripeEvent.objects.filter(pk=processed.pk).exists()

@@ -90,7 +90,7 @@ def test_a_thin_event_is_stored_once_and_applies_the_object_fetched_from_the_api
     assert ("GET", "/v1/subscriptions/sub_fay") in fake_stripe.requests
     row = Subscription.objects.get()
     assert (row.status, row.plan, row.customer.stripe_id) == ("active", "pro", "cus_fay")
-    assert Job.objects.filter(name="billing.process_event").count() == 1
+    assert Job.objects.filter(name="billing.tasks.process_event").count() == 1
 
 
 def test_a_thin_invoice_paid_sends_the_receipt_like_a_snapshot_event(client, fake_stripe, mailbox):

@@ -37,7 +37,7 @@ def test_new_event_is_stored_and_its_processing_enqueued(client, customer_event)
     job = Job.objects.get()
     assert stored.job == job
     assert (job.name, job.kwargs, job.target) == (
-        "billing.process_event",
+        "billing.tasks.process_event",
         {"event_id": stored.pk},
         f"billing.stripeevent:{stored.pk}",
     )

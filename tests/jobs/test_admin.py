@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 
-from jobs import enqueue
 from jobs.models import Job, JobAction
 from jobs.testing import run_due_jobs
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def dead_job():
-    job = enqueue("tests.refuses", target="tests:1")
+    job = enqueue(sample_jobs.refuses, target="tests:1")
     run_due_jobs()
     job.refresh_from_db()
     assert job.status == "dead"
@@ -51,7 +51,7 @@ def test_dead_letters_list_shows_the_dead_job(admin_client, dead_job):
     response = admin_client.get("/admin/jobs/deadletter/")
 
     assert response.status_code == 200
-    assert b"tests.refuses" in response.content
+    assert b"tests.jobs.sample_jobs.refuses" in response.content
     assert b"permanent error after 1 attempt" in response.content
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -19,18 +20,19 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
+from django_tasks import task
 
-from jobs import enqueue, job
 from jobs.broker import JobsBroker, channel_for, listen_connection_params
 from jobs.errors import JobNotRegistered
 from jobs.models import Job, JobAttempt, WorkerCluster
-from jobs.services import execute, execute_batch
+from jobs.services import execute_batch
+from tests.jobs.helpers import enqueue
 
 pytestmark = pytest.mark.django_db(transaction=True)
-QUEUE = "test-queue"
+QUEUE = "default"
 
 
-@job("tests.broker_noop", queue=QUEUE, max_attempts=2, timeout=10)
+@task(queue_name=QUEUE, max_attempts=2, timeout=10)
 def noop(n: int = 0) -> int:
     return n
 
@@ -47,13 +49,14 @@ def make_broker(backstop: float = 0.05, bulk: int = 1) -> JobsBroker:
 
 
 def add(n: int = 0, **options: object) -> int:
-    return enqueue("tests.broker_noop", n=n, **options).pk
+    return enqueue(noop, n=n, **options).pk
 
 
 def attempts(package: str) -> list[dict]:
     """The claimed attempts a django-q2 task of ours runs (one, or a batch)."""
     task = SignedPackage.loads(package)
-    return task["args"][0] if task["func"] == "jobs.services.execute_batch" else [task["args"][0]]
+    assert task["func"] == "jobs.services.execute_batch"
+    return task["args"][0]
 
 
 def claimed(broker: JobsBroker) -> list[int]:
@@ -99,10 +102,11 @@ def test_claim_marks_the_job_running_with_its_attempt_and_lease(broker):
 
     job = Job.objects.get(pk=job_id)
     assert job.status == "running" and job.attempts == 1
-    assert timedelta(seconds=20) < job.run_at - timezone.now() <= timedelta(seconds=10 + 15)
+    lease = timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+    assert lease - timedelta(seconds=2) < job.run_at - timezone.now() <= lease
     task = SignedPackage.loads(package)
-    assert task["func"] == "jobs.services.execute"
-    assert task["args"][0]["id"] == job_id and task["args"][0]["attempt"] == 1
+    assert task["func"] == "jobs.services.execute_batch"
+    assert task["args"][0][0]["id"] == job_id and task["args"][0][0]["attempt"] == 1
 
 
 def test_a_bulk_claim_is_one_task_that_runs_its_jobs_in_order(broker):
@@ -129,7 +133,7 @@ def test_a_batch_stops_where_its_leases_would_pass_the_batch_limit(broker, setti
     assert claimed(broker) == enqueued[2:]
 
 
-def test_each_job_of_a_batch_has_a_lease_that_covers_those_before_it(broker):
+def test_every_job_of_a_batch_has_the_short_lease_its_holder_renews(broker):
     enqueued = [add(n) for n in range(3)]
     broker.bulk = 3
     before = timezone.now()
@@ -137,7 +141,7 @@ def test_each_job_of_a_batch_has_a_lease_that_covers_those_before_it(broker):
     broker.dequeue()
 
     leases = [(Job.objects.get(pk=pk).run_at - before).total_seconds() for pk in enqueued]
-    assert [round(lease) for lease in leases] == [10 + 15, 20 + 15, 30 + 15]
+    assert [round(lease) for lease in leases] == [round(settings.JOBS_LEASE_SECONDS)] * 3
 
 
 def test_a_claimed_job_runs_and_finishes_with_nothing_but_the_job_tables(broker):
@@ -145,7 +149,7 @@ def test_a_claimed_job_runs_and_finishes_with_nothing_but_the_job_tables(broker)
     [(_, package)] = broker.dequeue()
     task = SignedPackage.loads(package)
 
-    assert execute(*task["args"]) == "succeeded"
+    assert execute_batch(*task["args"]) == ["succeeded"]
 
     assert Job.objects.get(pk=job_id).status == "succeeded"
     [attempt] = JobAttempt.objects.filter(job_id=job_id)
@@ -261,7 +265,7 @@ def test_crashed_attempt_is_found_by_its_expired_lease_in_the_claim(broker):
     assert job.attempts == 2 and job.status == "running"
     [crash] = JobAttempt.objects.filter(job_id=job_id)
     assert crash.number == 1 and crash.outcome == "crashed"
-    assert execute(*SignedPackage.loads(package)["args"]) == "succeeded"
+    assert execute_batch(*SignedPackage.loads(package)["args"]) == ["succeeded"]
     assert Job.objects.get(pk=job_id).status == "succeeded"
 
 
@@ -272,7 +276,7 @@ def test_a_crash_of_the_last_attempt_buries_the_job_without_running_it(broker):
         Job.objects.filter(pk=job_id).update(run_at=timezone.now() - timedelta(seconds=1))
         [(_, package)] = broker.dequeue()
 
-    assert execute(*SignedPackage.loads(package)["args"]) == "dead"
+    assert execute_batch(*SignedPackage.loads(package)["args"]) == ["dead"]
 
     job = Job.objects.get(pk=job_id)
     assert job.status == "dead" and job.attempts == 2
@@ -293,20 +297,20 @@ def test_acknowledge_and_fail_change_nothing(broker):
 
 
 def test_a_django_q_task_of_a_job_type_becomes_a_job(broker):
-    async_task("tests.broker_noop", broker=broker, q_options={"group": "periodic:x"})
+    async_task("tests.jobs.test_broker.noop", broker=broker, q_options={"group": "periodic:x"})
 
     [job] = Job.objects.all()
-    assert job.name == "tests.broker_noop" and job.queue == QUEUE
+    assert job.name == "tests.jobs.test_broker.noop" and job.queue == QUEUE
     assert OrmQ.objects.count() == 0
 
 
 def test_a_scheduled_run_is_one_job_however_often_it_is_enqueued(broker):
     for _ in range(3):
         async_task(
-            "tests.broker_noop",
+            "tests.jobs.test_broker.noop",
             scheduled_for="2026-12-01T10:00:00+00:00",
             broker=broker,
-            q_options={"group": "periodic:tests.broker_noop"},
+            q_options={"group": "periodic:tests.jobs.test_broker.noop"},
         )
 
     assert Job.objects.count() == 1

@@ -6,7 +6,7 @@ import pytest
 
 from jobs.fingerprints import fingerprint
 from jobs.models import BulkAction, Job, JobAction
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
 from tests.jobs.helpers import dead_now as dead
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_fingerprint_masks_what_varies_and_keeps_what_went_wrong(error, group):
 
 
 def test_a_failing_job_stores_its_fingerprint_when_it_dies():
-    job = dead("tests.missing_row", row=5)
+    job = dead(sample_jobs.missing_row, row=5)
 
     assert job.error_fingerprint == (
         "LookupError: row <n> of table 'accounts' has gone (checked at <hex>)"
@@ -40,8 +40,8 @@ def test_a_failing_job_stores_its_fingerprint_when_it_dies():
 def test_all_matching_acts_on_no_more_than_the_cap_and_says_so(admin_client, settings):
     settings.CONSOLE_BULK_CAP = 2
     for row in (1, 2, 3):
-        dead("tests.missing_row", row=row)
-    url = "/admin/jobs/deadletter/act-all/discard/?name=tests.missing_row"
+        dead(sample_jobs.missing_row, row=row)
+    url = "/admin/jobs/deadletter/act-all/discard/?name=tests.jobs.sample_jobs.missing_row"
 
     asked = admin_client.get(url).content.decode()
     done = admin_client.post(url, {"confirmed": "yes", "note": "n"}, follow=True)
@@ -50,11 +50,15 @@ def test_all_matching_acts_on_no_more_than_the_cap_and_says_so(admin_client, set
     assert Job.objects.filter(status="discarded").count() == 2
     assert "run it again for the rest" in done.content.decode()
     bulk = BulkAction.objects.get()
-    assert (bulk.matched, bulk.acted, bulk.filter) == (3, 2, "name=tests.missing_row")
+    assert (bulk.matched, bulk.acted, bulk.filter) == (
+        3,
+        2,
+        "name=tests.jobs.sample_jobs.missing_row",
+    )
 
 
 def test_discard_of_the_selection_asks_first_and_does_nothing_until_confirmed(admin_client):
-    job = dead("tests.refuses")
+    job = dead(sample_jobs.refuses)
     form = {"action": "discard", "_selected_action": [job.pk]}
 
     asked = admin_client.post("/admin/jobs/deadletter/", form)
@@ -69,7 +73,7 @@ def test_discard_of_the_selection_asks_first_and_does_nothing_until_confirmed(ad
 
 
 def test_an_action_goes_back_only_to_a_page_of_this_site(admin_client):
-    job = dead("tests.refuses")
+    job = dead(sample_jobs.refuses)
 
     response = admin_client.post(
         f"/admin/jobs/job/{job.pk}/act/replay/", {"next": "https://evil.example/"}
@@ -79,7 +83,7 @@ def test_an_action_goes_back_only_to_a_page_of_this_site(admin_client):
 
 
 def test_job_search_by_error_text_needs_three_characters(admin_client):
-    job = dead("tests.refuses")
+    job = dead(sample_jobs.refuses)
 
     found = admin_client.get("/admin/jobs/job/", {"q": "retrying cannot"}).content.decode()
     short = admin_client.get("/admin/jobs/job/", {"q": "re"}).content.decode()

@@ -12,12 +12,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from billing.models import StripeEvent
-from jobs import enqueue
 from jobs.models import BulkAction, Job, JobAction, WorkerCluster
 from tests.billing.conftest import make_event, webhook_secret  # noqa: F401 - signs deliveries
 from tests.billing.helpers import deliver, drain
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
 from tests.jobs.helpers import dead_now as dead
+from tests.jobs.helpers import enqueue
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -77,21 +77,25 @@ def test_one_search_box_finds_a_dead_letter_by_event_id_payload_email_error_or_i
 def test_replay_all_matching_a_filter_counts_asks_and_writes_one_audit_row(
     browser_page, admin_user
 ):
-    missing = [dead("tests.missing_row", row=row) for row in (11, 22, 33, 44)]
-    other = dead("tests.refuses")
+    missing = [dead(sample_jobs.missing_row, row=row) for row in (11, 22, 33, 44)]
+    other = dead(sample_jobs.refuses)
     page = browser_page
     log_in(page, "/admin/jobs/deadletter/")
 
-    page.click("#changelist-filter a:text-is('tests.missing_row')")
+    page.click("#changelist-filter a:text-is('tests.jobs.sample_jobs.missing_row')")
     page.click(".bulk-actions a:has-text('Replay all')")
     expect(page.locator(".confirm-count")).to_contain_text("4 rows match the filter")
-    expect(page.locator(".confirm-filter")).to_contain_text("name=tests.missing_row")
+    expect(page.locator(".confirm-filter")).to_contain_text(
+        "name=tests.jobs.sample_jobs.missing_row"
+    )
     assert Job.objects.filter(status="dead").count() == 5  # nothing happened yet
     page.fill("#id_note", "accounts table restored")
     page.click("button:has-text('Yes, replay now')")
 
     expect(page.locator("ul.messagelist")).to_contain_text("4 queued for replay")
-    expect(page).to_have_url(re.compile(r"/admin/jobs/deadletter/\?name=tests.missing_row"))
+    expect(page).to_have_url(
+        re.compile(r"/admin/jobs/deadletter/\?name=tests.jobs.sample_jobs.missing_row")
+    )
     assert set(
         Job.objects.filter(pk__in=[j.pk for j in missing]).values_list("status", flat=True)
     ) == {"queued"}
@@ -101,7 +105,7 @@ def test_replay_all_matching_a_filter_counts_asks_and_writes_one_audit_row(
     assert (bulk.kind, bulk.model, bulk.filter) == (
         "replay",
         "jobs.deadletter",
-        "name=tests.missing_row",
+        "name=tests.jobs.sample_jobs.missing_row",
     )
     assert (bulk.matched, bulk.acted, bulk.actor_name, bulk.note) == (
         4,
@@ -115,8 +119,8 @@ def test_replay_all_matching_a_filter_counts_asks_and_writes_one_audit_row(
 
 def test_dead_letters_group_by_error_and_a_group_is_discarded_at_once(browser_page, admin_user):
     for row in (7, 1234, 99):  # one cause, three messages that differ by the row they name
-        dead("tests.missing_row", row=row)
-    refused = dead("tests.refuses")
+        dead(sample_jobs.missing_row, row=row)
+    refused = dead(sample_jobs.refuses)
     page = browser_page
     log_in(page, "/admin/jobs/deadletter/")
 
@@ -131,15 +135,18 @@ def test_dead_letters_group_by_error_and_a_group_is_discarded_at_once(browser_pa
     page.click("button:has-text('Yes, discard')")
 
     expect(page.locator("ul.messagelist")).to_contain_text("3 discarded")
-    assert Job.objects.filter(name="tests.missing_row", status="discarded").count() == 3
+    assert (
+        Job.objects.filter(name="tests.jobs.sample_jobs.missing_row", status="discarded").count()
+        == 3
+    )
     refused.refresh_from_db()
     assert refused.status == "dead"
     assert refused.error_fingerprint == "PermanentError: bad data: retrying cannot help"
 
 
 def test_discard_asks_first_keeps_the_note_and_stays_on_the_page(browser_page, admin_user):
-    job = dead("tests.refuses")
-    replayed = dead("tests.refuses")
+    job = dead(sample_jobs.refuses)
+    replayed = dead(sample_jobs.refuses)
     page = browser_page
     here = f"/admin/jobs/deadletter/{job.pk}/change/"
     log_in(page, here)
@@ -161,13 +168,13 @@ def test_discard_asks_first_keeps_the_note_and_stays_on_the_page(browser_page, a
     expect(page.locator("ul.messagelist")).to_contain_text(f"Job #{replayed.pk} queued for replay")
     expect(page).to_have_url(re.compile(rf"/admin/jobs/deadletter/{replayed.pk}/change/$"))
 
-    other = dead("tests.refuses")
-    page.goto("/admin/jobs/deadletter/?name=tests.refuses")
+    other = dead(sample_jobs.refuses)
+    page.goto("/admin/jobs/deadletter/?name=tests.jobs.sample_jobs.refuses")
     page.check(f"input[name=_selected_action][value='{other.pk}']")
     page.select_option("select[name=action]", "replay")
     page.click("button[name=index]")
     expect(page.locator("ul.messagelist")).to_contain_text("1 queued for replay")
-    expect(page).to_have_url(re.compile(r"name=tests.refuses"))
+    expect(page).to_have_url(re.compile(r"name=tests.jobs.sample_jobs.refuses"))
 
 
 def test_a_stale_worker_is_shown_stale_and_readyz_says_how_long_nobody_attended(
@@ -184,7 +191,7 @@ def test_a_stale_worker_is_shown_stale_and_readyz_says_how_long_nobody_attended(
         seen_at=now - timedelta(seconds=40),
     )
     with time_machine.travel(now - timedelta(seconds=90)):
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
     page = browser_page
     log_in(page, "/admin/dashboard/")
 

@@ -8,10 +8,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from jobs import enqueue
 from jobs.models import Job
 from jobs.testing import run_due_jobs
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def dead(name: str, **kwargs) -> Job:
 
 
 def test_dead_letter_page_has_replay_resolve_and_discard_buttons(admin_client):
-    job = dead("tests.refuses", target="tests:1")
+    job = dead(sample_jobs.refuses, target="tests:1")
 
     page = admin_client.get(f"/admin/jobs/deadletter/{job.pk}/change/").content.decode()
     replayed = admin_client.post(f"/admin/jobs/deadletter/{job.pk}/act/replay/", follow=True)
@@ -44,7 +44,7 @@ def test_dead_letter_page_has_replay_resolve_and_discard_buttons(admin_client):
 
 def test_dead_letter_target_links_to_the_row_it_is_about(admin_client, django_user_model):
     user = django_user_model.objects.create_user("someone")
-    job = dead("tests.refuses", target=f"auth.user:{user.pk}")
+    job = dead(sample_jobs.refuses, target=f"auth.user:{user.pk}")
 
     listed = admin_client.get("/admin/jobs/deadletter/").content.decode()
     page = admin_client.get(f"/admin/jobs/deadletter/{job.pk}/change/").content.decode()
@@ -55,8 +55,8 @@ def test_dead_letter_target_links_to_the_row_it_is_about(admin_client, django_us
 
 
 def test_cause_of_death_is_the_permanent_error_or_the_exhausted_attempts(admin_client):
-    refused = dead("tests.refuses", target="tests:1")
-    exhausted = dead("tests.always_fails", target="tests:2")
+    refused = dead(sample_jobs.refuses, target="tests:1")
+    exhausted = dead(sample_jobs.always_fails, target="tests:2")
 
     listed = admin_client.get("/admin/jobs/deadletter/").content.decode()
     refused_page = admin_client.get(f"/admin/jobs/job/{refused.pk}/change/").content.decode()
@@ -68,7 +68,7 @@ def test_cause_of_death_is_the_permanent_error_or_the_exhausted_attempts(admin_c
 
 
 def test_attempts_after_a_replay_count_against_the_types_limit(admin_client):
-    job = dead("tests.refuses", target="tests:1")
+    job = dead(sample_jobs.refuses, target="tests:1")
     admin_client.post(f"/admin/jobs/deadletter/{job.pk}/act/replay/")
     run_due_jobs()
 

@@ -9,11 +9,11 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from jobs import enqueue
 from jobs.models import Job, WorkerCluster
 from jobs.tasks import prune
 from jobs.testing import run_due_jobs
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -44,7 +44,7 @@ def test_readyz_names_the_queue_whose_due_work_has_no_live_worker(client):
     heartbeat("timing", 0, pid=1)  # another queue's cluster is alive: it does not count
     heartbeat("default", 30, pid=2)  # the default queue's stopped beating 30 s ago
     with time_machine.travel(timezone.now() - timedelta(seconds=10)):
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
 
     response = client.get("/readyz")
 
@@ -58,7 +58,7 @@ def test_readyz_names_the_queue_whose_due_work_has_no_live_worker(client):
 
 def test_readyz_says_how_long_a_queue_without_any_worker_has_waited(client):
     with time_machine.travel(timezone.now() - timedelta(seconds=95)):
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
 
     [reason] = client.get("/readyz").json()["reasons"]
 
@@ -70,7 +70,7 @@ def test_a_degraded_readyz_is_logged_once_at_warning_not_as_an_error_per_probe(c
 
     READINESS_LOG.kinds = frozenset()  # another test's probe may have left this process degraded
     with time_machine.travel(timezone.now() - timedelta(seconds=60)):
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
 
     with caplog.at_level("INFO"):
         statuses = [client.get("/readyz").status_code for _ in range(3)]
@@ -86,14 +86,14 @@ def test_a_degraded_readyz_is_logged_once_at_warning_not_as_an_error_per_probe(c
 
 
 def test_readyz_gives_a_queue_a_few_seconds_before_it_counts(client):
-    enqueue("tests.flaky", fails=0)  # due just now, and no cluster at all yet
+    enqueue(sample_jobs.flaky, fails=0)  # due just now, and no cluster at all yet
 
     assert client.get("/readyz").status_code == 200
 
 
 def test_readyz_is_ok_with_a_cluster_and_small_backlog(client, cluster_heartbeat):
     with time_machine.travel(timezone.now() - timedelta(seconds=10)):
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
 
     response = client.get("/readyz")
 
@@ -123,7 +123,7 @@ def test_dashboard_shows_a_stale_cluster_as_stale_instead_of_dropping_it(admin_c
 def test_readyz_is_degraded_when_the_backlog_is_too_big(client, cluster_heartbeat, settings):
     settings.READY_MAX_BACKLOG = 3
     for _ in range(3):
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
 
     response = client.get("/readyz")
 
@@ -132,22 +132,22 @@ def test_readyz_is_degraded_when_the_backlog_is_too_big(client, cluster_heartbea
 
 
 def test_metrics_exposes_queue_depth_and_attempts(client):
-    enqueue("tests.refuses")
+    enqueue(sample_jobs.refuses)
     run_due_jobs()
-    enqueue("tests.flaky", fails=0)
+    enqueue(sample_jobs.flaky, fails=0)
 
     body = client.get("/metrics").content.decode()
 
     assert 'jobs_queue_depth{queue="default",state="dead"} 1.0' in body
     assert 'jobs_queue_depth{queue="default",state="waiting"} 1.0' in body
-    assert 'jobs_dead_total{job="tests.refuses"}' in body
+    assert 'jobs_dead_total{job="tests.jobs.sample_jobs.refuses"}' in body
     assert "jobs_oldest_due_seconds" in body
 
 
 def test_a_job_waiting_to_retry_counts_as_failed_not_delayed(client):
-    enqueue("tests.flaky", fails=1)
+    enqueue(sample_jobs.flaky, fails=1)
     run_due_jobs()  # attempt 1 fails; attempt 2 is due in a minute
-    enqueue("tests.flaky", fails=0, run_at=timezone.now() + timedelta(hours=1))
+    enqueue(sample_jobs.flaky, fails=0, run_at=timezone.now() + timedelta(hours=1))
 
     body = client.get("/metrics").content.decode()
 
@@ -170,39 +170,39 @@ def test_a_storm_of_dead_jobs_sends_one_alert_then_one_summary(
     settings.ALERT_WINDOW_SECONDS = 300
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
         for _ in range(50):
-            enqueue("tests.refuses")
+            enqueue(sample_jobs.refuses)
         run_due_jobs()
     with time_machine.travel(T0, tick=False):
         run_due_jobs()  # the immediate alert
     assert len(mail.outbox) == 1
-    assert "Dead job: tests.refuses" in mail.outbox[0].subject
+    assert "Dead job: tests.jobs.sample_jobs.refuses" in mail.outbox[0].subject
 
     with time_machine.travel(T0 + timedelta(seconds=301), tick=False):
         run_due_jobs()  # the window's summary
 
     assert len(mail.outbox) == 2
     assert mail.outbox[1].subject.endswith("49 more jobs went dead")
-    assert "49 x tests.refuses" in mail.outbox[1].body
+    assert "49 x tests.jobs.sample_jobs.refuses" in mail.outbox[1].body
 
 
 def test_pruning_deletes_old_finished_jobs_and_keeps_dead_ones(settings):
     with time_machine.travel(T0, tick=False):
-        done = enqueue("tests.flaky", fails=0)
-        dead = enqueue("tests.refuses")
+        done = enqueue(sample_jobs.flaky, fails=0)
+        dead = enqueue(sample_jobs.refuses)
         run_due_jobs()
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
-        recent = enqueue("tests.flaky", fails=0)
+        recent = enqueue(sample_jobs.flaky, fails=0)
         run_due_jobs()
 
     with time_machine.travel(T0 + timedelta(hours=25), tick=False):
-        result = prune()
+        result = prune.call()
 
     assert result["succeeded"] == 1
     assert not Job.objects.filter(pk=done.pk).exists()
     assert Job.objects.filter(pk=recent.pk).exists()  # younger than 24 h
 
     with time_machine.travel(T0 + timedelta(days=365), tick=False):
-        prune()
+        prune.call()
     assert Job.objects.filter(pk=dead.pk, status="dead").exists()  # unresolved: never pruned
 
 

@@ -12,9 +12,9 @@ import pytest
 from django.db import transaction
 from django_q.models import OrmQ
 
-from jobs import enqueue
 from jobs.models import Job, JobAttempt
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ def test_worker_runs_a_job_and_stops_on_a_process_group_sigterm(start_process, t
     cluster = start_process(["manage.py", "jobs_worker", "--queue", "default"], **ENV)
     marker = tmp_path / "ran"
     with transaction.atomic():
-        job = enqueue("tests.write_marker", path=str(marker), text="hello")
+        job = enqueue(sample_jobs.write_marker, path=str(marker), text="hello")
 
     assert wait_for(marker.exists, timeout=30)
     assert marker.read_text() == "hello"
@@ -40,7 +40,7 @@ def test_worker_runs_a_job_and_stops_on_a_process_group_sigterm(start_process, t
 
 def test_a_group_sigterm_lets_the_running_attempt_finish(start_process, tmp_path):
     cluster = start_process(["manage.py", "jobs_worker", "--queue", "default"], **ENV)
-    job = enqueue("tests.slow", seconds=1.5)
+    job = enqueue(sample_jobs.slow, seconds=1.5)
     assert wait_for(lambda: Job.objects.get(pk=job.pk).status == "running", timeout=30)
     time.sleep(0.2)
 

@@ -8,11 +8,12 @@ import pytest
 import time_machine
 from django.db import transaction
 
-from jobs import enqueue, signals
+from jobs import signals
 from jobs.models import Job, JobAction, JobAttempt
 from jobs.services import execute, replay, resolve
 from jobs.testing import run_due_jobs
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
@@ -25,7 +26,7 @@ def run_at(moment: datetime) -> int:
 
 def test_job_that_fails_twice_then_succeeds_retries_on_the_backoff_schedule():
     with time_machine.travel(T0, tick=False):
-        job = enqueue("tests.flaky", fails=2)
+        job = enqueue(sample_jobs.flaky, fails=2)
         run_due_jobs()
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("retrying", 1)
@@ -51,7 +52,7 @@ def test_job_that_always_fails_goes_dead_after_max_attempts_and_raises_the_alert
     dead = []
     signals.job_dead.connect(lambda sender, job, **kw: dead.append(job.pk), weak=False)
     with time_machine.travel(T0, tick=False):
-        job = enqueue("tests.always_fails")
+        job = enqueue(sample_jobs.always_fails)
     with django_capture_on_commit_callbacks(execute=True):
         for minutes in (0, 1, 3):
             run_at(T0 + timedelta(minutes=minutes))
@@ -66,7 +67,7 @@ def test_job_that_always_fails_goes_dead_after_max_attempts_and_raises_the_alert
 
 
 def test_permanent_error_goes_dead_at_once():
-    job = enqueue("tests.refuses")
+    job = enqueue(sample_jobs.refuses)
     run_due_jobs()
     job.refresh_from_db()
 
@@ -76,22 +77,22 @@ def test_permanent_error_goes_dead_at_once():
 
 def test_enqueue_rolls_back_with_the_callers_transaction():
     with pytest.raises(RuntimeError), transaction.atomic():
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
         raise RuntimeError("the caller fails after enqueueing")
 
     assert Job.objects.count() == 0
 
 
 def test_unique_key_enqueues_once():
-    first = enqueue("tests.flaky", fails=0, unique_key="welcome:user:1")
-    second = enqueue("tests.flaky", fails=0, unique_key="welcome:user:1")
+    first = enqueue(sample_jobs.flaky, fails=0, unique_key="welcome:user:1")
+    second = enqueue(sample_jobs.flaky, fails=0, unique_key="welcome:user:1")
 
     assert first.pk == second.pk
     assert run_due_jobs() == 1
 
 
 def test_a_stale_attempt_of_a_finished_job_changes_nothing():
-    job = enqueue("tests.flaky", fails=0)
+    job = enqueue(sample_jobs.flaky, fails=0)
     run_due_jobs()
     stale = {"id": job.pk, "name": job.name, "kwargs": {"fails": 0}, "attempt": 1}
     stale.update(max_attempts=5, timeout=60)
@@ -104,7 +105,7 @@ def test_a_stale_attempt_of_a_finished_job_changes_nothing():
 
 
 def test_replay_of_a_dead_job_runs_it_again_and_is_audited(admin_user):
-    job = enqueue("tests.refuses")
+    job = enqueue(sample_jobs.refuses)
     run_due_jobs()
 
     result = replay(job.pk, actor=admin_user, note="fixed the data")
@@ -118,7 +119,7 @@ def test_replay_of_a_dead_job_runs_it_again_and_is_audited(admin_user):
 
 
 def test_replay_of_a_succeeded_job_is_refused_unless_forced(admin_user):
-    job = enqueue("tests.flaky", fails=0)
+    job = enqueue(sample_jobs.flaky, fails=0)
     run_due_jobs()
 
     refused = replay(job.pk, actor=admin_user)
@@ -132,7 +133,7 @@ def test_replay_of_a_succeeded_job_is_refused_unless_forced(admin_user):
 
 
 def test_resolve_stops_retrying_without_running(admin_user):
-    job = enqueue("tests.always_fails")
+    job = enqueue(sample_jobs.always_fails)
     run_due_jobs()
 
     assert resolve(job.pk, actor=admin_user).done

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from jobs import enqueue
 from jobs.models import Job
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 
 
 class Rollback(Exception):
@@ -17,7 +17,7 @@ class Rollback(Exception):
 @pytest.mark.django_db(transaction=True)
 def test_job_enqueued_in_a_rolled_back_transaction_is_never_queued():
     with pytest.raises(Rollback), transaction.atomic():
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
         assert Job.objects.count() == 1  # visible inside the transaction
         raise Rollback
 
@@ -27,6 +27,6 @@ def test_job_enqueued_in_a_rolled_back_transaction_is_never_queued():
 @pytest.mark.django_db(transaction=True)
 def test_job_enqueued_in_a_committed_transaction_is_queued():
     with transaction.atomic():
-        enqueue("tests.flaky", fails=0)
+        enqueue(sample_jobs.flaky, fails=0)
 
     assert Job.objects.get().status == "queued"

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import enqueue
 from jobs.models import Job, JobAttempt
 from tests.conftest import kill_tree
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 from tests.waiting import wait_for
 
 WORKER_ENV = {
     "JOBS_EXTRA_MODULES": "tests.jobs.sample_jobs",
-    "JOBS_LEASE_MARGIN": "0",
 }
 
 
 @pytest.mark.django_db(transaction=True)
 def test_job_of_a_worker_killed_mid_attempt_completes_later(start_process):
-    job = enqueue("tests.sleepy", seconds=2.5)
+    job = enqueue(sample_jobs.sleepy, seconds=2.5)
     worker = start_process(["manage.py", "jobs_worker"], **WORKER_ENV)
     assert wait_for(lambda: Job.objects.get(pk=job.pk).status == "running")
 

@@ -29,7 +29,7 @@ def test_demo_creates_prebookings_for_one_instant_in_creation_order():
     assert {p.opens_at.isoformat() for p in prebookings} == {summary["instant"]}
     assert len({p.owner_id for p in prebookings}) == 5
     assert DemoGymClass.objects.get(class_id=summary["class_ids"][0]).capacity == 5
-    assert Job.objects.filter(name="prebooking.arm").count() == 2  # one instant, 2 armers
+    assert Job.objects.filter(name="prebooking.tasks.arm").count() == 2  # one instant, 2 armers
 
 
 def test_demo_spreads_openings_over_the_given_seconds():
@@ -43,8 +43,8 @@ def test_demo_spreads_openings_over_the_given_seconds():
 
 
 def test_the_recovery_sweep_is_a_periodic_job_on_the_timing_queue():
-    sweep = Schedule.objects.get(name="periodic:prebooking.sweep")
+    sweep = Schedule.objects.get(name="periodic:prebooking.tasks.sweep")
 
-    assert sweep.func == "prebooking.sweep"
+    assert sweep.func == "prebooking.tasks.sweep"
     assert sweep.cluster == "timing"
     assert sweep.minutes == 1

@@ -80,7 +80,9 @@ def test_sweep_retries_a_prebooking_whose_worker_died_inside_the_window(make_pre
     assert counts["refired"] == 1
     assert prebooking.status == "firing"
     assert prebooking.attempts == 2
-    assert Job.objects.get(name="prebooking.refire").kwargs == {"prebooking_id": prebooking.pk}
+    assert Job.objects.get(name="prebooking.tasks.refire").kwargs == {
+        "prebooking_id": prebooking.pk
+    }
 
 
 @pytest.mark.django_db(transaction=True)
@@ -112,13 +114,13 @@ def test_sweep_expires_a_prebooking_nobody_fired_before_the_window_closed(make_p
 def test_sweep_gives_an_instant_whose_armers_ended_new_ones(make_prebooking):
     prebooking = make_prebooking(opens_in=60)
     services.claim_for_arming(prebooking.opens_at)
-    Job.objects.filter(name="prebooking.arm").update(status="dead")  # both armers gave up
+    Job.objects.filter(name="prebooking.tasks.arm").update(status="dead")  # both armers gave up
 
     with time_machine.travel(prebooking.opens_at + timedelta(seconds=10)):
         counts = services.sweep()
 
     assert counts["rearmed"] == 1
-    assert Job.objects.filter(name="prebooking.arm", status="queued").count() == 2
+    assert Job.objects.filter(name="prebooking.tasks.arm", status="queued").count() == 2
 
 
 def test_sweep_leaves_an_instant_with_live_armers_alone(make_prebooking):
@@ -128,7 +130,7 @@ def test_sweep_leaves_an_instant_with_live_armers_alone(make_prebooking):
         counts = services.sweep()
 
     assert counts["rearmed"] == 0
-    assert Job.objects.filter(name="prebooking.arm").count() == 2
+    assert Job.objects.filter(name="prebooking.tasks.arm").count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
@@ -142,7 +144,7 @@ def test_a_prebooking_left_firing_by_a_dead_worker_is_sent_again_with_the_same_k
     Prebooking.objects.filter(pk=prebooking.pk).update(
         attempted_at=timezone.now() - timedelta(minutes=1)
     )
-    Job.objects.filter(name="prebooking.arm").update(status="succeeded")  # they had ended
+    Job.objects.filter(name="prebooking.tasks.arm").update(status="succeeded")  # they had ended
 
     assert services.sweep()["refired"] == 1
     run_due_jobs(queue="timing")

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.django_db
 
 def armers(instant) -> list[Job]:
     return list(
-        Job.objects.filter(name="prebooking.arm", kwargs__instant=instant.isoformat()).order_by(
-            "unique_key"
-        )
+        Job.objects.filter(
+            name="prebooking.tasks.arm", kwargs__instant=instant.isoformat()
+        ).order_by("unique_key")
     )
 
 
@@ -115,7 +115,9 @@ def test_rerun_puts_a_cancelled_prebooking_back_with_its_instants_armers(make_pr
 def test_rerun_after_the_armers_finished_makes_new_ones(make_prebooking):
     prebooking = make_prebooking(opens_in=3600)
     services.cancel_prebooking(prebooking.pk)
-    Job.objects.filter(name="prebooking.arm").update(status="succeeded")  # found nothing to do
+    Job.objects.filter(name="prebooking.tasks.arm").update(
+        status="succeeded"
+    )  # found nothing to do
 
     assert services.rerun_prebooking(prebooking.pk)
 

@@ -46,7 +46,7 @@ def someone_else(django_user_model):
 
 def armed(prebooking) -> bool:
     return Job.objects.filter(
-        name="prebooking.arm",
+        name="prebooking.tasks.arm",
         kwargs__instant=prebooking.opens_at.isoformat(),
         status__in=["queued", "running"],
     ).exists()

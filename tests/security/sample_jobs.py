@@ -1,14 +1,11 @@
-"""A job type that fails with secrets in its error, for the redaction tests."""
+"""A task that fails with secrets in its error, for the redaction tests."""
 
 from __future__ import annotations
 
 from django.conf import settings
-
-from jobs import job
-
-LEAKS_SECRET = "tests.security.leaks_secret"
+from django_tasks import task
 
 
-@job(LEAKS_SECRET, max_attempts=1)
+@task(max_attempts=1)
 def leaks_secret(key: str) -> None:
     raise RuntimeError(f"Stripe said no to {key}; webhook secret {settings.STRIPE_WEBHOOK_SECRET}")

@@ -12,17 +12,17 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from jobs import enqueue
 from jobs.models import Job, JobAction
 from jobs.testing import run_due_jobs
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def dead_job() -> Job:
-    job = enqueue("tests.refuses", target="tests:1")
+    job = enqueue(sample_jobs.refuses, target="tests:1")
     run_due_jobs()
     job.refresh_from_db()
     assert job.status == "dead"

@@ -16,9 +16,9 @@ import pytest
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 
-from jobs import enqueue
 from jobs.testing import run_due_jobs
-from tests.jobs import sample_jobs  # noqa: F401 - declares the job types
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import enqueue
 
 ROOT = Path(__file__).resolve().parents[2]
 INLINE = {
@@ -93,7 +93,7 @@ def test_public_pages_have_no_inline_code(client, url):
 
 @pytest.mark.django_db
 def test_admin_pages_have_no_inline_code(admin_client, admin_user):
-    enqueue("tests.refuses", target="tests:1")  # a dead job with a traceback: badges, <pre>
+    enqueue(sample_jobs.refuses, target="tests:1")  # a dead job with a traceback: badges, <pre>
     run_due_jobs()
     found = {}
     for url in admin_urls():

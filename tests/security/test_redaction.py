@@ -10,7 +10,6 @@ from django.test import Client
 
 from core.error_reports import RedactingExceptionReporter
 from core.redaction import REDACTED, redact
-from jobs import enqueue
 from jobs.models import JobAttempt
 from jobs.testing import run_due_jobs
 from tests.security import sample_jobs
@@ -137,7 +136,7 @@ def test_debug_page_html_report_carries_no_secrets(rf, secrets):
 
 @pytest.mark.django_db
 def test_job_errors_and_tracebacks_stored_for_the_admin_are_redacted(secrets):
-    enqueue(sample_jobs.LEAKS_SECRET, key=secrets.STRIPE_API_KEY)
+    sample_jobs.leaks_secret.enqueue(key=secrets.STRIPE_API_KEY)
     run_due_jobs()
 
     attempt = JobAttempt.objects.get()
