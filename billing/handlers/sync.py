@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from django.db import connection, models
 
 from billing.models import ActivityLog, Customer, StripeEvent, Subscription
+from jobs.sql import prepared_cursor
 
 M = TypeVar("M", bound=models.Model)
 
@@ -81,7 +82,7 @@ def _insert_unless_present(row: M) -> M | None:
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     values = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
     quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         # Identifiers from the model's own meta, quoted; every value is a parameter.
         columns = ", ".join(quote(field.column) for field in fields)
         statement = (
