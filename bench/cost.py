@@ -59,7 +59,7 @@ WARM_UP_EVENTS = 200
 CLIENT_PROCESSES, CLIENT_THREADS = 3, 4  # 12 requests in flight for 3 web workers
 DRAIN_TIMEOUT = 300
 TABLES = ("billing_stripeevent", "jobs_job", "jobs_jobattempt", "django_q_ormq", "django_q_task")
-# Before the one-queue design (FACTS.md, 2026-12-01, main at 69708c5, same method): ms/event.
+# Before the one-queue design (measured 2026-12-01 on main at 69708c5, same method): ms/event.
 BEFORE = {
     "web": 1.37,
     "pg_ack": 0.55,
@@ -648,8 +648,8 @@ def main(argv: list[str] | None = None) -> int:
             "(overhead <= 1.0 ms, ceiling >= 700/s) are judged on this phase",
             "the drain's overhead includes one more dead row per job than production has (the "
             "release of the held jobs, vacuumed inside its window)",
-            "baseline column: FACTS.md, the same measurement on main at 69708c5 (django-q2 "
-            "OrmQ delivery), not re-run here",
+            "baseline column: the same measurement on main at 69708c5 (django-q2 OrmQ "
+            "delivery, 2026-12-01; bench/cost.py BEFORE), not re-run here",
         ],
     }
     path = write_result("cost", result)
