@@ -12,7 +12,7 @@ from django.db import connection
 from django.urls import URLResolver, get_resolver
 
 from billing.models import Customer
-from tests.billing.conftest import fake_stripe  # noqa: F401 (a fixture)
+from tests.billing.conftest import fake_stripe as stripe_api  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,13 @@ def rows_written() -> int:
 
 
 def test_no_get_writes_state_or_calls_stripe_or_the_gym_unasked(
-    client, user, fake_stripe, fake_aimharder, linked_account, gym_class, aimharder_prebooking
+    client,
+    user,
+    stripe_api,  # noqa: F811 (the fixture imported above)
+    fake_aimharder,
+    linked_account,
+    gym_class,
+    aimharder_prebooking,
 ):
     Customer.objects.create(stripe_id="cus_audit", user=user)
     prebooking = aimharder_prebooking(gym_class(opens_in=3600))
@@ -71,12 +77,12 @@ def test_no_get_writes_state_or_calls_stripe_or_the_gym_unasked(
         path = route
         for placeholder, value in values.items():
             path = path.replace(placeholder, value)
-        before, stripe_calls, gym_calls = rows_written(), len(fake_stripe.requests), len(listings)
+        before, stripe_calls, gym_calls = rows_written(), len(stripe_api.requests), len(listings)
         status = client.get("/" + path + query.get(route, "")).status_code
         visited.append((route, status))
         if rows_written() != before:
             writers.append(route)
-        if len(fake_stripe.requests) != stripe_calls:
+        if len(stripe_api.requests) != stripe_calls:
             callers.append(route)
         if len(listings) != gym_calls and route not in SHOW_THE_CLASS_LIST:
             callers.append(route)
