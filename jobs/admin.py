@@ -191,8 +191,8 @@ class JobAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", JobTypeFilter, QueueFilter, "created_at"]
     search_fields = ["=id"]  # the box itself; get_search_results says what it finds
     search_help_text = (
-        "A job id, its target, an id the job is about (a Stripe event or object id, a "
-        "prebooking id), an e-mail address, or part of the error (3 characters or more)."
+        "A job id, its target or unique key, an id the job is about (a Stripe event or object "
+        "id, a prebooking id), an e-mail address, or part of the error (3 characters or more)."
     )
     paginator = EstimatedCountPaginator
     show_full_result_count = False
