@@ -5,8 +5,10 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self) -> None:
-        from billing.emails import dunning_open, invoice_unpaid
-        from mail.services import still_relevant_when
+        from billing.emails import context_defaults, dunning_open, invoice_unpaid
+        from mail.services import add_context_defaults, still_relevant_when
+
+        add_context_defaults(context_defaults)
 
         # A reminder about a payment that came in meanwhile is skipped at send time.
         still_relevant_when("payment_failed", invoice_unpaid)

@@ -1,9 +1,12 @@
-"""What billing's e-mails need beyond the mail app: amounts as people read them, and the
-checks that skip a reminder whose invoice was paid or whose dunning case closed meanwhile."""
+"""What billing's e-mails need beyond the mail app: amounts as people read them, the links and
+names their templates read, and the checks that skip a reminder whose invoice was paid or
+whose dunning case closed meanwhile."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.conf import settings
 
 from billing.models import DunningCase, Invoice
 
@@ -24,3 +27,17 @@ def invoice_unpaid(context: dict[str, Any]) -> bool:
 
 def dunning_open(context: dict[str, Any]) -> bool:
     return DunningCase.objects.filter(pk=context.get("case"), status="open").exists()
+
+
+def context_defaults(email: Any) -> dict[str, Any]:
+    """The pages billing's e-mails speak of (the user's billing page, Stripe's portal through
+    it), the customer's name, and for a dunning e-mail without update_url its hosted invoice."""
+    site = settings.SITE_URL.rstrip("/")
+    defaults = {
+        "billing_url": f"{site}/billing/",
+        "portal_url": f"{site}/billing/portal/",
+        "update_url": email.context.get("hosted_invoice_url") or "",
+    }
+    if email.customer is not None:
+        defaults["name"] = email.customer.name
+    return defaults

@@ -16,6 +16,7 @@ from django.core.mail import mail_admins
 from django.db import transaction
 from django.db.models import Count
 from django.dispatch import receiver
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from jobs import signals
@@ -54,20 +55,26 @@ def on_job_dead(sender: str, job: Job, **kwargs: object) -> None:
 def send_alert(subject: str, lines: list[str]) -> None:
     """Mail the ADMINS and post to ALERT_WEBHOOK_URL when set. Raises so the job retries."""
     body = "\n".join(lines)
+    sent_to = []
     if settings.ADMINS:
         mail_admins(subject, body, fail_silently=False)
+        sent_to.append("ADMINS by mail")
     if settings.ALERT_WEBHOOK_URL:
         response = httpx.post(
             settings.ALERT_WEBHOOK_URL, json={"text": f"*{subject}*\n{body}"}, timeout=10
         )
         response.raise_for_status()
-    logger.warning("alert sent: %s", subject)
+        sent_to.append("ALERT_WEBHOOK_URL")
+    if sent_to:
+        logger.warning("alert sent to %s: %s", " and ".join(sent_to), subject)
+    else:
+        logger.warning("alert not sent (set ADMINS or ALERT_WEBHOOK_URL): %s", subject)
 
 
 def dead_job_lines(job: Job) -> list[str]:
     return [
         f"Job #{job.pk} {job.name} ({job.target or 'no target'}) is dead after "
-        f"{job.attempts} attempts.",
+        f"{job.attempts} attempt{pluralize(job.attempts)}.",
         f"Last error: {job.last_error}",
         "Inspect and replay it in the admin: Dead letters.",
     ]

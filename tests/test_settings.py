@@ -100,25 +100,23 @@ def test_a_malformed_credentials_key_is_refused_without_echoing_it():
     assert "not-a-fernet-key" not in result.stderr
 
 
+# Production settings complete but for the /metrics choice.
+WITHOUT_METRICS_CHOICE = {
+    "DEBUG": "0",
+    "SECRET_KEY": GOOD_KEY,
+    "ALLOWED_HOSTS": "example.com",
+    "PREBOOKING_CREDENTIALS_KEY": CREDENTIALS_KEY,
+}
+
+
 def test_production_refuses_to_start_without_a_metrics_token():
-    result = load_settings(
-        DEBUG="0",
-        SECRET_KEY=GOOD_KEY,
-        ALLOWED_HOSTS="example.com",
-        PREBOOKING_CREDENTIALS_KEY=CREDENTIALS_KEY,
-    )
+    result = load_settings(**WITHOUT_METRICS_CHOICE)
 
     assert result.returncode != 0
     assert "METRICS_TOKEN must be set" in result.stderr
 
 
 def test_production_serves_public_metrics_only_when_told_so():
-    result = load_settings(
-        DEBUG="0",
-        SECRET_KEY=GOOD_KEY,
-        ALLOWED_HOSTS="example.com",
-        PREBOOKING_CREDENTIALS_KEY=CREDENTIALS_KEY,
-        METRICS_PUBLIC="1",
-    )
+    result = load_settings(**WITHOUT_METRICS_CHOICE, METRICS_PUBLIC="1")
 
     assert result.returncode == 0, result.stderr + result.stdout

@@ -458,9 +458,20 @@ def test_a_trial_shows_its_end_and_a_cancellation_its_last_day(signed_in, stripe
 def test_confirming_in_development_says_what_to_check(signed_in, settings):
     settings.DEBUG = True
 
+    page = signed_in.get(
+        "/billing/success/?kind=subscription&session_id=cs_1", HTTP_HOST="localhost:8123"
+    ).content.decode()
+
+    # the address this very page came from, whatever PORT the web serves on
+    assert "stripe listen --forward-to localhost:8123/billing/webhooks/stripe/" in page
+
+
+def test_confirming_claims_no_payment_it_has_not_seen(signed_in):
     page = signed_in.get("/billing/success/?kind=subscription&session_id=cs_1").content.decode()
 
-    assert "stripe listen --forward-to localhost:8000/billing/webhooks/stripe/" in page
+    assert "Confirming..." in page
+    assert "has your payment" not in page
+    assert "nothing was charged" in page
 
 
 def test_the_billing_page_reads_a_fixed_number_of_queries(

@@ -152,6 +152,13 @@ def test_billing_state_lists_render_read_only(admin_client, model):
     assert f"/admin/billing/{model}/add/" not in response.content.decode()
 
 
+def test_the_email_queue_list_renders_read_only(admin_client):
+    response = admin_client.get("/admin/mail/email/")
+
+    assert response.status_code == 200
+    assert "/admin/mail/email/add/" not in response.content.decode()
+
+
 def test_customer_page_shows_its_audit_trail(admin_client, client):
     customer = {"id": "cus_ivy", "object": "customer", "email": "ivy@example.com", "name": "Ivy"}
     event = make_event("customer.created", customer, created=int(T0.timestamp()))

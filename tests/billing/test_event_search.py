@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from billing.models import Customer, StripeEvent
+from jobs.models import Job
 from tests.billing.conftest import make_event
 from tests.billing.helpers import deliver, run_at
 
@@ -53,5 +55,31 @@ def test_an_object_id_finds_the_events_about_it(admin_client, events):
     assert found(admin_client, "cus_Ann123") == {"evt_1QxAnnCreated", "evt_1QyAnnInvoice"}
 
 
-def test_a_short_fragment_matches_nothing_rather_than_everything(admin_client, events):
+def test_a_short_fragment_matches_whole_ids_only_and_the_page_says_why(admin_client, events):
+    page = admin_client.get("/admin/billing/stripeevent/", {"q": "1Q"}).content.decode()
+
     assert found(admin_client, "1Q") == set()
+    assert "parts of ids need 3 characters or more" in page
+
+
+def test_three_characters_of_an_event_id_are_enough(admin_client, events):
+    assert found(admin_client, "Bob") == {"evt_1QxBobCreated"}
+
+
+def test_an_email_only_in_a_dead_events_payload_and_its_error_find_it(admin_client, events, client):
+    lost = {
+        "id": "cus_Lost789",
+        "object": "customer",
+        "email": "Lost.Soul@example.net",
+        "metadata": {"user_id": "424242"},  # no such user: the event dies, no customer row
+    }
+    deliver(client, make_event("customer.created", lost, id="evt_1QzLostOne"), T0)
+    Job.objects.update(max_attempts=1)
+    run_at(T0)
+    assert StripeEvent.objects.get(stripe_id="evt_1QzLostOne").status == "dead"
+    assert not Customer.objects.filter(email__iexact="lost.soul@example.net").exists()
+
+    for term in ("lost.soul@example.net", "matching query does not"):
+        page = admin_client.get("/admin/billing/stripeevent/", {"q": term}).content.decode()
+        assert "evt_1QzLostOne" in page
+        assert "evt_1QxAnnCreated" not in page

@@ -90,3 +90,27 @@ def test_job_search_by_error_text_needs_three_characters(admin_client):
 
     assert f'<a href="/admin/jobs/job/{job.pk}/change/' in found
     assert f'<a href="/admin/jobs/job/{job.pk}/change/' not in short
+
+
+def test_all_matching_changes_nothing_without_the_permission_a_csrf_token_or_a_post(
+    client, admin_user, django_user_model
+):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    job = dead(sample_jobs.refuses)
+    url = "/admin/jobs/deadletter/act-all/replay/"
+    viewer = django_user_model.objects.create_user("viewer", password="pw-x-12345", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    client.force_login(viewer)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(admin_user)
+
+    refused = client.post(url, {"confirmed": "yes"})
+    no_token = strict.post(url, {"confirmed": "yes"})
+    strict.get(url, {"confirmed": "yes"})
+
+    assert (refused.status_code, no_token.status_code) == (403, 403)
+    job.refresh_from_db()
+    assert job.status == "dead"
+    assert not JobAction.objects.exists() and not BulkAction.objects.exists()

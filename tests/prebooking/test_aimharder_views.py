@@ -124,7 +124,7 @@ def test_the_class_list_shows_the_days_classes_with_their_opening(
     assert "18:00 - 19:00" in text and "Halterofilia" in text and "Nerea" in text
     assert "0/12" in text
     opens = (starts.astimezone(UTC) - timedelta(hours=72)).astimezone(madrid)
-    assert opens.strftime("%a %Y-%m-%d %H:%M") in text  # 72 hours before, in Madrid time
+    assert opens.strftime("%Y-%m-%d %H:%M:%S") in text  # 72 hours before, in Madrid time
 
 
 def test_picking_a_class_creates_a_prebooking_at_the_rules_instant(

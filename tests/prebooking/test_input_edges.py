@@ -217,3 +217,22 @@ def test_the_prebook_command_refuses_a_box_that_is_no_slug(linked_account, user)
             "prebook", "--user", user.username, "--box", "../admin", "--day", "20270101",
             "--session-id", "1", "--opens-at", "2027-01-01T10:00", stdout=StringIO(),
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--count", "0"),
+        ("--count", "100000000"),
+        ("--in", "1e308"),
+        ("--in", "-5"),
+        ("--in", "nan"),
+        ("--spread", "inf"),
+        ("--capacity", "-1"),
+        ("--prefix", "bad\nprefix"),
+    ],
+)
+def test_the_demo_command_refuses_extreme_numbers_with_a_message(option, value):
+    with pytest.raises(CommandError, match="must be"):
+        call_command("prebooking_demo", option, value, "--json", stdout=StringIO())
+    assert not Prebooking.objects.exists()

@@ -281,3 +281,23 @@ def test_a_prebookings_page_offers_cancel_which_asks_first_and_is_logged(
     assert (done.status_code, done.url) == (302, page)
     assert prebooking.status == "cancelled"
     assert LogEntry.objects.get().get_change_message() == "Cancelled by staff action. member asked"
+
+
+def test_the_job_search_finds_a_prebookings_armers_by_its_id_or_its_members_email(
+    client, make_prebooking, django_user_model
+):
+    from jobs.models import Job
+
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "x")
+    client.force_login(admin_user)
+    member = django_user_model.objects.create_user("mia", email="Mia@Example.com")
+    prebooking = make_prebooking(opens_in=3600, owner=member)
+    other = make_prebooking(opens_in=7200)
+    armers = set(Job.objects.filter(target__contains=prebooking.opens_at.isoformat()[:19]))
+    assert len(armers) == 2
+
+    for term in (f"{prebooking.pk}", "mia@example.com"):
+        page = client.get("/admin/jobs/job/", {"q": term}).content.decode()
+        for armer in armers:
+            assert f'<a href="/admin/jobs/job/{armer.pk}/change/' in page
+        assert other.opens_at.isoformat()[:19] not in page

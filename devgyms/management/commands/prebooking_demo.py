@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from devgyms.demo_gym import register_class
 from prebooking import services
+
+# Bounds that keep every date and name the command makes valid (a demo, not a load test).
+MAX_COUNT = 10_000
+MAX_AHEAD_SECONDS = 7 * 86400
 
 
 class Command(BaseCommand):
@@ -30,6 +35,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, count: int, opens_in: float, spread: float, **options) -> None:
         prefix = options["prefix"]
+        for name, value, low, high in (
+            ("--count", count, 1, MAX_COUNT),
+            ("--in", opens_in, 0, MAX_AHEAD_SECONDS),
+            ("--spread", spread, 0, MAX_AHEAD_SECONDS),
+            ("--capacity", options["capacity"], 0, MAX_COUNT),
+        ):
+            if not low <= value <= high:  # also refuses nan
+                raise CommandError(f"{name} must be between {low} and {high}, not {value}.")
+        if not re.fullmatch(r"[a-z0-9-]{1,40}", prefix):
+            raise CommandError("--prefix must be 1 to 40 of a-z, 0-9 and -.")
         # A whole second, so the instant is easy to read and compare.
         instant = datetime.fromtimestamp(math.ceil(time.time() + opens_in), tz=UTC)
         run = instant.strftime("%H%M%S")
