@@ -153,14 +153,19 @@ class Meter:
         self.started = self.read()
 
     def stop(self, cleanup: bool = True) -> None:
-        """End the window; with `cleanup`, after vacuuming what it left behind (counted)."""
-        if cleanup:
-            self.cleanup_started = time.monotonic()
-            vacuum()
-            self.cleanup_seconds = time.monotonic() - self.cleanup_started
-        ended = self.read()
+        """End the window; with `cleanup`, after vacuuming what it left behind (counted, and
+        its share kept apart in cleanup_seconds)."""
         self.wall = time.monotonic() - self.wall
+        before_cleanup = self.read()
+        if cleanup:
+            vacuum()
+        ended = self.read()
         self.seconds = {name: ended[name] - self.started[name] for name in ended}
+        self.cleanup_seconds = {name: ended[name] - before_cleanup[name] for name in ended}
+
+    def cleanup_ms_per_event(self, events: int) -> float:
+        """CPU of the window's closing vacuum per event, every tree (PostgreSQL's, mostly)."""
+        return round(sum(self.cleanup_seconds.values()) * 1000 / events, 3)
 
     def ms_per_event(self, events: int) -> dict[str, float]:
         return {name: round(seconds * 1000 / events, 3) for name, seconds in self.seconds.items()}
@@ -339,7 +344,7 @@ def live_phase(stack: Stack, events: int, postgres: int, rate: float) -> dict:
 
 def inline_phase(events: int, postgres: int) -> dict:
     """The same handler in this process, a transaction per event, no queue."""
-    from django.db import transaction
+    from django.db import connection, transaction
 
     from billing.services import ingest_event
     from billing.tasks import process_event
@@ -356,15 +361,32 @@ def inline_phase(events: int, postgres: int) -> dict:
             process_event.call(event_id)
     meter.stop()
     after = table_stats()
+    # Round trips of one more event, counted apart from the meter: every statement, and the
+    # BEGIN and COMMIT psycopg sends on their own.
+    statements = []
+    extra_prefix, (extra_body,) = new_events(1)
+    extra = ingest_event(json.loads(extra_body))
+    with (
+        connection.execute_wrapper(
+            lambda run, sql, *rest: statements.append(sql) or run(sql, *rest)
+        ),
+        transaction.atomic(),
+    ):
+        process_event(extra)
     from billing.models import StripeEvent
 
     processed = StripeEvent.objects.filter(
         pk__in=event_ids, status=StripeEvent.Status.PROCESSED
     ).count()
     # Their jobs were never run by a worker: nothing is left for a later run to pick up.
-    Job.objects.filter(pk__in=job_ids(prefix)).delete()
+    Job.objects.filter(pk__in=[*job_ids(prefix), *job_ids(extra_prefix)]).delete()
     log(f"inline: {processed} of {events} processed in {meter.wall:.1f} s")
-    return {"meter": meter, "counters": per_event(counters, after, events), "processed": processed}
+    return {
+        "meter": meter,
+        "counters": per_event(counters, after, events),
+        "processed": processed,
+        "statements": len(statements) + 2,
+    }
 
 
 def figure(metric, value, unit, baseline=None, target=None, met=None, better="lower") -> dict:
@@ -515,6 +537,24 @@ def main(argv: list[str] | None = None) -> int:
                 "events/s",
                 round(2000 / (before_ack + before_processing), 1),
                 better="higher",
+            ),
+            *(
+                figure(
+                    f"  cleanup (vacuum) within: {name}",
+                    meter.cleanup_ms_per_event(events),
+                    "ms/event",
+                )
+                for name, meter in (
+                    ("ack", ack["meter"]),
+                    ("processing", processing["meter"]),
+                    ("live", live["meter"]),
+                    ("inline", inline["meter"]),
+                )
+            ),
+            figure(
+                "inline: statements per event",
+                inline["statements"],
+                "round trips (BEGIN and COMMIT included)",
             ),
             figure(
                 "live pickup p50 / p99 (received -> attempt started)",

@@ -17,7 +17,7 @@ from billing.models import StripeEvent
 from jobs.backend import JobTask, task_named
 from jobs.models import Job, JobAction
 from jobs.services import ActionResult, discard, enqueue_params, replay, resolve
-from jobs.sql import load
+from jobs.sql import load, prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def store_event(
     # Alone, the statement is its own transaction. Inside the caller's, a savepoint keeps a
     # value PostgreSQL refuses from aborting the caller's transaction.
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with savepoint, connection.cursor() as cursor:
+    with savepoint, prepared_cursor() as cursor:
         cursor.execute(QUERIES["ingest_event"], params)
         row = cursor.fetchone()
     if row is None:

@@ -22,6 +22,7 @@ from jobs.alerts import send_alert
 from jobs.backend import Backoff
 from jobs.errors import PermanentError
 from jobs.models import Job
+from jobs.sql import prepared_cursor
 from jobs.tasks import ALERT_BACKOFF, delete_in_batches
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def process_event(event_id: int) -> None:
     """
     # In a job this is the job's transaction already (no savepoint: a failure rolls it all
     # back anyway); called on its own, it is a transaction of its own.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), prepared_cursor() as cursor:
         cursor.execute(QUERIES["start_processing"], {"id": event_id})
         row = cursor.fetchone()
         if row is None:

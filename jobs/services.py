@@ -41,7 +41,7 @@ from jobs.errors import JobNotRegistered, PermanentError
 from jobs.fingerprints import fingerprint
 from jobs.metrics import JOB_ATTEMPTS, JOBS_DEAD
 from jobs.models import Job, JobAction, JobAttempt
-from jobs.sql import QUERIES
+from jobs.sql import QUERIES, prepared_cursor
 
 logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
@@ -431,7 +431,7 @@ def _duration_ms(started: float) -> int:
 
 def _succeed(run: Running, started: float, value: object = None) -> None:
     stored = _json_or_none(value)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             QUERIES["succeed"],
             {

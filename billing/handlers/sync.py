@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import connection, models
 
 from billing.models import ActivityLog, Customer, StripeEvent, Subscription
+from jobs.sql import prepared_cursor
 
 M = TypeVar("M", bound=models.Model)
 
@@ -49,8 +50,53 @@ def audit(
 
 def ensure_customer(stripe_id: str) -> Customer:
     """The customer with this Stripe id, created as a stub when no event about it came yet."""
-    customer, _ = Customer.objects.get_or_create(stripe_id=stripe_id)
+    customer, _ = get_or_insert(Customer, stripe_id, {})
     return customer
+
+
+def get_or_insert(
+    model: type[M], stripe_id: str, defaults: dict[str, Any], *, lock: bool = False
+) -> tuple[M, bool]:
+    """The row for `stripe_id` (locked FOR NO KEY UPDATE with `lock`), inserted with
+    `defaults` when there is none; and whether it was inserted.
+
+    Django's get_or_create wraps its INSERT in a savepoint, two more round trips on every new
+    object; INSERT ... ON CONFLICT DO NOTHING needs none: when a concurrent transaction
+    inserted the row first, it waits for that one and then reads its row.
+    """
+    rows = model.objects.filter(stripe_id=stripe_id)
+    if lock:
+        rows = rows.select_for_update(no_key=True)
+    row = next(iter(rows), None)
+    if row is not None:
+        return row, False
+    row = _insert_unless_present(model(stripe_id=stripe_id, **defaults))
+    if row is not None:
+        return row, True
+    return rows.get(), False
+
+
+def _insert_unless_present(row: M) -> M | None:
+    """INSERT the row unless its stripe_id is taken: the row saved, or None."""
+    meta = row._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+    quote = connection.ops.quote_name
+    with prepared_cursor() as cursor:
+        # Identifiers from the model's own meta, quoted; every value is a parameter.
+        columns = ", ".join(quote(field.column) for field in fields)
+        statement = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns})"  # noqa: S608
+            f" VALUES ({', '.join(['%s'] * len(fields))})"
+            f" ON CONFLICT (stripe_id) DO NOTHING RETURNING {quote(meta.pk.column)}"
+        )
+        cursor.execute(statement, values)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    row.pk = inserted[0]
+    row._state.adding, row._state.db = False, connection.alias
+    return row
 
 
 def apply_newer(
@@ -76,9 +122,7 @@ def apply_newer(
     # FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block the
     # foreign-key checks of concurrent inserts pointing at this row (deadlocks, seen under load).
     # A new row is inserted with its values and watermark at once: no second write.
-    row, created = model.objects.select_for_update(no_key=True).get_or_create(
-        stripe_id=stripe_id, defaults={**values, **watermark}
-    )
+    row, created = get_or_insert(model, stripe_id, {**values, **watermark}, lock=True)
     if not created and _newer_applied(row, event, rank):
         _fill_in(row, event, values, fill, action)
         return row, False
@@ -168,7 +212,5 @@ def _fill_in(
 
 def ensure_subscription(stripe_id: str, customer: Customer) -> Subscription:
     """The subscription with this Stripe id, created as a stub when no event about it came yet."""
-    subscription, _ = Subscription.objects.get_or_create(
-        stripe_id=stripe_id, defaults={"customer": customer}
-    )
+    subscription, _ = get_or_insert(Subscription, stripe_id, {"customer": customer})
     return subscription

@@ -1,16 +1,16 @@
-"""E-mail jobs queued before the move keep running: billing.send_email is now mail.send."""
+"""E-mail jobs queued before the move keep running: their task is now mail.tasks.send."""
 
 from django.db import migrations
 
 FORWARD = """
 UPDATE jobs_job
-   SET name = 'mail.send', target = replace(target, 'billing.email:', 'mail.email:')
- WHERE name = 'billing.send_email'
+   SET name = 'mail.tasks.send', target = replace(target, 'billing.email:', 'mail.email:')
+ WHERE name IN ('billing.send_email', 'mail.send')
 """
 BACKWARD = """
 UPDATE jobs_job
    SET name = 'billing.send_email', target = replace(target, 'mail.email:', 'billing.email:')
- WHERE name = 'mail.send'
+ WHERE name = 'mail.tasks.send'
 """
 
 
