@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import ceiling, services
 from accounts.forms import QueuedPasswordResetForm, SignupForm, normalise_email
-from core.security import rate_limit
+from core.security import over_limit, rate_limit
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -34,21 +34,24 @@ def mail_address_key(group: str, request: HttpRequest) -> str:
 
 
 # Mail to one address from sign-up and password reset together, however it is spelled: a
-# stranger cannot fill someone's mailbox. Counted per attempt, whether or not the address has
-# an account, so a refusal tells nothing about that.
+# stranger cannot fill someone's mailbox. Counted per request that would mail, whether or not
+# the address has an account, so a refusal tells nothing about that.
 MAIL_LIMIT = ("mail-to-address", mail_address_key, "MAIL_ADDRESS_RATE")
 
 
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 @rate_limit("signup", "ip", "SIGNUP_RATE")
-@rate_limit(*MAIL_LIMIT)
 def signup(request: HttpRequest) -> HttpResponse:
-    """Create an inactive account and mail its activation link (see services.sign_up)."""
+    """Store a pending sign-up and mail its activation link (see services.sign_up)."""
     if request.user.is_authenticated:
         return redirect("/prebookings/")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # Only a valid form mails: a person fixing a typo does not use up the address's mails.
+        refused = over_limit(request, *MAIL_LIMIT)
+        if refused:
+            return refused
         services.sign_up(form, request)
         return redirect("signup_done")
     return render(request, "registration/signup.html", {"form": form})

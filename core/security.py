@@ -64,17 +64,31 @@ def rate_limit(
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def limited_view(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-            rate = getattr(settings, rate_setting)
-            if is_ratelimited(
-                request, group=group, key=key, rate=rate, method=method, increment=True
-            ):
-                logger.warning("rate limit %s (%s) hit by %s", group, rate, client_ip(request))
-                return render(request, "registration/rate_limited.html", {"rate": rate}, status=429)
-            return view(request, *args, **kwargs)
+            refused = over_limit(request, group, key, rate_setting, method)
+            return refused or view(request, *args, **kwargs)
 
         return limited_view
 
     return decorator
+
+
+def over_limit(
+    request: HttpRequest,
+    group: str,
+    key: str | Callable[[str, HttpRequest], str],
+    rate_setting: str,
+    method: str | tuple[str, ...] = "POST",
+) -> HttpResponse | None:
+    """Count this request against the limit; the 429 page when it is past it, else None.
+
+    For a view that counts only some requests (e.g. a valid form), where the decorator would
+    count every one.
+    """
+    rate = getattr(settings, rate_setting)
+    if is_ratelimited(request, group=group, key=key, rate=rate, method=method, increment=True):
+        logger.warning("rate limit %s (%s) hit by %s", group, rate, client_ip(request))
+        return render(request, "registration/rate_limited.html", {"rate": rate}, status=429)
+    return None
 
 
 # Responses a browser may render as a document, where a Content-Security-Policy means something.

@@ -113,11 +113,15 @@ class Job(models.Model):
                 name="job_settled_finished",
                 condition=Q(status__in=["succeeded", "resolved", "discarded"]),
             ),
-            # The queue: claims, the earliest run_at ahead, readiness (jobs/sql/queries.sql).
+            # The queue: claims, the earliest run_at ahead, readiness (jobs/sql/queries.sql):
+            # waiting jobs by due time, running ones by lease end (a row is in one of the two).
             models.Index(
                 fields=["queue", "run_at", "id"],
                 name="job_claimable",
-                condition=Q(status__in=["queued", "retrying", "running"]),
+                condition=Q(status__in=["queued", "retrying"]),
+            ),
+            models.Index(
+                fields=["queue", "run_at"], name="job_leases", condition=Q(status="running")
             ),
             models.Index(
                 fields=["name", "finished_at"], name="job_dead_by_name", condition=Q(status="dead")

@@ -2,8 +2,8 @@
 
 The jobs layer knows no app; an app that puts jobs on its rows registers a finder that maps
 a term it recognises (a Stripe event id, a prebooking id, an e-mail address) to those jobs.
-Every branch is an indexed lookup: the primary key, the target index, and the trigram index
-on the error text (``job_error_trgm``).
+Every branch is an indexed lookup: the primary key, the target index, the unique key's, and
+the trigram index on the error text (``job_error_trgm``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def job_match(term: str) -> Q:
     term = term.strip()
     # No job type (name): it has no index of its own, and one unindexed branch would turn the
     # whole OR into a scan of every job; the list's filter picks a type.
-    match = Q(target=term)
+    match = Q(target=term) | Q(unique_key=term)
     number = term.removeprefix("#")
     if number.isdigit() and len(number) < 19:
         match |= Q(pk=int(number))

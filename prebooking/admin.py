@@ -207,6 +207,10 @@ class AimHarderAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     inlines = [AimHarderBoxInline]
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Staff with the permission may unlink an account (its boxes go with it).
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
 
 @admin.register(ClockEstimate)
 class ClockEstimateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):

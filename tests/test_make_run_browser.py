@@ -52,7 +52,7 @@ def stack_port() -> int:
 @pytest.fixture
 def make_run(tmp_path):
     """scripts/serve.sh as `make run` starts it (withdb.py has set DATABASE_URL), on its own port,
-    with as few worker processes as will do; stopped by Ctrl-C, whatever the test did."""
+    with as few worker processes as will do; killed afterwards, whatever the test did."""
     port = stack_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"WEB_PORT", "SITE_URL", "BIND_HOST"}},
@@ -90,16 +90,12 @@ def healthy(port: int) -> bool:
 
 
 def stop(stack: subprocess.Popen) -> None:
-    tree = process_tree(stack.pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(stack.pid, signal.SIGINT)
-    try:
-        stack.wait(30)
-    finally:
-        for pid in tree:  # whatever did not stop (worker clusters have groups of their own)
-            with contextlib.suppress(OSError):
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
-        wait_for(lambda: other_sessions() == 0, timeout=15)  # so the test database can go
+    """Everything the stack started, at once: how it stops is tests/test_serve.py's subject."""
+    for pid in process_tree(stack.pid):  # worker clusters run in process groups of their own
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    stack.wait(10)
+    wait_for(lambda: other_sessions() == 0, timeout=15)  # so the test database can go
 
 
 def other_sessions() -> int:

@@ -4,9 +4,11 @@
 -- (the application's clock, as every other timestamp of the project), never the server's.
 --
 -- A job is claimable when it is waiting (queued, retrying) and its run_at has passed, or
--- running with run_at -- its lease -- passed: the worker that took it died. One partial index,
--- jobs_job (queue, run_at, id) WHERE status IN ('queued', 'retrying', 'running'), serves the
--- claim, the earliest next run_at and readiness.
+-- running with run_at -- its lease -- passed: the process that held it died. Two partial
+-- indexes serve the claim, the earliest next run_at and readiness: job_claimable, jobs_job
+-- (queue, run_at, id) WHERE status IN ('queued', 'retrying'), and job_leases, (queue, run_at)
+-- WHERE status = 'running' (a row is in one or the other, so a state change costs one entry,
+-- as with a single index, and expired leases are found without walking the backlog).
 
 -- name: enqueue
 -- One job (jobs_enqueue, created by migration jobs.0007: insert, and wake the queue's workers
@@ -17,33 +19,53 @@ SELECT jobs_enqueue(
 );
 
 -- name: claim
--- Take up to %(limit)s due jobs of a queue, oldest run_at first (FIFO among equals by id),
--- skipping rows another worker is taking, and mark them running with their new attempt number
--- and a lease of %(lease)s seconds in the same statement. They run in that order in one
--- worker process. The lease is short and renewed while it is held: by the claiming process
--- until a worker process takes the batch over (extend_leases), then by that process until
--- each attempt ends. A running job whose lease has passed crashed (its holder died): its
+-- Take up to %(limit)s due jobs of a queue and mark them running with their new attempt number
+-- and a lease of %(lease)s seconds in the same statement, skipping rows another worker is
+-- taking. They run in the order taken, in one worker process. The lease is short and renewed
+-- while it is held: by the claiming process until a worker process takes the batch over
+-- (extend_leases), then by that process until each attempt ends. A running job whose lease
+-- has passed crashed (its holder died): it is taken first, before any waiting job, its
 -- attempt is logged as such here, and it runs again -- or, when that was its last attempt, it
--- comes back with exhausted = true for the runner to bury without running it. The last
--- column, on every row and alone when nothing was claimed, is the earliest run_at still
--- ahead: when the caller should look again.
-WITH due AS (
-    SELECT id, run_at, timeout, status = 'running' AS crashed,
-           attempts >= max_attempts AS was_last
+-- comes back with exhausted = true for the runner to bury without running it. Then waiting
+-- jobs, oldest run_at first (FIFO among equals by id). The last column, on every row and
+-- alone when nothing was claimed, is the earliest run_at (or lease end) still ahead: when the
+-- caller should look again.
+WITH crashed AS (
+    -- Running jobs whose lease passed (index job_leases: only running rows).
+    SELECT id, run_at, timeout, true AS crashed, attempts >= max_attempts AS was_last,
+           0 AS rank
       FROM jobs_job
      WHERE queue = %(queue)s
-       AND status IN ('queued', 'retrying', 'running')
+       AND status = 'running'
        AND run_at <= %(now)s
      ORDER BY run_at, id
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
 ),
+waiting AS (
+    -- Due waiting jobs (index job_claimable: only queued and retrying rows).
+    SELECT id, run_at, timeout, false AS crashed, false AS was_last, 1 AS rank
+      FROM jobs_job
+     WHERE queue = %(queue)s
+       AND status IN ('queued', 'retrying')
+       AND run_at <= %(now)s
+     ORDER BY run_at, id
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+),
+due AS (
+    SELECT * FROM crashed
+     UNION ALL
+    SELECT * FROM waiting
+     ORDER BY rank, run_at, id
+     LIMIT %(limit)s
+),
 queued AS (
     -- The claimed jobs run one after the other in one worker: what waits behind the first
     -- waits for the timeouts of those before it.
     SELECT due.*,
-           sum(timeout) OVER (ORDER BY run_at, id) AS batch_seconds,
-           row_number() OVER (ORDER BY run_at, id) AS position
+           sum(timeout) OVER (ORDER BY rank, run_at, id) AS batch_seconds,
+           row_number() OVER (ORDER BY rank, run_at, id) AS position
       FROM due
 ),
 taken AS (
@@ -78,16 +100,20 @@ claimed AS (
      WHERE job.id = due.id
  RETURNING job.id, job.name, job.kwargs, job.attempts AS attempt, job.max_attempts,
            job.timeout, due.crashed, due.crashed AND due.was_last AS exhausted, job.args,
-           job.created_at AS enqueued_at, due.run_at AS due_at
+           job.created_at AS enqueued_at, due.rank, due.run_at AS due_at
 )
 SELECT claimed.*,
-       (SELECT min(run_at) FROM jobs_job
-         WHERE queue = %(queue)s
-           AND status IN ('queued', 'retrying', 'running')
-           AND run_at > %(now)s) AS next_run_at
+       least((SELECT min(run_at) FROM jobs_job
+               WHERE queue = %(queue)s
+                 AND status IN ('queued', 'retrying')
+                 AND run_at > %(now)s),
+             (SELECT min(run_at) FROM jobs_job
+               WHERE queue = %(queue)s
+                 AND status = 'running'
+                 AND run_at > %(now)s)) AS next_run_at
   FROM (VALUES (1)) AS always_one_row
   LEFT JOIN claimed ON true
- ORDER BY claimed.due_at, claimed.id;
+ ORDER BY claimed.rank, claimed.due_at, claimed.id;
 
 -- name: succeed
 -- The attempt's success, in the job's own transaction (atomic jobs: with the work itself):
@@ -180,11 +206,16 @@ VALUES (%(name)s, %(queue)s, %(host)s, %(pid)s, %(workers)s, %(now)s, %(now)s)
 SELECT queue.name, due.oldest, seen.last_seen
   FROM unnest(%(queues)s::text[]) AS queue(name)
  CROSS JOIN LATERAL (
-           SELECT min(run_at) AS oldest
-             FROM jobs_job
-            WHERE jobs_job.queue = queue.name
-              AND status IN ('queued', 'retrying', 'running')
-              AND run_at <= %(now)s - make_interval(secs => %(stale_seconds)s)) AS due
+           SELECT least(
+                      (SELECT min(run_at) FROM jobs_job
+                        WHERE jobs_job.queue = queue.name
+                          AND status IN ('queued', 'retrying')
+                          AND run_at <= %(now)s - make_interval(secs => %(stale_seconds)s)),
+                      (SELECT min(run_at) FROM jobs_job
+                        WHERE jobs_job.queue = queue.name
+                          AND status = 'running'
+                          AND run_at <= %(now)s - make_interval(secs => %(stale_seconds)s)))
+                  AS oldest) AS due
  CROSS JOIN LATERAL (
            SELECT max(seen_at) AS last_seen
              FROM jobs_workercluster

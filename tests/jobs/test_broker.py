@@ -367,3 +367,15 @@ def test_heartbeat_is_saved_again_right_after_its_connection_dies(broker):
     broker.set_stat("django_q:test:heartbeat", "second", 30)
 
     assert broker.get_stat("django_q:test:heartbeat") == "second"
+
+
+def test_a_crashed_attempt_is_claimed_before_the_waiting_backlog(broker):
+    crashed = add()
+    assert claimed(broker) == [crashed]
+    backlog = [add(n, run_at=timezone.now() - timedelta(minutes=5)) for n in range(3)]
+
+    # Its holder died: the lease passes while older waiting jobs are still due.
+    Job.objects.filter(pk=crashed).update(run_at=timezone.now() - timedelta(seconds=1))
+
+    assert claimed(broker) == [crashed]
+    assert claimed(broker) == backlog[:1]

@@ -109,10 +109,9 @@ def test_every_process_of_make_run_links_to_the_webs_port():
 
 
 def test_the_development_gyms_listen_beside_the_webs_port():
-    def ports(**env: str) -> tuple[str, str]:
-        return setting("PREBOOKING_DEMO_GYM_PORT", **env), setting("AIMHARDER_FAKE_PORT", **env)
+    def ports(**env: str) -> str:
+        return setting("PREBOOKING_DEMO_GYM_PORT, settings.AIMHARDER_LOGIN_URL", **env)
 
-    assert ports() == ("8765", "9766")
-    assert ports(PORT="8223", WEB_PORT="8001") == ("8766", "9767")
-    assert ports(PORT="9000") == ("9765", "10766")  # none of the stack's on 8000
-    assert setting("AIMHARDER_LOGIN_URL", PORT="9000") == "http://127.0.0.1:10766"
+    assert ports() == "8765 http://127.0.0.1:9766"
+    assert ports(PORT="8223", WEB_PORT="8001") == "8766 http://127.0.0.1:9767"
+    assert ports(PORT="9000") == "9765 http://127.0.0.1:10766"  # none of the stack's on 8000

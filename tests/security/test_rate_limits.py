@@ -288,3 +288,18 @@ def test_the_mail_limit_answers_alike_for_addresses_with_and_without_accounts(
 
     assert known.status_code == unknown.status_code == 429
     assert known.content == unknown.content
+
+
+@pytest.mark.django_db
+def test_a_signup_form_sent_back_with_errors_does_not_use_up_the_addresss_mails(
+    client, settings, outbox
+):
+    settings.MAIL_ADDRESS_RATE = "1/h"
+    with time_machine.travel(T0, tick=False):
+        for _ in range(3):
+            typo = client.post(
+                "/accounts/signup/",
+                {"username": "bob", "email": "bob@example.com", "password1": "a", "password2": "b"},
+            )
+            assert typo.status_code == 200
+        assert _signup_as(client, "bob@example.com", 1).status_code == 302
