@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -94,7 +94,9 @@ def _instant(value: object) -> datetime | None:
     """An ISO 8601 instant from a payload; None for anything else (a page never breaks on it)."""
     try:
         moment = datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
+        if moment is not None:
+            moment.astimezone(UTC)  # 9999-12-31T23:59-10:00 is no instant Python holds
+    except (ValueError, OverflowError):
         return None
     return moment if moment is None or timezone.is_aware(moment) else None
 

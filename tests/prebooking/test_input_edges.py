@@ -236,3 +236,40 @@ def test_the_demo_command_refuses_extreme_numbers_with_a_message(option, value):
     with pytest.raises(CommandError, match="must be"):
         call_command("prebooking_demo", option, value, "--json", stdout=StringIO())
     assert not Prebooking.objects.exists()
+
+
+@pytest.mark.parametrize("provider", ["demo", "aimharder"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"class_id": ["x"], "class_starts_at": "garbage", "day": 5, "box": 3, "class_name": {}},
+        {"class_id": "x" * 5000, "class_starts_at": "9999-12-31T23:59:59-10:00"},
+    ],
+)
+def test_no_page_breaks_on_a_stored_prebooking_whatever_its_payload(
+    member, user, provider, payload
+):
+    prebooking = Prebooking.objects.create(
+        owner=user, provider=provider, payload=payload, opens_at=timezone.now() + timedelta(days=1)
+    )
+    pages = [
+        "/prebookings/",
+        f"/prebookings/{prebooking.pk}/",
+        f"/prebookings/{prebooking.pk}/cancel/",
+        f"/prebookings/status.json?ids={prebooking.pk}",
+        f"/prebookings/{prebooking.pk}/status.json",
+    ]
+
+    assert [member.get(page).status_code for page in pages] == [200] * len(pages)
+
+
+def test_the_prebook_command_refuses_a_class_start_outside_the_calendar(user):
+    opens = (timezone.now() + timedelta(days=1)).isoformat()
+
+    with pytest.raises(CommandError, match="outside the calendar"):
+        call_command(
+            "prebook", "--user", user.username, "--provider", "demo", "--session-id", "wod",
+            "--opens-at", opens, "--class-starts-at", "9999-12-31T23:59:59-10:00",
+        )  # fmt: skip
+    assert not Prebooking.objects.exists()

@@ -13,7 +13,8 @@ from devgyms.fake_aimharder import FakeAimHarder, FakeServer
 class Command(BaseCommand):
     help = (
         "Serve a fake AimHarder with its own clock skew and one-way delay; seeded with a box "
-        "(fake-box) and a member (member@example.com / aimharder-demo) unless --empty."
+        "(fake-box), a member (member@example.com / aimharder-demo) and a class every 15 "
+        "minutes round the clock, bookable 2 hours ahead, unless --empty."
     )
 
     def add_arguments(self, parser) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,8 +23,12 @@ def _instant(value: str, zone: str, name: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise CommandError(f"{name}: not an ISO 8601 date and time: {value!r}") from None
-    if timezone.is_naive(moment):  # wall-clock time at the box
-        moment = aimharder_services.local_time(moment, zone)
+    try:
+        if timezone.is_naive(moment):  # wall-clock time at the box
+            moment = aimharder_services.local_time(moment, zone)
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise CommandError(f"{name}: outside the calendar in UTC: {value!r}") from None
     return moment
 
 
@@ -67,10 +71,13 @@ class Command(BaseCommand):
         if options["provider"] not in settings.PREBOOKING_PROVIDERS:
             raise CommandError(f"Unknown provider {options['provider']!r}.")
         opens_at = _instant(options["opens_at"], "UTC", "--opens-at")
-        self._check(owner, opens_at, None)
-        payload = {"class_id": options["session_id"], "member": owner.username, "notes": ""}
+        starts = None
         if options["class_starts_at"]:
-            payload["class_starts_at"] = options["class_starts_at"]
+            starts = _instant(options["class_starts_at"], "UTC", "--class-starts-at")
+        self._check(owner, opens_at, starts)
+        payload = {"class_id": options["session_id"], "member": owner.username, "notes": ""}
+        if starts is not None:
+            payload["class_starts_at"] = starts.isoformat()
         return services.create_prebooking(owner, options["provider"], payload, opens_at)
 
     def _aimharder(self, owner, options) -> Prebooking:
