@@ -194,11 +194,12 @@ def job_ids(prefix: str) -> list[int]:
 
 
 def waiting_jobs() -> bool:
-    """Work due (or running) on the default queue: the claim's own partial index answers."""
+    """Work due or running on the default queue (a running job's run_at is its lease, ahead:
+    counted whatever it is, or a window would end while its last batch still ran)."""
     return bool(
         query(
-            "SELECT EXISTS (SELECT FROM jobs_job WHERE queue = 'default'"
-            " AND status IN ('queued', 'retrying', 'running') AND run_at <= now())"
+            "SELECT EXISTS (SELECT FROM jobs_job WHERE queue = 'default' AND ("
+            " status IN ('queued', 'retrying') AND run_at <= now() OR status = 'running'))"
         )[0][0]
     )
 
@@ -342,6 +343,74 @@ def live_phase(stack: Stack, events: int, postgres: int, rate: float) -> dict:
     }
 
 
+def held_events(count: int) -> tuple[list[int], list[int]]:
+    """`count` fresh events stored with their jobs, the jobs held a day ahead in the same
+    transaction (the workers, woken by the NOTIFYs on commit, find nothing due)."""
+    from django.db import transaction
+
+    from billing.services import ingest_event
+
+    prefix, bodies = new_events(count)
+    with transaction.atomic():
+        event_ids = [ingest_event(json.loads(body)) for body in bodies]
+        ids = job_ids(prefix)
+        query("UPDATE jobs_job SET run_at = run_at + interval '1 day' WHERE id = ANY(%s)", [ids])
+    return event_ids, ids
+
+
+def paired_phase(stack: Stack, postgres: int, rounds: int, per_round: int) -> dict:
+    """The queue and the inline handler measured in alternating slices of one run: a slice of
+    `per_round` events inline in this process, then a slice drained by the running workers.
+
+    Each window is a difference of two sums of CPU measured over a few seconds; on a machine
+    shared with other work its speed drifts between windows run minutes apart, which alone
+    moved the overhead by a millisecond. Paired slices see the same drift.
+    """
+    from django.db import transaction
+
+    from billing.tasks import process_event
+    from jobs.models import Job
+
+    pairs = []
+    for _ in range(rounds):
+        inline_events, inline_jobs = held_events(per_round)
+        _, queued_jobs = held_events(per_round)
+        vacuum()
+        inline = Meter(inline=None, postgres=postgres)
+        inline.start()
+        for event_id in inline_events:
+            with transaction.atomic():
+                process_event.call(event_id)
+        inline.stop()
+        Job.objects.filter(pk__in=inline_jobs).delete()  # never to be run by a worker
+        vacuum()
+        queued = Meter(workers=stack.processes["worker0"].pid, postgres=postgres)
+        queued.start()
+        with transaction.atomic():
+            query("UPDATE jobs_job SET run_at = now() WHERE id = ANY(%s)", [queued_jobs])
+            query("SELECT jobs_notify('default', NULL, NULL)")
+        if not wait_drained(DRAIN_TIMEOUT):
+            raise RuntimeError("the workers did not drain a paired slice")
+        queued.stop()
+        done = statuses(queued_jobs) == {"succeeded": per_round}
+        i, q = inline.ms_per_event(per_round), queued.ms_per_event(per_round)
+        pairs.append(
+            {
+                "inline_ms": round(i["inline"] + i["postgres"], 3),
+                "queue_ms": round(q["workers"] + q["postgres"], 3),
+                "all_succeeded": done,
+            }
+        )
+        log(f"paired: {pairs[-1]}")
+    overheads = sorted(pair["queue_ms"] - pair["inline_ms"] for pair in pairs)
+    return {
+        "pairs": pairs,
+        "overhead_median": round(overheads[len(overheads) // 2], 3),
+        "overhead_range": [round(overheads[0], 3), round(overheads[-1], 3)],
+        "all_succeeded": all(pair["all_succeeded"] for pair in pairs),
+    }
+
+
 def inline_phase(events: int, postgres: int) -> dict:
     """The same handler in this process, a transaction per event, no queue."""
     from django.db import connection, transaction
@@ -372,7 +441,7 @@ def inline_phase(events: int, postgres: int) -> dict:
         ),
         transaction.atomic(),
     ):
-        process_event(extra)
+        process_event.call(extra)
     from billing.models import StripeEvent
 
     processed = StripeEvent.objects.filter(
@@ -406,11 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--rate", type=float, default=LIVE_RATE, help="live phase, events/s")
+    parser.add_argument("--rounds", type=int, default=5, help="paired inline/queue slices")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     events = args.events
     use_stack_settings()  # the inline baseline runs here, with DEBUG off as the stack
     setup_django()
+    from bench.run_all import speed_probe
+
     load_at_start = load_average()
+    speed_at_start = speed_probe()
     began = time.monotonic()
     stack = Stack(web_workers=3, worker_clusters=1)
     environment = stack.environment()
@@ -430,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         ack["counters"] = per_event(ack["counters_before"], table_stats(), events)
         processing = processing_phase(stack, ack["prefix"], postgres)
         live = live_phase(stack, events, postgres, args.rate)
+        paired = paired_phase(stack, postgres, args.rounds, max(events // args.rounds, 100))
     finally:
         stack.stop()
     inline = inline_phase(events, postgres)
@@ -459,12 +533,20 @@ def main(argv: list[str] | None = None) -> int:
         and live["drained"]
         and live["jobs"] == {"succeeded": events}
         and live["requests"]["ok"] == events
+        and paired["all_succeeded"]
     )
     result = {
         "name": "cost",
         "title": f"CPU per Stripe event: ack, queue processing, inline handler ({events} events)",
         "baseline_label": "before (69708c5)",
-        "machine": {**info, "load average at start": load_at_start},
+        "machine": {
+            **info,
+            "load average at start": load_at_start,
+            # bench.run_all's fixed workload: the host's speed, which every CPU figure follows.
+            "speed probe at start then end (ms CPU, lower is faster)": (
+                f"{speed_at_start} then {speed_probe()}"
+            ),
+        },
         "seconds": round(time.monotonic() - began, 1),
         "events": events,
         "figures": [
@@ -515,6 +597,15 @@ def main(argv: list[str] | None = None) -> int:
                 round(before_overhead, 2),
                 "<= 1.0",
                 overhead <= 1.0,
+            ),
+            figure(
+                f"queue overhead, paired slices (median of {args.rounds}; range "
+                f"{paired['overhead_range'][0]} to {paired['overhead_range'][1]})",
+                paired["overhead_median"],
+                "ms/event",
+                round(before_overhead, 2),
+                "<= 1.0",
+                paired["overhead_median"] <= 1.0,
             ),
             figure(
                 "queue overhead, draining a backlog (processing - inline)",
@@ -608,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
                 "jobs": processing["jobs"],
                 "rows_per_event": processing_counters,
             },
+            "paired": paired,
             "live": {
                 "rate": args.rate,
                 "cpu_seconds": live["meter"].seconds,

@@ -31,3 +31,9 @@ def naive_book(class_id: str, member: str, key: str) -> None:
     from prebooking.providers import get_provider
 
     get_provider("demo").book({"class_id": class_id, "member": member}, key)
+
+
+@task(max_attempts=3, timeout=60)
+def sleep(seconds: float) -> None:
+    """A task long enough to be killed while it runs."""
+    time.sleep(seconds)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from billing.handlers.sync import audit
+from billing.audit import audit
 from billing.models import Customer
 from billing.stripe_api import client
 

@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import dateformat, timezone
 
+from billing.audit import audit
 from billing.emails import money
 from billing.entitlements import invalidate_entitlements
-from billing.handlers.sync import audit
 from billing.models import DunningCase, Invoice, StripeEvent, Subscription
 from billing.stripe_api import client, is_missing
 from jobs.backend import task_named

@@ -306,10 +306,29 @@ class LeaseKeeper:
         threading.Thread(target=self._run, name="jobs-lease-keeper", daemon=True).start()
 
     def take_over(self, batch: list[dict]) -> set[int]:
-        """Write this process's name and a fresh lease on the batch; the ids it now holds."""
+        """Write this process's name on the batch's rows; the ids it now holds.
+
+        Only the name (no indexed column: the row's new version can stay on its page): the
+        claimer renewed the leases until now, so at least two thirds of one is left. Attempts
+        of a task with a shorter lease (``heartbeat``) get theirs at once.
+        """
         entries = {c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch}
-        held = set(self._extend(entries, worker=_worker()))
-        self._add({job_id: entries[job_id] for job_id in held})
+        ids = list(entries)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                QUERIES["take_over"],
+                {
+                    "ids": ids,
+                    "attempts": [entries[i][0] for i in ids],
+                    "worker": _worker(),
+                },
+            )
+            held = {row[0] for row in cursor.fetchall()}
+        mine = {job_id: entries[job_id] for job_id in held}
+        short = {k: v for k, v in mine.items() if v[1] < settings.JOBS_LEASE_SECONDS}
+        if short:
+            self._extend(short)
+        self._add(mine)
         return held
 
     def hold(self, batch: list[dict]) -> None:
@@ -361,7 +380,7 @@ class LeaseKeeper:
             if not held:
                 continue
             try:
-                kept = set(self._extend(held, worker=None))
+                kept = set(self._extend(held))
             except Exception:
                 logger.exception("could not renew the leases of %s jobs", len(held))
                 close_old_connections()
@@ -371,7 +390,7 @@ class LeaseKeeper:
                     for job_id in set(held) - kept:
                         self._held.pop(job_id, None)
 
-    def _extend(self, entries: dict[int, tuple[int, float]], *, worker: str | None) -> list[int]:
+    def _extend(self, entries: dict[int, tuple[int, float]]) -> list[int]:
         ids = list(entries)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -381,7 +400,6 @@ class LeaseKeeper:
                     "attempts": [entries[i][0] for i in ids],
                     "leases": [entries[i][1] for i in ids],
                     "now": timezone.now(),
-                    "worker": worker,
                     "holder": self.holder,
                 },
             )

@@ -6,10 +6,11 @@ from typing import Any
 
 from django.conf import settings
 
+from billing.audit import audit
 from billing.emails import money
 from billing.handlers.customer import link_user
 from billing.handlers.payload import data_object, ref
-from billing.handlers.sync import audit, ensure_customer, ensure_subscription
+from billing.handlers.sync import ensure_customer, ensure_subscription
 from billing.models import ActivityLog, Customer, StripeEvent, Subscription, WalletTransaction
 from jobs.errors import PermanentError
 from mail.services import queue_email

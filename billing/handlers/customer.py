@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
+from billing.audit import audit
 from billing.entitlements import invalidate_entitlements
 from billing.handlers.payload import data_object
-from billing.handlers.sync import apply_newer, audit
+from billing.handlers.sync import apply_newer
 from billing.models import Customer, StripeEvent
 from jobs.errors import PermanentError
 

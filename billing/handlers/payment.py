@@ -8,10 +8,11 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
+from billing.audit import audit
 from billing.emails import money
 from billing.handlers.checkout import credit_top_up, is_wallet_top_up
 from billing.handlers.payload import data_object, dig, ref
-from billing.handlers.sync import apply_newer, audit, ensure_customer
+from billing.handlers.sync import apply_newer, ensure_customer
 from billing.models import (
     ActivityLog,
     Customer,

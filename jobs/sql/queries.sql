@@ -168,16 +168,27 @@ UPDATE jobs_job
  WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
 RETURNING id;
 
+-- name: take_over
+-- A worker process takes over the batch its claimer handed it: its name on the rows, if each
+-- attempt is still the one claimed (another cluster may have claimed a job whose lease passed
+-- while the batch waited). From then on that process renews their leases (extend_leases). The
+-- ids returned are those it now holds.
+UPDATE jobs_job AS job
+   SET worker = %(worker)s
+  FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[]) AS mine(id, attempt)
+ WHERE job.id = mine.id
+   AND job.status = 'running'
+   AND job.attempts = mine.attempt
+RETURNING job.id;
+
 -- name: extend_leases
 -- The heartbeat of the process holding claimed attempts: each job's lease now ends
--- %(leases)s seconds after %(now)s, if the attempt is still the one it holds. A worker
--- process taking a batch over from its claimer runs it first with its own name as %(worker)s
--- (from then on only it renews them); the claimer renews what it handed off and no worker
--- took yet (%(holder)s: its own name; NULL for the worker process). The ids returned are
--- those it still holds.
+-- %(leases)s seconds after %(now)s, if the attempt is still the one it holds. The claimer
+-- renews what it handed off and no worker process took over yet (%(holder)s: its own name);
+-- a worker process (%(holder)s NULL) what it took over. The ids returned are those it still
+-- holds.
 UPDATE jobs_job AS job
-   SET run_at = %(now)s + make_interval(secs => mine.lease),
-       worker = coalesce(%(worker)s, job.worker)
+   SET run_at = %(now)s + make_interval(secs => mine.lease)
   FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(leases)s::float8[])
        AS mine(id, attempt, lease)
  WHERE job.id = mine.id

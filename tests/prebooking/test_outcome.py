@@ -105,3 +105,23 @@ def test_expired_prebooking_says_why_nothing_was_sent(signed_in, make_prebooking
     page = signed_in.get(f"/prebookings/{prebooking.pk}/").content.decode()
 
     assert "Not sent: window closed." in page
+
+
+@pytest.mark.parametrize(
+    ("lateness", "words"),
+    [
+        (-0.4, "0.40 ms before opening by our clock, timed to arrive just after opening"),
+        (4.83, "4.83 ms after opening by our clock, timed to arrive just after opening"),
+    ],
+)
+def test_the_send_time_says_before_or_after_opening_without_contradicting_itself(
+    signed_in, make_prebooking, lateness, words
+):
+    prebooking = make_prebooking(opens_in=3600)
+    finish(prebooking, "succeeded", {"status_code": 201, "timing": {"targeted": True}})
+    Prebooking.objects.filter(pk=prebooking.pk).update(lateness_ms=lateness)
+
+    page = signed_in.get(f"/prebookings/{prebooking.pk}/").content.decode()
+
+    assert words in page
+    assert "sent early" not in page
