@@ -206,14 +206,22 @@ def waiting_jobs() -> bool:
 
 def clear_leftovers() -> None:
     """Delete the default queue's unfinished jobs of earlier runs on this private database (a
-    run stopped half-way leaves its held jobs behind): the workers would run them inside the
-    meter, and the warm-up would wait on them."""
+    run stopped half-way leaves its held jobs behind), with their events: the workers would run
+    them inside the meter, the warm-up would wait on them, and an event left without its job
+    would wait for ever (bench/billing_acceptance.py waits for every received event)."""
+    from django.db.models import Q
+
+    from billing.models import StripeEvent
     from jobs.models import Job
 
     left = Job.objects.filter(queue="default", status__in=["queued", "retrying", "running"])
+    orphans = StripeEvent.objects.filter(
+        Q(job__in=left) | Q(job__isnull=True, status=StripeEvent.Status.RECEIVED)
+    )
+    events, _ = orphans.delete()
     deleted, _ = left.delete()
-    if deleted:
-        log(f"deleted {deleted} rows of unfinished jobs left by an earlier run")
+    if deleted or events:
+        log(f"deleted {deleted} unfinished jobs and {events} events left by an earlier run")
 
 
 def wait_drained(timeout: float) -> bool:
