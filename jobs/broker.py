@@ -210,8 +210,11 @@ class JobsBroker(Broker):
             return None
 
     def close(self) -> None:
-        """Close the claiming connection (the pusher's process exit does it too)."""
+        """Close the claiming connection (the pusher's process exit does it too) and stop
+        renewing what this broker claimed."""
         self._drop_listener()
+        if self._keeper is not None:
+            self._keeper.release_all()
 
     def _listen(self) -> psycopg.Connection:
         if self._listener is not None and self._listener_pid != os.getpid():

@@ -300,6 +300,7 @@ class LeaseKeeper:
     def _start(self) -> None:
         self._pid = os.getpid()
         self._held: dict[int, tuple[int, float]] = {}
+        self._until: dict[int, float] = {}  # when the claimer gives an attempt up
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._period = 0.0
@@ -332,10 +333,13 @@ class LeaseKeeper:
         return held
 
     def hold(self, batch: list[dict]) -> None:
-        """Keep renewing these claimed attempts while they bear the holder's name."""
-        self._add({c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch})
+        """Keep renewing these claimed attempts while they bear the holder's name, for at most
+        ``JOBS_BATCH_SECONDS``: a worker process that died between taking the batch from
+        django-q2's queue and taking it over must not leave it held for ever."""
+        until = time.monotonic() + settings.JOBS_BATCH_SECONDS
+        self._add({c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch}, until)
 
-    def _add(self, entries: dict[int, tuple[int, float]]) -> None:
+    def _add(self, entries: dict[int, tuple[int, float]], until: float | None = None) -> None:
         if self._pid != os.getpid():
             self._start()
         if not entries:
@@ -344,6 +348,8 @@ class LeaseKeeper:
         with self._lock:
             idle = not self._held
             self._held.update(entries)
+            if until is not None:
+                self._until.update(dict.fromkeys(entries, until))
         if idle or shortest < self._period:
             self._wake.set()
 
@@ -351,11 +357,13 @@ class LeaseKeeper:
         if self._pid == os.getpid():
             with self._lock:
                 self._held.pop(job_id, None)
+                self._until.pop(job_id, None)
 
     def release_all(self) -> None:
         if self._pid == os.getpid():
             with self._lock:
                 self._held.clear()
+                self._until.clear()
 
     def _run(self) -> None:
         while True:
@@ -375,6 +383,10 @@ class LeaseKeeper:
                 self._wake.clear()
                 continue
             with self._lock:
+                now = time.monotonic()
+                for job_id in [k for k, until in self._until.items() if until <= now]:
+                    self._held.pop(job_id, None)
+                    self._until.pop(job_id, None)
                 # Only what was held for the whole period: what ended meanwhile is done.
                 held = {k: v for k, v in self._held.items() if k in held}
             if not held:
@@ -389,6 +401,7 @@ class LeaseKeeper:
                 with self._lock:
                     for job_id in set(held) - kept:
                         self._held.pop(job_id, None)
+                        self._until.pop(job_id, None)
 
     def _extend(self, entries: dict[int, tuple[int, float]]) -> list[int]:
         ids = list(entries)

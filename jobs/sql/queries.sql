@@ -172,11 +172,14 @@ RETURNING id;
 -- A worker process takes over the batch its claimer handed it: its name on the rows, if each
 -- attempt is still the one claimed (another cluster may have claimed a job whose lease passed
 -- while the batch waited). From then on that process renews their leases (extend_leases). The
--- ids returned are those it now holds.
+-- ids returned are those it now holds. Committed without waiting for the WAL flush, as the
+-- claim is: lost in a database crash, it only leaves the claimer's name on the rows.
 UPDATE jobs_job AS job
    SET worker = %(worker)s
-  FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[]) AS mine(id, attempt)
- WHERE job.id = mine.id
+  FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[]) AS mine(id, attempt),
+       (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit
+ WHERE job.id = ANY(%(ids)s::bigint[])
+   AND job.id = mine.id
    AND job.status = 'running'
    AND job.attempts = mine.attempt
 RETURNING job.id;
@@ -186,12 +189,15 @@ RETURNING job.id;
 -- %(leases)s seconds after %(now)s, if the attempt is still the one it holds. The claimer
 -- renews what it handed off and no worker process took over yet (%(holder)s: its own name);
 -- a worker process (%(holder)s NULL) what it took over. The ids returned are those it still
--- holds.
+-- holds. Committed without waiting for the WAL flush (a renewal lost in a database crash
+-- only shortens a lease).
 UPDATE jobs_job AS job
    SET run_at = %(now)s + make_interval(secs => mine.lease)
   FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(leases)s::float8[])
-       AS mine(id, attempt, lease)
- WHERE job.id = mine.id
+       AS mine(id, attempt, lease),
+       (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit
+ WHERE job.id = ANY(%(ids)s::bigint[])
+   AND job.id = mine.id
    AND job.status = 'running'
    AND job.attempts = mine.attempt
    AND (%(holder)s::varchar IS NULL OR job.worker = %(holder)s::varchar)

@@ -6,6 +6,7 @@ by their lease, a lost connection, and django-q2's scheduler enqueueing through 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import timedelta
@@ -379,3 +380,30 @@ def test_a_crashed_attempt_is_claimed_before_the_waiting_backlog(broker):
 
     assert claimed(broker) == [crashed]
     assert claimed(broker) == backlog[:1]
+
+
+def test_a_worker_taking_over_a_batch_skips_an_attempt_another_cluster_claimed(broker):
+    job_id = add()
+    [(_, stale)] = broker.dequeue()
+    # The batch waited past its lease (its claimer died) and another cluster claimed the job.
+    Job.objects.filter(pk=job_id).update(run_at=timezone.now() - timedelta(seconds=1))
+    other = make_broker()
+    [(_, fresh)] = other.dequeue()
+    other.close()
+
+    assert execute_batch(*SignedPackage.loads(stale)["args"]) == ["lost"]
+    assert Job.objects.get(pk=job_id).attempts == 2
+    assert execute_batch(*SignedPackage.loads(fresh)["args"]) == ["succeeded"]
+
+
+def test_the_worker_process_that_takes_a_batch_over_writes_its_name_on_it(broker):
+    job_id = add()
+    [(_, package)] = broker.dequeue()
+    assert "@" in Job.objects.get(pk=job_id).worker  # the claiming cluster's pusher
+
+    from jobs.services import KEEPER
+
+    KEEPER.take_over(SignedPackage.loads(package)["args"][0])
+    KEEPER.release_all()
+
+    assert Job.objects.get(pk=job_id).worker.endswith(f":{os.getpid()}")
