@@ -284,8 +284,11 @@ class StripeEventAdmin(ConsoleActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
     @admin.display(description="Processed at")
     def processed_at(self, event: StripeEvent):
+        """When its job settled it (processed, ignored or resolved); a dead event's time of
+        death is its job's, on the job's page."""
         job = event.job
-        return job.finished_at if job is not None and event.status != "received" else None
+        settled = job is not None and event.status in StripeEvent.SETTLED
+        return job.finished_at if settled else None
 
     @admin.display(description="Last error")
     def last_error(self, event: StripeEvent) -> str:
