@@ -9,7 +9,7 @@
 - idle CPU of the cluster (and of PostgreSQL meanwhile), and how long the cluster takes to
   exit after a SIGTERM to its process group (as honcho or ``kill -- -PGID`` send).
 
-The benchmark's job type is declared here; the workers load it through
+The benchmark's task is bench.tasks.pickup_record; the workers load it through
 ``JOBS_EXTRA_MODULES=bench.tasks``. Writes bench/results/pickup.json.
 
     python scripts/withdb.py --name bench -- python -m bench.pickup

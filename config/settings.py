@@ -556,7 +556,7 @@ JOBS_LEASE_SECONDS = env_float("JOBS_LEASE_SECONDS", 5)
 # A claim of several jobs runs them in one worker, one after the other; it takes no more than
 # fit in this many seconds of timeouts, so that one slow batch does not hold runnable jobs.
 JOBS_BATCH_SECONDS = env_float("JOBS_BATCH_SECONDS", 120)
-# Modules of job types beyond the apps' tasks.py (tests and benchmarks start real workers that
+# Modules of tasks beyond the apps' tasks.py (tests and benchmarks start real workers that
 # must know theirs).
 JOBS_EXTRA_MODULES = env_list("JOBS_EXTRA_MODULES")
 

@@ -11,9 +11,9 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs and dead letters"
 
     def ready(self) -> None:
-        # Every app declares its job types in tasks.py; workers must know them all.
+        # Every app declares its tasks (@task) in tasks.py; workers must know them all.
         autodiscover_modules("tasks")
-        # Extra job modules (tests start real workers that must know their job types).
+        # Extra task modules (tests start real workers that must know their tasks).
         for module in settings.JOBS_EXTRA_MODULES:
             import_module(module)
         from django.db.models.signals import post_migrate
