@@ -540,7 +540,8 @@ def _buried(job: Job, task: JobTask | None, error: str) -> None:
     _record_outcome(job, task, Job.Status.DEAD)
     JOBS_DEAD.labels(job.name).inc()
     transaction.on_commit(lambda: signals.job_dead.send(sender=job.name, job=job))
-    logger.error("job #%s %s is dead after %s attempts: %s", job.pk, job.name, job.attempts, error)
+    tries = f"{job.attempts} attempt" if job.attempts == 1 else f"{job.attempts} attempts"
+    logger.error("job #%s %s is dead after %s: %s", job.pk, job.name, tries, error)
 
 
 def _notify(queue: str) -> None:

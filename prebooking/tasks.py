@@ -6,10 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 from django_tasks import task
 
 from jobs.backend import Backoff
 from prebooking import firing, services
+
+
+@task(max_attempts=5, backoff=Backoff(base=60))
+def notify_failure(prebooking_id: int) -> None:
+    """Queue the failure e-mail of a prebooking: jobs queued before the mail app owned that
+    e-mail carry this name, and an accepted job is never dropped. New code calls
+    services.queue_failure_email inside the failure's own transaction instead."""
+    with transaction.atomic():
+        services.queue_failure_email(prebooking_id)
 
 
 @task(

@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.models import Job
 from jobs.testing import run_due_jobs
 from mail.models import Email
 from prebooking import firing, services
@@ -104,6 +105,22 @@ def test_the_failure_email_is_sent_once_however_often_the_failure_is_recorded(
     run_due_jobs(queue="default")
     assert [message.to for message in mailbox] == [["bob@example.com"]]
     assert Email.objects.get().template == "prebooking_failed"
+
+
+def test_a_failure_email_job_queued_under_its_old_name_still_mails_the_owner(
+    make_prebooking, demo_gym, mailbox, django_user_model
+):
+    # jobs.0008 renamed queued "prebooking.notify_failure" jobs to this path; they must run.
+    other = django_user_model.objects.create_user("bob", "bob@example.com", "x")
+    refused = make_prebooking(opens_in=3600, owner=other)
+    Job.objects.create(
+        name="prebooking.tasks.notify_failure",
+        kwargs={"prebooking_id": refused.pk},
+        run_at=timezone.now(),
+    )
+    run_due_jobs(queue="default")
+    assert [message.to for message in mailbox] == [["bob@example.com"]]
+    assert Job.objects.get(name="prebooking.tasks.notify_failure").status == "succeeded"
 
 
 def test_not_open_yet_is_retried_quickly_until_the_gym_opens(make_prebooking, demo_gym):
