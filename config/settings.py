@@ -102,11 +102,18 @@ INSTALLED_APPS = [
     "prebooking",
     "devgyms",
     "ops",
+    "axes",
+    "django_ratelimit",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.security.CSPMiddleware",  # django-csp's, for HTML documents only
+    # Stripe's webhooks are answered here: the rest (sessions, CSRF, auth, messages, lockout)
+    # has nothing to do for them (billing/middleware.py).
+    "billing.middleware.WebhookMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -114,6 +121,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns the lockout raised during authentication into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -243,13 +252,25 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "django_cache",
-    }
+    },
+    # Form rate limits (django-ratelimit), counted atomically in PostgreSQL so that all workers
+    # share them (accounts/cache.py says why not DatabaseCache).
+    "ratelimit": {"BACKEND": "accounts.cache.PostgresCounterCache"},
 }
 
+# Every handler redacts secrets first (core.redaction).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "core.observability.ContextFilter"}},
+    "filters": {
+        "redact": {"()": "core.redaction.RedactingFilter"},
+        "context": {"()": "core.observability.ContextFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        # A refused webhook is logged once, by billing.views with its reason, not again by Django.
+        "quiet_webhook_refusals": {"()": "billing.middleware.QuietWebhookRefusals"},
+        # A degraded /readyz is logged once per change, by ops.views with its reasons.
+        "quiet_readiness_probes": {"()": "ops.health.QuietReadinessProbes"},
+    },
     "formatters": {
         "line": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s",
@@ -259,14 +280,28 @@ LOGGING = {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "filters": ["context"],
+            "filters": ["redact", "context"],
             "formatter": "line",
-        }
+        },
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["redact", "require_debug_false"],
+        },
     },
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Replaces Django's default "django" logger (console + mail_admins): records still
+        # propagate to the root's stdout handler, once.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.request": {"filters": ["quiet_webhook_refusals", "quiet_readiness_probes"]},
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
+        # The jobs layer logs each attempt's outcome (jobs.services); django-tasks' own receivers
+        # of its signals would log every task twice more (started, finished).
+        "django_tasks": {"level": env_str("TASKS_LOG_LEVEL", "CRITICAL")},
+        # axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) suffice.
+        "axes": {"level": env_str("AXES_LOG_LEVEL", "WARNING")},
     },
 }
 
@@ -286,18 +321,6 @@ JOBS_RETENTION_SUCCEEDED_HOURS = env_int("JOBS_RETENTION_SUCCEEDED_HOURS", 24)
 JOBS_RETENTION_FAILED_DAYS = env_int("JOBS_RETENTION_FAILED_DAYS", 7)
 
 # Security hardening (docs/security.md lists each threat, its defence and the test proving it).
-INSTALLED_APPS += ["axes", "django_ratelimit", "csp"]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "core.security.CSPMiddleware",  # django-csp's, for HTML documents only
-)
-# Axes last: it turns the lockout raised during authentication into the lockout page.
-MIDDLEWARE.append("axes.middleware.AxesMiddleware")
-# Stripe's webhooks are answered right after the request id, security and CSP middleware: the
-# rest (sessions, CSRF, auth, messages, lockout) has nothing to do for them (billing/middleware.py).
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("core.security.CSPMiddleware") + 1, "billing.middleware.WebhookMiddleware"
-)
 
 # Login throttling (django-axes): lock the (account, address) pair after AXES_FAILURE_LIMIT
 # failed logins, so nobody can lock out an account they do not own from their own address; the
@@ -327,10 +350,8 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AXES_CLIENT_IP_CALLABLE = "core.security.client_ip"
 RATELIMIT_IP_META_KEY = "core.security.client_ip"
 
-# Form rate limits (django-ratelimit), counted atomically in PostgreSQL so that all workers
-# share them (accounts/cache.py says why not DatabaseCache). ratelimit warns (W001) about any
-# backend but memcached/redis; this one is tested in tests/security/test_rate_limits.py.
-CACHES["ratelimit"] = {"BACKEND": "accounts.cache.PostgresCounterCache"}
+# Form rate limits use the "ratelimit" cache above. ratelimit warns (W001) about any backend
+# but memcached/redis; this one is tested in tests/security/test_rate_limits.py.
 RATELIMIT_USE_CACHE = "ratelimit"
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 SIGNUP_RATE = env_str("SIGNUP_RATE", "10/h")
@@ -363,30 +384,6 @@ CONTENT_SECURITY_POLICY = {
 # Secrets never reach logs, error e-mails, stored tracebacks or Sentry (core.redaction).
 DEFAULT_EXCEPTION_REPORTER = "core.error_reports.RedactingExceptionReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "core.error_reports.RedactingExceptionReporterFilter"
-LOGGING["filters"]["redact"] = {"()": "core.redaction.RedactingFilter"}
-LOGGING["filters"]["require_debug_false"] = {"()": "django.utils.log.RequireDebugFalse"}
-LOGGING["handlers"]["mail_admins"] = {
-    "class": "django.utils.log.AdminEmailHandler",
-    "level": "ERROR",
-    "filters": ["require_debug_false"],
-}
-for _handler in LOGGING["handlers"].values():
-    _handler["filters"] = ["redact", *_handler.get("filters", [])]
-# Replaces Django's default "django" logger (console + mail_admins): records still propagate to
-# the root's stdout handler, once, through the redacting filter.
-LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
-# A refused webhook is logged once, by billing.views with its reason, not again by Django.
-LOGGING["filters"]["quiet_webhook_refusals"] = {"()": "billing.middleware.QuietWebhookRefusals"}
-# A degraded /readyz is logged once per change, by ops.views with its reasons, not per probe.
-LOGGING["filters"]["quiet_readiness_probes"] = {"()": "ops.health.QuietReadinessProbes"}
-LOGGING["loggers"]["django.request"] = {
-    "filters": ["quiet_webhook_refusals", "quiet_readiness_probes"]
-}
-# axes writes three INFO lines per failed log-in; its warnings (failure, lock-out) are enough.
-# The jobs layer logs each attempt's outcome (jobs.services); django-tasks' own receivers of
-# its signals would log every task twice more (started, finished), a failure with its traceback.
-LOGGING["loggers"]["django_tasks"] = {"level": env_str("TASKS_LOG_LEVEL", "CRITICAL")}
-LOGGING["loggers"]["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
 
 # Error reporting: Sentry only when SENTRY_DSN is set; no personal data, no request bodies,
 # and every event redacted before it leaves. sentry-sdk 2.75 calls send_default_pii deprecated
