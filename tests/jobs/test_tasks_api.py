@@ -99,7 +99,8 @@ def test_a_failed_attempt_is_ready_again_with_its_error_then_succeeds_with_its_a
 
 def test_a_task_out_of_attempts_is_failed_and_a_dead_letter():
     now = T0
-    result = sample_jobs.always_fails.enqueue()
+    with time_machine.travel(now, tick=False):
+        result = sample_jobs.always_fails.enqueue()
     for _ in range(3):  # max_attempts=3
         with time_machine.travel(now, tick=False):
             run_due_jobs()
@@ -113,7 +114,8 @@ def test_a_task_out_of_attempts_is_failed_and_a_dead_letter():
 
 def test_a_replayed_dead_task_is_ready_again_and_succeeds_on_its_fresh_budget():
     now = T0
-    result = sample_jobs.flaky.enqueue(fails=5)  # max_attempts=5: dead, then attempt 6 works
+    with time_machine.travel(now, tick=False):
+        result = sample_jobs.flaky.enqueue(fails=5)  # max_attempts=5: dead, then attempt 6 works
     for _ in range(5):
         with time_machine.travel(now, tick=False):
             run_due_jobs()
