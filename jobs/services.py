@@ -149,12 +149,15 @@ class LostLease(Exception):
     """The attempt ran past its lease and another worker took the job over."""
 
 
-def execute(claimed: dict) -> str:
+def execute(claimed: dict, take_over: TakeOver | None = None) -> str:
     """Run one claimed attempt of a job: what django-q2's workers call. Never raises.
 
     An atomic job's work and its outcome commit together or not at all; a non-atomic job's
     outcome is written after its work. ``task_started`` and ``task_finished`` are sent around
-    it (the finished one after the outcome committed).
+    it (the finished one after the outcome committed). With the batch's `take_over` under
+    way, an atomic job starts at once (its success is fenced on the attempt, so a lost one
+    rolls back: "lost"); a non-atomic one, whose work no rollback undoes, waits to know that
+    the attempt is still this process's.
     """
     run = Running(**claimed)
     try:
@@ -162,6 +165,9 @@ def execute(claimed: dict) -> str:
     except JobNotRegistered as exc:
         _fail(run, None, exc, time.monotonic())
         return "failed"
+    if take_over is not None and take_over.lost(run.id, wait=not task.atomic):
+        logger.warning("job #%s was taken over before it started", run.id)
+        return "lost"
     if run.exhausted:
         _bury_exhausted(run, task)
         return "dead"
@@ -181,6 +187,11 @@ def execute(claimed: dict) -> str:
                 _succeed(run, started, value)
         except KeyboardInterrupt:
             raise
+        except LostLease as exc:
+            # Another worker runs the job now: its outcome is theirs to write.
+            logger.warning("%s; its work was rolled back", exc)
+            _finished(result, TaskResultStatus.FAILED, exc=exc)
+            return "lost"
         except BaseException as exc:
             # SystemExit too (django-q2's TimeoutException for an attempt over its time limit
             # is one, as is a task's exit()): a failure like any other, so the job retries
@@ -248,32 +259,55 @@ def _json_or_none(value: object) -> object:
 def execute_batch(batch: list[dict]) -> list[str]:
     """Run the attempts one claim took, in claim order, each as :func:`execute` does.
 
-    First the worker process takes the batch over from its claimer (its name on the rows, and
-    its lease keeper renewing their leases from now on); an attempt the claimer lost meanwhile
-    (its lease passed and another worker claimed the job) is skipped. Each attempt gets its own
-    time limit (SIGALRM, as django-q2 does for a single task; django-q2's own limit for the
-    batch is the sum): a job over its timeout fails alone and the next one runs.
+    The worker process takes the batch over from its claimer (its name on the rows, and its
+    lease keeper renewing their leases from then on) on the keeper's thread, while the first
+    job starts; an attempt the claimer lost meanwhile (its lease passed and another worker
+    claimed the job) is skipped, or rolled back (see :func:`execute`). Each attempt gets its
+    own time limit (SIGALRM, as django-q2 does for a single task; django-q2's own limit for
+    the batch is the sum): a job over its timeout fails alone and the next one runs.
     """
-    held = KEEPER.take_over(batch)
+    take_over = KEEPER.take_over(batch)
     outcomes = []
     previous = signal.getsignal(signal.SIGALRM)
     try:
         for claimed in batch:
-            if claimed["id"] not in held:
-                logger.warning("job #%s was taken over before it started", claimed["id"])
-                outcomes.append("lost")
-                continue
             signal.signal(signal.SIGALRM, _over_time(claimed["timeout"]))
             signal.alarm(max(1, int(claimed["timeout"])))
             try:
-                outcomes.append(execute(claimed))
+                outcomes.append(execute(claimed, take_over))
             finally:
                 signal.alarm(0)
                 KEEPER.release(claimed["id"])
     finally:
         signal.signal(signal.SIGALRM, previous)
+        # Settled before the batch ends, so that nothing it adds outlives the batch.
+        take_over.settle()
         KEEPER.release_all()
     return outcomes
+
+
+class TakeOver:
+    """A batch's take-over by this worker process, done on the lease keeper's thread."""
+
+    def __init__(self, batch: list[dict]) -> None:
+        self.entries = {c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch}
+        self.held: set[int] = set()
+        self._done = threading.Event()
+
+    def finish(self, held: set[int]) -> None:
+        self.held = held
+        self._done.set()
+
+    def settle(self) -> bool:
+        """Wait until the take-over is written; False when it is not within a lease."""
+        return self._done.wait(settings.JOBS_LEASE_SECONDS)
+
+    def lost(self, job_id: int, *, wait: bool) -> bool:
+        """Whether the attempt is known not to be this process's; with ``wait``, know it first
+        (an attempt whose take-over cannot be written within a lease counts as lost)."""
+        if wait and not self.settle():
+            return True
+        return self._done.is_set() and job_id not in self.held
 
 
 def lease_of(name: str) -> float:
@@ -301,19 +335,43 @@ class LeaseKeeper:
         self._pid = os.getpid()
         self._held: dict[int, tuple[int, float]] = {}
         self._until: dict[int, float] = {}  # when the claimer gives an attempt up
+        self._take_overs: list[TakeOver] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._period = 0.0
         threading.Thread(target=self._run, name="jobs-lease-keeper", daemon=True).start()
 
-    def take_over(self, batch: list[dict]) -> set[int]:
-        """Write this process's name on the batch's rows; the ids it now holds.
+    def take_over(self, batch: list[dict]) -> TakeOver:
+        """Have this process's name written on the batch's rows, on the keeper's thread (the
+        caller goes on at once); :meth:`TakeOver.lost` tells which attempts it did not get."""
+        if self._pid != os.getpid():
+            self._start()
+        request = TakeOver(batch)
+        with self._lock:
+            self._take_overs.append(request)
+        self._wake.set()
+        return request
+
+    def _serve_take_overs(self) -> None:
+        with self._lock:
+            requests, self._take_overs = self._take_overs, []
+        for request in requests:
+            try:
+                held = self._write_take_over(request.entries)
+            except Exception:
+                # Its attempts stay the claimer's (renewed for a while, then claimed again).
+                logger.exception("could not take over a batch of %s jobs", len(request.entries))
+                close_old_connections()
+                held = set()
+            request.finish(held)
+
+    def _write_take_over(self, entries: dict[int, tuple[int, float]]) -> set[int]:
+        """Write this process's name on the rows; the ids it now holds.
 
         Only the name (no indexed column: the row's new version can stay on its page): the
         claimer renewed the leases until now, so at least two thirds of one is left. Attempts
         of a task with a shorter lease (``heartbeat``) get theirs at once.
         """
-        entries = {c["id"]: (c["attempt"], lease_of(c["name"])) for c in batch}
         ids = list(entries)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -367,14 +425,17 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         while True:
+            self._serve_take_overs()
             with self._lock:
                 held = dict(self._held)
             if not held:
                 self._period = 0.0
-                # Idle: hold no connection (a test database must be droppable, a server's
-                # connection budget is counted).
-                connection.close()
-                self._wake.wait()
+                # Idle for a while: hold no connection (a test database must be droppable, a
+                # server's connection budget is counted). A busy worker keeps it for the next
+                # batch's take-over.
+                if not self._wake.wait(KEEPER_IDLE_SECONDS):
+                    connection.close()
+                    self._wake.wait()
                 self._wake.clear()
                 continue
             self._period = min(lease for _, lease in held.values()) / 3
@@ -419,6 +480,8 @@ class LeaseKeeper:
             return [row[0] for row in cursor.fetchall()]
 
 
+# How long an idle lease keeper keeps its database connection for the next batch.
+KEEPER_IDLE_SECONDS = 1.0
 KEEPER = LeaseKeeper()
 
 

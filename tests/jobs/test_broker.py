@@ -396,6 +396,79 @@ def test_a_worker_taking_over_a_batch_skips_an_attempt_another_cluster_claimed(b
     assert execute_batch(*SignedPackage.loads(fresh)["args"]) == ["succeeded"]
 
 
+@task(queue_name=QUEUE, max_attempts=2, timeout=10, atomic=False)
+def send_once(path: str) -> None:
+    """A side effect that no rollback undoes (a mail sent): it notes when it happened."""
+    with open(path, "a") as handle:
+        handle.write(f"{time.time()}\n")
+
+
+@task(queue_name=QUEUE, max_attempts=2, timeout=10)
+def create_user(username: str) -> None:
+    from django.contrib.auth.models import User
+
+    User.objects.create(username=username)
+
+
+def stale_and_fresh(broker, job_id: int) -> tuple[list[dict], list[dict]]:
+    """The batch a cluster claimed, left waiting past its lease, and the batch another cluster
+    claimed the job in meanwhile."""
+    [(_, stale)] = broker.dequeue()
+    Job.objects.filter(pk=job_id).update(run_at=timezone.now() - timedelta(seconds=1))
+    other = make_broker()
+    [(_, fresh)] = other.dequeue()
+    other.close()
+    return SignedPackage.loads(stale)["args"][0], SignedPackage.loads(fresh)["args"][0]
+
+
+def test_an_atomic_job_of_a_lost_attempt_started_before_the_take_over_is_rolled_back(broker):
+    from django.contrib.auth.models import User
+
+    from jobs.services import TakeOver, execute
+
+    job_id = enqueue(create_user, username="once").pk
+    stale, _ = stale_and_fresh(broker, job_id)
+
+    # The keeper has not written the take-over yet: the job starts, its success is refused.
+    assert execute(stale[0], TakeOver(stale)) == "lost"
+    assert not User.objects.filter(username="once").exists()
+    job = Job.objects.get(pk=job_id)
+    assert (job.status, job.attempts) == ("running", 2)  # the other cluster's attempt
+    assert not JobAttempt.objects.filter(job_id=job_id, outcome="failed").exists()
+
+
+def test_a_non_atomic_job_of_a_lost_attempt_never_starts(broker, tmp_path):
+    marker = tmp_path / "sent"
+    job_id = enqueue(send_once, path=str(marker)).pk
+    stale, fresh = stale_and_fresh(broker, job_id)
+
+    assert execute_batch(stale) == ["lost"]
+    assert not marker.exists()
+    assert execute_batch(fresh) == ["succeeded"]
+    assert len(marker.read_text().split()) == 1
+
+
+def test_a_non_atomic_job_starts_only_once_its_take_over_is_written(broker, tmp_path):
+    from jobs.services import TakeOver, execute
+
+    marker = tmp_path / "sent"
+    job_id = enqueue(send_once, path=str(marker)).pk
+    [(_, package)] = broker.dequeue()
+    batch = SignedPackage.loads(package)["args"][0]
+    take_over = TakeOver(batch)
+    finished = []
+
+    def write_it_late() -> None:
+        time.sleep(0.2)
+        finished.append(time.time())
+        take_over.finish({job_id})
+
+    threading.Thread(target=write_it_late).start()
+    assert execute(batch[0], take_over) == "succeeded"
+    [sent] = marker.read_text().split()
+    assert float(sent) >= finished[0]
+
+
 def test_the_worker_process_that_takes_a_batch_over_writes_its_name_on_it(broker):
     job_id = add()
     [(_, package)] = broker.dequeue()
@@ -403,7 +476,7 @@ def test_the_worker_process_that_takes_a_batch_over_writes_its_name_on_it(broker
 
     from jobs.services import KEEPER
 
-    KEEPER.take_over(SignedPackage.loads(package)["args"][0])
+    assert KEEPER.take_over(SignedPackage.loads(package)["args"][0]).settle()
     KEEPER.release_all()
 
     assert Job.objects.get(pk=job_id).worker.endswith(f":{os.getpid()}")
